@@ -1,0 +1,126 @@
+"""The one frame type that crosses every boundary, and the CFA convention.
+
+CFA names give the top-left 2x2 block read row by row: ``"RGGB"`` means R at (0, 0),
+G at (0, 1), G at (1, 0) and B at (1, 1). The two greens are Gr (on red rows) and Gb (on
+blue rows); per-site statistics are always in the order R, Gr, Gb, B.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+CFA_PATTERNS: tuple[str, ...] = ("RGGB", "BGGR", "GRBG", "GBRG")
+#: Integer code of each pattern, as the CUDA kernels and the C++ shims take it.
+CFA_CODES: dict[str, int] = {name: i for i, name in enumerate(CFA_PATTERNS)}
+SITE_NAMES: tuple[str, ...] = ("R", "Gr", "Gb", "B")
+
+
+def check_cfa(cfa: str) -> str:
+    """Return the upper-case CFA name, or raise ``ValueError`` naming the bad value."""
+    if not isinstance(cfa, str) or cfa.upper() not in CFA_PATTERNS:
+        raise ValueError(f"unknown cfa {cfa!r}: expected one of {', '.join(CFA_PATTERNS)}")
+    return cfa.upper()
+
+
+def cfa_colors(cfa: str) -> np.ndarray:
+    """Colour index (0 = R, 1 = G, 2 = B) of each site of the 2x2 block, shape (2, 2)."""
+    cfa = check_cfa(cfa)
+    return np.array(["RGB".index(c) for c in cfa], dtype=np.int64).reshape(2, 2)
+
+
+def cfa_site_offsets(cfa: str) -> tuple[tuple[int, int], ...]:
+    """(row, col) offsets inside the 2x2 block of the R, Gr, Gb and B sites, in that order."""
+    cfa = check_cfa(cfa)
+    pos = {(r, c): cfa[2 * r + c] for r in range(2) for c in range(2)}
+    red_row = next(r for (r, _), ch in pos.items() if ch == "R")
+    r_site = next(p for p, ch in pos.items() if ch == "R")
+    b_site = next(p for p, ch in pos.items() if ch == "B")
+    gr_site = next(p for p, ch in pos.items() if ch == "G" and p[0] == red_row)
+    gb_site = next(p for p, ch in pos.items() if ch == "G" and p[0] != red_row)
+    return (r_site, gr_site, gb_site, b_site)
+
+
+def cfa_masks(shape: tuple[int, int], cfa: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boolean R, G and B masks of a mosaic of ``shape`` (H, W), each (H, W)."""
+    colors = cfa_colors(cfa)
+    h, w = shape
+    tiled = np.tile(colors, ((h + 1) // 2, (w + 1) // 2))[:h, :w]
+    return tiled == 0, tiled == 1, tiled == 2
+
+
+def check_mosaic(raw: Any, name: str = "raw frame") -> None:
+    """Raise ``ValueError`` unless ``raw`` is a numeric 2-D mosaic with even sides >= 4."""
+    shape = getattr(raw, "shape", None)
+    dtype = getattr(raw, "dtype", None)
+    if shape is None or dtype is None:
+        raise ValueError(f"{name} must be a NumPy or CuPy array, got {type(raw).__name__}")
+    if dtype.kind not in "uif":
+        raise ValueError(f"{name} must have a numeric dtype, got {dtype}")
+    if len(shape) != 2 or shape[0] % 2 or shape[1] % 2:
+        raise ValueError(f"{name} must be 2-D with even height and width, got {tuple(shape)}")
+    if shape[0] < 4 or shape[1] < 4:
+        raise ValueError(f"{name} must be at least 4x4, got {tuple(shape)}")
+
+
+@dataclass
+class Frame:
+    """One raw frame from a sensor.
+
+    Attributes
+    ----------
+    data : (H, W) uint16 array (NumPy or CuPy)
+        The raw mosaic, LSB-aligned, in DN.
+    cfa : str
+        CFA name of the top-left 2x2 block (see module docstring).
+    black_level, white_level : float
+        Raw values of black and of the clipping point, in DN. ``white_level`` defaults
+        to ``2**bits - 1``.
+    bits : int
+        Bits per sample (8 to 16).
+    seq : int
+        Frame counter of the source.
+    timestamp_ns : int
+        ``time.monotonic_ns()`` when the frame was exposed (or read).
+    meta : dict
+        Sensor, lens, aperture, focus distance (m), exposure time (s), ISO, white balance...
+    """
+
+    data: Any
+    cfa: str = "RGGB"
+    black_level: float = 0
+    white_level: float | None = None
+    bits: int = 10
+    seq: int = 0
+    timestamp_ns: int = field(default_factory=time.monotonic_ns)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_mosaic(self.data)
+        if self.data.dtype.kind not in "ui":
+            raise ValueError(f"Frame.data must be an integer array, got {self.data.dtype}")
+        self.cfa = check_cfa(self.cfa)
+        if not 8 <= int(self.bits) <= 16:
+            raise ValueError(f"bits must be in 8..16, got {self.bits}")
+        if self.white_level is None:
+            self.white_level = (1 << int(self.bits)) - 1
+        if not 0 <= self.black_level < self.white_level:
+            raise ValueError(
+                f"black_level must be in [0, white_level={self.white_level}), "
+                f"got {self.black_level}"
+            )
+
+    @property
+    def height(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.data.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
