@@ -1,0 +1,87 @@
+"""The ``viewfinder`` command.
+
+Each subcommand's work lives in its own module, imported only when it runs; this file only
+parses arguments and turns expected errors into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
+COMMANDS: dict[str, str] = {
+    "run": "viewfinder.app:cli_run",
+    "lenses": "viewfinder.sources.lenses:cli_lenses",
+    "devices": "viewfinder.sources.v4l2:cli_devices",
+    "capture": "viewfinder.capture:cli_capture",
+}
+
+
+class CliError(Exception):
+    """An error the user can fix: printed as one line, exit status 2."""
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", default="sim",
+                   help="sim | v4l2[:PATH or index] | file:PATH (DNG/raw file or folder)")
+    p.add_argument("--lens", default=None,
+                   help="lens id to attach on the M mount, or 'builtin' (see `viewfinder lenses`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="viewfinder", description="GPU-accelerated camera viewfinder engine.")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="live view (window, or --headless)")
+    _add_source_args(run)
+    run.add_argument("--headless", action="store_true", help="render offscreen, no window")
+    run.add_argument("--frames", type=int, default=0, help="stop after N frames (0: run on)")
+    run.add_argument("--snapshot", default=None, help="write the last view to this PNG")
+    run.add_argument("--size", default=None, help="sensor output size WxH (simulated source)")
+    run.add_argument("--view", default=None, help="view size WxH")
+    run.add_argument("--demosaic", default="mhc", help="bilinear | mhc | hq")
+    run.add_argument("--backend", default=None, help="numpy | cupy (default: best available)")
+    run.add_argument("--no-window", dest="headless", action="store_true",
+                     help="alias of --headless")
+
+    lenses = sub.add_parser("lenses", help="list the lenses, one a line, id first")
+    lenses.add_argument("--file", default=None, help="a TOML file of extra lenses")
+
+    sub.add_parser("devices", help="list V4L2 devices with their formats, sizes and rates")
+
+    cap = sub.add_parser("capture", help="capture N frames to DNG or PNG files")
+    _add_source_args(cap)
+    cap.add_argument("--count", type=int, default=1, help="number of frames")
+    cap.add_argument("--format", default="dng", choices=("dng", "png", "png16", "jpeg"))
+    cap.add_argument("--out", default=".", help="output folder")
+    cap.add_argument("--size", default=None, help="sensor output size WxH (simulated source)")
+    return parser
+
+
+def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
+    module_name, func_name = target.split(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or [])])
+    try:
+        return int(_resolve(COMMANDS[command])(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (CliError, ValueError, OSError, RuntimeError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"viewfinder {command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
