@@ -1,0 +1,303 @@
+"""The processing pipeline: raw frame in, view and assists out.
+
+Reading order (what happens to a frame)::
+
+    scaling = raw_scaling(frame, wb, ev)          # black, white, white balance, clip
+    rgb     = demosaic(normalize(raw), method)    # bilinear | mhc | hq
+    linear  = area_downscale(rgb @ ccm.T, view)   # camera RGB -> linear sRGB, view size
+    display = tone(linear, curve)                 # sRGB / contrast
+    image   = to_rgba8(display)
+    view    = assists.process(...)                # peaking, zebra, histograms... over image
+
+That chain, stage by stage, is the NumPy reference (:func:`develop_reference`). The live paths
+fuse it: on the GPU one CUDA kernel per view pixel (``kernels/preview.cu``), on the CPU two
+Numba passes (``stages/preview_cpu.py``); no full-size RGB image is written for bilinear and
+MHC. Buffers are made in ``configure`` (size or settings change), kernel arguments in
+``commit`` (settings change), and ``process`` only launches work.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from . import backend as be
+from .frame import Frame, cfa_colors
+from .settings import Settings
+from .stages.color import apply_matrix, color_matrix_for
+from .stages.demosaic import demosaic
+from .stages.normalize import RawScaling, normalize, raw_scaling
+from .stages.output import to_rgba8
+from .stages.resize import area_downscale, area_weights, view_size_for
+from .stages.tone import tone, tone_lut
+
+TONE_CODES = {"srgb": 0, "linear": 1, "contrast": 2}
+METHOD_CODES = {"bilinear": 0, "mhc": 1}
+
+
+@dataclass
+class PipelineOutputs:
+    """What one processed frame gives (arrays on the pipeline's backend).
+
+    Attributes
+    ----------
+    view : (h, w, 4) uint8
+        RGBA as the user sees it: the image with the assist overlays composited.
+    image : (h, w, 4) uint8
+        RGBA without overlays.
+    linear, display : (h, w, 3) float32
+        The view in linear sRGB and in display encoding (0..1).
+    timings_ms : dict
+        Per-stage time in ms (CPU wall time; GPU event time of the previous frame on CuPy).
+    assists : AssistOutputs or None
+    path : str
+        Which implementation ran ("cpu-fused", "cpu-reference", "cuda-fused", "cuda-hq").
+    """
+
+    view: Any
+    image: Any
+    linear: Any
+    display: Any
+    frame: Frame
+    backend: str
+    path: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    assists: Any = None
+
+
+def develop_reference(frame: Frame, settings: Settings) -> tuple[Any, Any, Any]:
+    """The stage-by-stage NumPy/CuPy reference: (linear (h,w,3), display (h,w,3), rgba)."""
+    scaling = raw_scaling(frame, settings.white_balance, settings.exposure_ev)
+    mosaic = normalize(frame.data, scaling)
+    rgb = demosaic(mosaic, frame.cfa, settings.demosaic)
+    rgb = apply_matrix(rgb, color_matrix_for(frame.meta, settings.color_matrix), out=rgb)
+    view = view_size_for((frame.width, frame.height), settings.view_size)
+    linear = area_downscale(rgb, view)
+    display = tone(linear, settings.tone, settings.contrast)
+    return linear, display, to_rgba8(display)
+
+
+class Pipeline:
+    """Raw frames to views. ``Pipeline(settings)``; ``process(frame) -> PipelineOutputs``.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+    backend : {"numpy", "cupy"}, optional
+        Default: :func:`viewfinder.backend.backend_name`.
+    reference : bool
+        Run the unfused stage chain (slow; for tests and checks).
+    """
+
+    def __init__(
+        self, settings: Settings | None = None, backend: str | None = None,
+        reference: bool = False,
+    ) -> None:
+        self.backend = backend or be.backend_name()
+        self.xp = be.get_xp(self.backend)
+        self.reference = reference
+        self._settings = settings or Settings()
+        self._layout: tuple | None = None
+        self._params_key: tuple | None = None
+        self._buffers: dict[str, Any] = {}
+        self._assists = _make_assists()
+        self._gpu_timer = _GpuTimer(self.xp) if self.backend == "cupy" else None
+
+    # -- settings ---------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        if not isinstance(value, Settings):
+            raise ValueError(f"settings must be a viewfinder.Settings, got {type(value).__name__}")
+        self._settings = value
+
+    def update(self, **changes: Any) -> Settings:
+        """Replace some settings (validated); buffers and arguments follow on the next frame."""
+        self._settings = replace(self._settings, **changes)
+        return self._settings
+
+    # -- configure: buffers for a frame layout ---------------------------------------------
+    def configure(self, frame: Frame) -> None:
+        s = self._settings
+        view_w, view_h = view_size_for((frame.width, frame.height), s.view_size)
+        layout = (frame.shape, frame.bits, (view_w, view_h), s.demosaic, self.reference)
+        if layout == self._layout:
+            return
+        xp, H, W = self.xp, frame.height, frame.width
+        iy, wy = area_weights(H, view_h)
+        ix, wx = area_weights(W, view_w)
+        b: dict[str, Any] = {
+            "iy": xp.asarray(iy.astype(np.int32 if self.backend == "cupy" else np.int64)),
+            "wy": xp.asarray(wy), "wx": xp.asarray(wx),
+            "ix": xp.asarray(ix.astype(np.int32 if self.backend == "cupy" else np.int64)),
+            "linear": xp.empty((view_h, view_w, 3), xp.float32),
+            "display": xp.empty((view_h, view_w, 3), xp.float32),
+            "image": xp.empty((view_h, view_w, 4), xp.uint8),
+            "view": xp.empty((view_h, view_w, 4), xp.uint8),
+        }
+        if self.backend == "numpy" and not self.reference:
+            b["padded"] = np.empty((H + 4, W + 4), np.float32)
+        if self.backend == "cupy":
+            b["raw"] = xp.empty((H, W), xp.uint16)
+            if s.demosaic == "hq":
+                b["rgb"] = xp.empty((H, W, 3), xp.float32)
+        self._buffers = b
+        self._layout = layout
+        self._params_key = None
+        if self._assists is not None:
+            self._assists.configure(xp, (H, W), (view_h, view_w), frame.bits, s)
+
+    # -- commit: settings and frame metadata to kernel arguments ----------------------------
+    def commit(self, frame: Frame) -> None:
+        s = self._settings
+        wb = s.white_balance or tuple(frame.meta.get("white_balance") or (1.0, 1.0, 1.0))
+        ccm_src = s.color_matrix if s.color_matrix is not None else frame.meta.get("color_matrix")
+        ccm_key = None if ccm_src is None else tuple(np.asarray(ccm_src, np.float64).ravel())
+        key = (s, tuple(wb), ccm_key, frame.black_level, frame.white_level, frame.cfa)
+        if key == self._params_key:
+            return
+        scaling = raw_scaling(frame, tuple(wb), s.exposure_ev)
+        ccm = color_matrix_for(frame.meta, s.color_matrix)
+        self._scaling = scaling
+        self._ccm = ccm
+        self._colors = cfa_colors(frame.cfa)
+        self._site_scale = scaling.site_scales()
+        self._lut = tone_lut(s.tone, s.contrast)
+        if self.backend == "cupy":
+            self._ccm_dev = self.xp.asarray(ccm.ravel())
+        self._params_key = key
+
+    # -- process ------------------------------------------------------------------------------
+    def process(self, frame: Frame) -> PipelineOutputs:
+        """Develop ``frame`` into a view (and the assists' outputs)."""
+        if not isinstance(frame, Frame):
+            raise ValueError(f"process() takes a viewfinder.Frame, got {type(frame).__name__}")
+        t0 = time.perf_counter()
+        self.configure(frame)
+        self.commit(frame)
+        timings: dict[str, float] = {}
+        b = self._buffers
+        if self.backend == "cupy":
+            path = self._develop_cuda(frame, timings)
+        elif self.reference or self._settings.demosaic == "hq":
+            linear, display, rgba = develop_reference(frame, self._settings)
+            b["linear"][...], b["display"][...], b["image"][...] = linear, display, rgba
+            path = "cpu-reference"
+        else:
+            self._develop_cpu(frame)
+            path = "cpu-fused"
+        t1 = time.perf_counter()
+        timings.setdefault("develop", (t1 - t0) * 1e3)
+        assists = None
+        view = b["image"]
+        if self._assists is not None:
+            view = b["view"]
+            view[...] = b["image"]
+            assists = self._assists.process(
+                frame, self._scaling, b["linear"], b["display"], view, self._settings)
+            timings.setdefault("assists", (time.perf_counter() - t1) * 1e3)
+            if self._gpu_timer is not None:
+                self._gpu_timer.mark("assists")
+        timings.setdefault("total", (time.perf_counter() - t0) * 1e3)
+        if self._gpu_timer is not None:
+            timings.update(self._gpu_timer.previous())
+        return PipelineOutputs(
+            view=view, image=b["image"], linear=b["linear"], display=b["display"],
+            frame=frame, backend=self.backend, path=path, timings_ms=timings, assists=assists,
+        )
+
+    def _develop_cpu(self, frame: Frame) -> None:
+        from .stages.preview_cpu import normalize_padded, view_from_padded
+
+        b, sc = self._buffers, self._scaling
+        raw = be.to_host(frame.data)
+        normalize_padded(raw, np.float32(sc.black), self._site_scale, b["padded"])
+        view_from_padded(
+            b["padded"], self._colors, METHOD_CODES[self._settings.demosaic],
+            b["iy"], b["wy"], b["ix"], b["wx"], self._ccm, self._lut,
+            b["linear"], b["display"], b["image"],
+        )
+
+    def _develop_cuda(self, frame: Frame, timings: dict[str, float]) -> str:
+        from .kernels import get_kernel
+
+        xp, b, s, sc = self.xp, self._buffers, self._settings, self._scaling
+        timer = self._gpu_timer
+        timer.mark("start")
+        raw = frame.data
+        if not be.is_device_array(raw):  # a host frame: one copy into the device buffer
+            b["raw"].set(np.ascontiguousarray(raw, dtype=np.uint16))
+            raw = b["raw"]
+        elif raw.dtype != xp.uint16:
+            b["raw"][...] = raw
+            raw = b["raw"]
+        timer.mark("upload")
+        vh, vw = b["image"].shape[:2]
+        block = (32, 8, 1)
+        grid = ((vw + 31) // 32, (vh + 7) // 8, 1)
+        tone_args = (np.int32(TONE_CODES[s.tone]), np.float32(s.contrast), np.int32(vw),
+                     np.int32(vh), b["linear"], b["display"], b["image"])
+        taps = (b["iy"], b["wy"], np.int32(b["iy"].shape[1]),
+                b["ix"], b["wx"], np.int32(b["ix"].shape[1]), self._ccm_dev)
+        if s.demosaic == "hq":
+            normalized = normalize(raw, sc)
+            demosaic(normalized, frame.cfa, "hq", out=b["rgb"])
+            kernel = get_kernel("preview", "vf_preview_rgb")
+            kernel(grid, block, (b["rgb"], np.int32(frame.width), np.int32(frame.height),
+                                 *taps, *tone_args))
+            path = "cuda-hq"
+        else:
+            kernel = get_kernel("preview", "vf_preview_raw")
+            kernel(grid, block, (
+                raw, np.int32(frame.width), np.int32(frame.height), np.int32(sc.cfa_code),
+                np.int32(METHOD_CODES[s.demosaic]), np.float32(sc.black),
+                np.float32(sc.scale[0]), np.float32(sc.scale[1]), np.float32(sc.scale[2]),
+                *taps, *tone_args))
+            path = "cuda-fused"
+        timer.mark("develop")
+        return path
+
+
+class _GpuTimer:
+    """CUDA events per stage; elapsed times are read one frame late (no host wait)."""
+
+    def __init__(self, xp: Any) -> None:
+        self.xp = xp
+        self._current: list[tuple[str, Any]] = []
+        self._last: list[tuple[str, Any]] = []
+
+    def mark(self, name: str) -> None:
+        if name == "start":
+            self._last, self._current = self._current, []
+        event = self.xp.cuda.Event()
+        event.record()
+        self._current.append((name, event))
+
+    def previous(self) -> dict[str, float]:
+        marks = self._last
+        if len(marks) < 2 or not marks[-1][1].done:
+            return {}
+        out = {}
+        for (_, a), (name, bev) in zip(marks, marks[1:], strict=False):
+            out[f"gpu_{name}"] = float(self.xp.cuda.get_elapsed_time(a, bev))
+        out["gpu_total"] = float(self.xp.cuda.get_elapsed_time(marks[0][1], marks[-1][1]))
+        return out
+
+
+def _make_assists() -> Any:
+    try:
+        from .stages.assists import Assists
+    except ModuleNotFoundError as exc:  # until the assists stage lands
+        if exc.name != "viewfinder.stages.assists":
+            raise
+        return None
+    return Assists()
+
+
+__all__ = ["Pipeline", "PipelineOutputs", "RawScaling", "develop_reference"]
