@@ -1,0 +1,111 @@
+"""Pipeline benchmark: raw frame -> RGBA8 view at 1080p, 4K, 12 MP and 50 MP.
+
+Runs the viewfinder pipeline on the best backend (and the NumPy/Numba CPU path), with peers in
+the same process: OpenCV's Bayer conversion (cvtColor, CPU) and colour-demosaicing's Malvar
+2004 (CPU, small sizes only: it takes seconds a frame). Writes bench/results/<date>-<device>-
+pipeline.json.
+
+    python -m bench.bench_pipeline [--quick] [--sizes 1920x1080,8192x6144]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import cv2
+import numpy as np
+
+from bench.harness import gpu_measure, measure, write_results
+from viewfinder import Frame, Settings
+from viewfinder.backend import gpu_available
+from viewfinder.pipeline import Pipeline
+
+SIZES = [(1920, 1080), (3840, 2160), (4096, 3072), (8192, 6144)]
+# The view each frame size is shown at: the sensor at 1/4 a side, as on a phone, and 1:1.
+VIEWS = {(1920, 1080): [(1280, 720), (1920, 1080)], (3840, 2160): [(1920, 1080), (3840, 2160)],
+         (4096, 3072): [(2048, 1536), (4096, 3072)], (8192, 6144): [(2048, 1536), (8192, 6144)]}
+
+
+def synthetic_raw(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A 10-bit RGGB mosaic of a smooth colourful scene with edges and noise: (H, W) uint16."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = 0.5 + 0.4 * np.sin(x / 37.0) * np.cos(y / 23.0)
+    edges = ((x // 64 + y // 64) % 2).astype(np.float32) * 0.3
+    rgb = np.stack([base, 0.6 * base + edges, 1.0 - base], axis=-1)
+    raw = np.empty((height, width), np.float32)
+    raw[0::2, 0::2] = rgb[0::2, 0::2, 0]
+    raw[0::2, 1::2] = rgb[0::2, 1::2, 1]
+    raw[1::2, 0::2] = rgb[1::2, 0::2, 1]
+    raw[1::2, 1::2] = rgb[1::2, 1::2, 2]
+    dn = 64 + raw * 900 + rng.normal(0, 4, raw.shape).astype(np.float32)
+    return np.clip(dn, 0, 1023).astype(np.uint16)
+
+
+def bench_size(width: int, height: int, repeat: int, with_peers: bool) -> dict:
+    raw = synthetic_raw(width, height)
+    frame = Frame(raw, cfa="RGGB", black_level=64, white_level=1023, bits=10,
+                  meta={"white_balance": (1.8, 1.0, 1.5)})
+    mpix = width * height / 1e6
+    out: dict = {"size": [width, height], "megapixels": mpix, "cases": {}}
+    for view in VIEWS[(width, height)]:
+        for method in ("mhc", "bilinear"):
+            key = f"cpu/{method}/view{view[0]}x{view[1]}"
+            pipe = Pipeline(Settings(demosaic=method, view_size=view), backend="numpy")
+            r = measure(lambda p=pipe: p.process(frame), repeat=repeat, warmup=2)
+            r["fps"] = 1e3 / r["median_ms"]
+            r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
+            out["cases"][key] = r
+            print(f"{width}x{height} {key}: {r['median_ms']:.2f} ms ({r['fps']:.1f} fps)",
+                  flush=True)
+            if gpu_available():
+                import cupy as cp
+
+                gpipe = Pipeline(Settings(demosaic=method, view_size=view), backend="cupy")
+                dframe = Frame(cp.asarray(raw), cfa="RGGB", black_level=64, white_level=1023,
+                               bits=10, meta=frame.meta)
+                r = gpu_measure(lambda p=gpipe, f=dframe: p.process(f), repeat=max(repeat, 50))
+                r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
+                hkey = f"cuda/{method}/view{view[0]}x{view[1]}"
+                out["cases"][hkey] = r
+                print(f"{width}x{height} {hkey}: {r['median_ms']:.3f} ms GPU "
+                      f"({r['gpix_per_s']:.1f} Gpx/s)", flush=True)
+    if with_peers:
+        for name, code in (("opencv_bilinear", cv2.COLOR_BayerRGGB2RGB),
+                           ("opencv_ea", cv2.COLOR_BayerRGGB2RGB_EA),
+                           ("opencv_vng", cv2.COLOR_BayerRGGB2RGB_VNG)):
+            src = raw if name != "opencv_vng" else (raw >> 2).astype(np.uint8)  # VNG: 8-bit only
+            r = measure(lambda s=src, c=code: cv2.cvtColor(s, c), repeat=repeat, warmup=1)
+            out["cases"][f"peer/{name}"] = r
+            print(f"{width}x{height} peer/{name}: {r['median_ms']:.2f} ms", flush=True)
+        if width * height <= 4096 * 3072:
+            import colour_demosaicing as cd
+
+            norm = raw.astype(np.float32) / 1023
+            r = measure(lambda: cd.demosaicing_CFA_Bayer_Malvar2004(norm, "RGGB"),
+                        repeat=2, warmup=0)
+            out["cases"]["peer/colour_demosaicing_malvar2004"] = r
+            print(f"{width}x{height} peer/colour-demosaicing Malvar2004: "
+                  f"{r['median_ms']:.0f} ms", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, no 50 MP on the CPU")
+    ap.add_argument("--sizes", default=None, help="comma list of WxH")
+    ap.add_argument("--no-peers", action="store_true")
+    args = ap.parse_args(argv)
+    sizes = SIZES
+    if args.sizes:
+        sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    repeat = 5 if args.quick else 15
+    results = [bench_size(w, h, repeat, not args.no_peers) for w, h in sizes]
+    path = write_results("pipeline", {"results": results})
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
