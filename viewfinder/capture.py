@@ -1,0 +1,389 @@
+"""Capture: the raw frame as a DNG, processed frames as PNG or JPEG, every file written atomically.
+
+Every writer goes through :func:`atomic_write`: the bytes go to a temporary name in the target
+folder, are flushed and fsynced, then renamed over the final name, so a crash or a full disk
+never leaves a half file under the final name. The burst writer thread and ``viewfinder
+capture`` live in :mod:`viewfinder.capture_writer` (re-exported here).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import struct
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .frame import Frame
+
+#: Capture formats: raw DNG, or the processed view as PNG (8 or 16 bit) or JPEG.
+FORMATS: dict[str, str] = {"dng": ".dng", "png": ".png", "png16": ".png", "jpeg": ".jpg"}
+
+#: Linear sRGB (D65) to CIE XYZ, IEC 61966-2-1.
+SRGB_TO_XYZ = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)
+XYZ_TO_SRGB = np.linalg.inv(SRGB_TO_XYZ)
+_D65_ILLUMINANT = 21  # EXIF LightSource code of CalibrationIlluminant1
+
+
+class CaptureError(OSError):
+    """A capture could not be written (full disk, bad path...); the message names the file."""
+
+
+# -- atomic file writes -------------------------------------------------------------------
+
+
+def _open_temp(final: Path) -> tuple[BinaryIO, Path]:
+    """Open a new temporary file next to ``final`` (same folder, so the rename is atomic)."""
+    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+    os.close(fd)  # reopened by name: tifffile wants a file object with a path-like name
+    return open(name, "w+b"), Path(name)  # noqa: SIM115 (closed by atomic_write)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file through ``write(fh)`` under a temporary name, fsync, then rename it.
+
+    On any error the temporary file is removed and ``path`` is left as it was (absent, or
+    the previous complete file). A full disk raises :class:`CaptureError` with ``ENOSPC``.
+    """
+    final = Path(path)
+    if not final.parent.is_dir():
+        raise CaptureError(errno.ENOENT, f"output folder {str(final.parent)!r} does not exist")
+    fh, tmp = _open_temp(final)
+    try:
+        try:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        finally:
+            fh.close()
+        os.replace(tmp, final)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            free = shutil.disk_usage(final.parent).free
+            raise CaptureError(
+                errno.ENOSPC,
+                f"disk full while writing {str(final)!r} ({free / 1e6:.1f} MB free); "
+                "no partial file was left",
+            ) from exc
+        raise
+    return final
+
+
+# -- colour metadata ------------------------------------------------------------------------
+
+
+def white_balance_gains(meta: dict[str, Any]) -> np.ndarray:
+    """R, G, B white-balance gains from ``meta["white_balance"]`` (unity when absent), (3,)."""
+    wb = meta.get("white_balance")
+    gains = np.ones(3) if wb is None else np.asarray(wb, dtype=np.float64).reshape(-1)
+    if gains.shape != (3,) or not np.all(np.isfinite(gains)) or np.any(gains <= 0):
+        raise ValueError(f"white_balance must be 3 positive gains (R, G, B), got {wb!r}")
+    return gains
+
+
+def camera_to_srgb(meta: dict[str, Any]) -> np.ndarray:
+    """The (3, 3) camera (white-balanced) to linear sRGB matrix; identity when absent."""
+    cm = meta.get("color_matrix")
+    if cm is None:
+        return np.eye(3)
+    m = np.asarray(cm, dtype=np.float64)
+    if m.shape != (3, 3) or not np.all(np.isfinite(m)) or abs(np.linalg.det(m)) < 1e-9:
+        raise ValueError(f"color_matrix must be an invertible 3x3 matrix, got {cm!r}")
+    return m
+
+
+def dng_color_matrix(meta: dict[str, Any]) -> np.ndarray:
+    """DNG ColorMatrix1 (CIE XYZ to camera native RGB, D65), (3, 3).
+
+    The frame's matrix maps white-balanced camera RGB to linear sRGB, and white balance
+    multiplies native camera RGB by the gains, so XYZ -> camera is
+    ``diag(1/gains) @ inv(M) @ XYZ_TO_SRGB``. It is scaled as DNG asks: D65 white maps to a
+    camera neutral whose largest component is 1.
+    """
+    gains = white_balance_gains(meta)
+    xyz_to_cam = np.diag(1.0 / gains) @ np.linalg.inv(camera_to_srgb(meta)) @ XYZ_TO_SRGB
+    white = xyz_to_cam @ (SRGB_TO_XYZ @ np.ones(3))
+    return xyz_to_cam / np.max(white)
+
+
+def as_shot_neutral(meta: dict[str, Any]) -> np.ndarray:
+    """DNG AsShotNeutral: the camera's response to white, ``1/gains`` normalised to G, (3,)."""
+    gains = white_balance_gains(meta)
+    return gains[1] / gains
+
+
+# -- DNG ------------------------------------------------------------------------------------
+
+
+def _rationals(values: Any, signed: bool = False, den: int = 1_000_000) -> tuple[int, ...]:
+    out: list[int] = []
+    for v in np.asarray(values, dtype=np.float64).reshape(-1):
+        num = round(float(v) * den)
+        lim = 2**31 - 1 if signed else 2**32 - 1
+        d = den
+        while abs(num) > lim:  # large values: trade precision for range
+            num, d = round(num / 10), d // 10
+        out += [int(num), int(d)]
+    return tuple(out)
+
+
+def _meta_first(meta: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if meta.get(k) is not None:
+            return meta[k]
+    return None
+
+
+def _label(value: Any) -> str | None:
+    """A lens or sensor label: a string, or the ``name`` of an object or dict."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("id")
+    else:
+        value = getattr(value, "name", value)
+    return None if value is None else str(value)
+
+
+def _exposure_time_s(meta: dict[str, Any]) -> float | None:
+    if meta.get("exposure_time_ns") is not None:
+        return float(meta["exposure_time_ns"]) * 1e-9
+    t = _meta_first(meta, "exposure_time", "exposure_time_s", "exposure")
+    return None if t is None else float(t)
+
+
+def _exif_datetime(meta: dict[str, Any]) -> str:
+    wall = meta.get("wall_time")  # seconds since the epoch, when the source knows it
+    return time.strftime("%Y:%m:%d %H:%M:%S", time.localtime(wall if wall else time.time()))
+
+
+def _exif_entries(meta: dict[str, Any]) -> list[tuple[int, int, int, bytes]]:
+    """EXIF IFD entries (tag, TIFF type, count, little-endian value bytes), sorted by tag."""
+
+    def rational(x: float) -> bytes:
+        return struct.pack("<2I", *_rationals([x], den=100_000))
+
+    def ascii_(s: str) -> tuple[int, bytes]:
+        b = s.encode("ascii", "replace") + b"\0"
+        return len(b), b
+
+    entries: list[tuple[int, int, int, bytes]] = []
+    t = _exposure_time_s(meta)
+    if t is not None and t > 0:
+        num, den = (
+            (1, round(1 / t))
+            if t < 1 and abs(1 / t - round(1 / t)) < 1e-6
+            else (round(t * 1_000_000), 1_000_000)
+        )
+        entries.append((33434, 5, 1, struct.pack("<2I", num, den)))
+    f_number = _meta_first(meta, "f_number", "aperture")
+    if f_number is not None:
+        entries.append((33437, 5, 1, rational(float(f_number))))
+    iso = _meta_first(meta, "iso", "ISO")
+    if iso is not None:
+        entries.append((34855, 3, 1, struct.pack("<H", min(int(round(float(iso))), 65535))))
+    entries.append((36864, 7, 4, b"0231"))  # ExifVersion
+    n, b = ascii_(_exif_datetime(meta))
+    entries.append((36867, 2, n, b))  # DateTimeOriginal
+    focal = _meta_first(meta, "focal_length", "focal_length_mm")
+    if focal is not None:
+        entries.append((37386, 5, 1, rational(float(focal))))
+    lens = _label(meta.get("lens"))
+    if lens:
+        n, b = ascii_(lens)
+        entries.append((42036, 2, n, b))  # LensModel
+    return sorted(entries)
+
+
+def _ifd_bytes(entries: list[tuple[int, int, int, bytes]], offset: int) -> bytes:
+    """A classic little-endian TIFF IFD placed at file ``offset`` (values after the IFD)."""
+    head = struct.pack("<H", len(entries))
+    data_at = offset + 2 + 12 * len(entries) + 4
+    table, data = b"", b""
+    for tag, typ, count, value in entries:
+        if len(value) <= 4:
+            table += struct.pack("<HHI", tag, typ, count) + value.ljust(4, b"\0")
+        else:
+            table += struct.pack("<HHII", tag, typ, count, data_at + len(data))
+            data += value + b"\0" * (len(value) % 2)  # values start on word boundaries
+    return head + table + struct.pack("<I", 0) + data
+
+
+def _link_exif_ifd(fh: BinaryIO, entries: list[tuple[int, int, int, bytes]]) -> None:
+    """Append an EXIF IFD to the TIFF in ``fh`` and link it from IFD0 (tag 34665).
+
+    tifffile will not write the ExifIFD pointer itself, so IFD0's table is copied to the end
+    of the file with the pointer added (its out-of-line values stay where they are) and the
+    header is pointed at the copy; the old table (a few hundred bytes) is left unused.
+    """
+    fh.flush()
+    fh.seek(0)
+    header = fh.read(8)
+    if header[:4] != b"II*\0":
+        raise ValueError("expected a little-endian classic TIFF from tifffile")
+    ifd0 = struct.unpack("<I", header[4:8])[0]
+    fh.seek(ifd0)
+    (count,) = struct.unpack("<H", fh.read(2))
+    table = fh.read(12 * count)
+    next_ifd = fh.read(4)
+    rows = [table[12 * i : 12 * i + 12] for i in range(count)]
+    end = fh.seek(0, os.SEEK_END)
+    new_ifd0 = end + end % 2  # IFDs start on a word boundary
+    exif_at = new_ifd0 + 2 + 12 * (count + 1) + 4
+    rows.append(struct.pack("<HHII", 34665, 4, 1, exif_at))
+    rows.sort(key=lambda r: struct.unpack("<H", r[:2])[0])
+    fh.write(b"\0" * (end % 2))
+    fh.write(struct.pack("<H", count + 1) + b"".join(rows) + next_ifd)
+    fh.write(_ifd_bytes(entries, exif_at))
+    fh.seek(4)
+    fh.write(struct.pack("<I", new_ifd0))
+    fh.seek(0, os.SEEK_END)
+
+
+def dng_tags(frame: Frame) -> list[tuple]:
+    """The tifffile ``extratags`` of a DNG of ``frame`` (IFD0 tags; EXIF goes in its own IFD)."""
+    meta = frame.meta
+    cfa = [("RGB".index(c)) for c in frame.cfa]
+    camera = _label(_meta_first(meta, "camera_model", "sensor", "camera")) or "Viewfinder"
+    camera = f"Viewfinder {camera}" if not camera.startswith("Viewfinder") else camera
+    stamp = _exif_datetime(meta)
+    tags: list[tuple] = [
+        (271, "s", 0, "Viewfinder", True),  # Make
+        (272, "s", 0, camera, True),  # Model
+        (305, "s", 0, "viewfinder", True),  # Software
+        (306, "s", 0, stamp, True),  # DateTime
+        (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, "B", 4, tuple(cfa), True),  # CFAPattern
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50707, "B", 4, (1, 1, 0, 0), True),  # DNGBackwardVersion
+        (50708, "s", 0, camera, True),  # UniqueCameraModel
+        (50710, "B", 3, (0, 1, 2), True),  # CFAPlaneColor
+        (50711, "H", 1, 1, True),  # CFALayout: rectangular
+        (50713, "H", 2, (1, 1), True),  # BlackLevelRepeatDim
+        (50714, "2I", 1, _rationals([frame.black_level], den=1000), True),  # BlackLevel
+        (50717, "I", 1, int(round(frame.white_level)), True),  # WhiteLevel
+        (50721, "2i", 9, _rationals(dng_color_matrix(meta), signed=True), True),  # ColorMatrix1
+        (50728, "2I", 3, _rationals(as_shot_neutral(meta)), True),  # AsShotNeutral
+        (50778, "H", 1, _D65_ILLUMINANT, True),  # CalibrationIlluminant1
+    ]
+    # The lens name goes in the EXIF IFD (LensModel): DNG has no lens-name tag of its own.
+    return tags
+
+
+def write_dng(frame: Frame, path: str | os.PathLike) -> Path:
+    """Write ``frame``'s raw mosaic, bit-exact, as an uncompressed DNG 1.4 at ``path``.
+
+    The file carries the CFA pattern, black and white levels, ColorMatrix1 (XYZ to camera,
+    from ``meta["color_matrix"]`` and ``meta["white_balance"]``), AsShotNeutral, camera model,
+    and in its EXIF IFD the exposure time, ISO, f-number, focal length, lens and time.
+
+    Parameters
+    ----------
+    frame : Frame
+        (H, W) uint16 mosaic (NumPy or CuPy), LSB-aligned, in DN.
+    path : path-like
+        Final file name; written atomically (see :func:`atomic_write`).
+    """
+    import tifffile
+
+    data = frame.data
+    if hasattr(data, "get"):  # CuPy: the writer runs off the hot path, a copy is fine
+        data = data.get()
+    data = np.ascontiguousarray(data, dtype=np.uint16)
+    extratags = dng_tags(frame)
+    exif = _exif_entries(frame.meta)
+
+    def write(fh: BinaryIO) -> None:
+        with tifffile.TiffWriter(fh, bigtiff=False, byteorder="<") as tif:
+            tif.write(
+                data,
+                photometric="cfa",
+                extratags=extratags,
+                metadata=None,
+                subfiletype=0,
+                software=False,
+            )
+        _link_exif_ifd(fh, exif)
+
+    return atomic_write(path, write)
+
+
+# -- processed captures ---------------------------------------------------------------------
+
+
+def develop(frame: Frame, bits: int = 16) -> np.ndarray:
+    """A plain full-resolution rendering of ``frame``: sRGB-encoded RGB, (H, W, 3) uint8/16.
+
+    Black/white normalisation, white balance, OpenCV's edge-aware demosaic, the frame's colour
+    matrix and the sRGB curve; used for 16-bit PNGs (the live pipeline's view is 8 bit).
+    """
+    import cv2
+
+    raw = frame.data.get() if hasattr(frame.data, "get") else np.asarray(frame.data)
+    gains = white_balance_gains(frame.meta)
+    code = {
+        "RGGB": cv2.COLOR_BayerRGGB2RGB_EA,
+        "BGGR": cv2.COLOR_BayerBGGR2RGB_EA,
+        "GRBG": cv2.COLOR_BayerGRBG2RGB_EA,
+        "GBRG": cv2.COLOR_BayerGBRG2RGB_EA,
+    }[frame.cfa]
+    rgb = cv2.cvtColor(np.ascontiguousarray(raw, dtype=np.uint16), code).astype(np.float32)
+    rgb = (rgb - np.float32(frame.black_level)) / np.float32(frame.white_level - frame.black_level)
+    rgb *= gains.astype(np.float32)
+    rgb = np.clip(rgb, 0.0, 1.0) @ camera_to_srgb(frame.meta).T.astype(np.float32)
+    rgb = np.clip(rgb, 0.0, 1.0)
+    srgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(rgb, 1 / 2.4) - 0.055)
+    top = (1 << bits) - 1
+    return (srgb * top + 0.5).astype(np.uint16 if bits > 8 else np.uint8)
+
+
+def _encode(rgb: np.ndarray, ext: str, params: list[int]) -> bytes:
+    import cv2
+
+    img = rgb[..., 2::-1] if rgb.shape[-1] == 3 else rgb[..., [2, 1, 0, 3]]  # OpenCV is BGR
+    ok, buf = cv2.imencode(ext, np.ascontiguousarray(img), params)
+    if not ok:
+        raise CaptureError(errno.EIO, f"OpenCV could not encode a {ext} image")
+    return buf.tobytes()
+
+
+def write_png(rgb: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write an (H, W, 3|4) uint8 or uint16 RGB(A) image as PNG, atomically."""
+    if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"PNG needs (H, W, 3|4) uint8/uint16, got {rgb.shape} {rgb.dtype}")
+    import cv2
+
+    data = _encode(rgb, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def write_jpeg(rgb: np.ndarray, path: str | os.PathLike, quality: int = 95) -> Path:
+    """Write an (H, W, 3|4) uint8 RGB(A) image as JPEG (alpha dropped), atomically."""
+    if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
+        raise ValueError(f"JPEG needs (H, W, 3|4) uint8, got {rgb.shape} {rgb.dtype}")
+    import cv2
+
+    data = _encode(rgb[..., :3], ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def __getattr__(name: str) -> Any:
+    # The burst writer and CLI live in capture_writer (which imports this module).
+    if name in ("BurstWriter", "cli_capture", "Renderer"):
+        from . import capture_writer
+
+        return getattr(capture_writer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

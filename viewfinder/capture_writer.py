@@ -1,0 +1,253 @@
+"""The burst writer thread and ``viewfinder capture``.
+
+:class:`BurstWriter` takes frames from the capture side and writes them in its own thread
+through a bounded queue. When the disk is slower than the sensor the queue fills and
+``put`` either blocks (the default: the burst slows down, ``stalls`` and ``stall_s`` show by
+how much) or refuses the frame and counts it in ``rejected``: a frame is never lost silently.
+Write errors are kept in ``errors`` and raised again by ``close()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .capture import FORMATS, CaptureError, develop, write_dng, write_jpeg, write_png
+from .frame import Frame
+
+_STOP = object()
+
+
+class Renderer:
+    """Turns raw frames into display-referred RGB for PNG/JPEG captures.
+
+    8-bit captures are what the live pipeline shows (``viewfinder.pipeline.Pipeline``, made
+    once and reused); when the pipeline is not available, and for 16-bit PNG (the pipeline's
+    view is 8 bit), :func:`viewfinder.capture.develop` renders the frame at full resolution.
+    """
+
+    def __init__(self) -> None:
+        self._pipeline: Any = None
+        self._tried = False
+
+    def rgb8(self, frame: Frame) -> np.ndarray:
+        if not self._tried:
+            self._tried = True
+            try:
+                from .pipeline import Pipeline
+                from .settings import Settings
+
+                self._pipeline = Pipeline(Settings())
+            except ImportError:
+                self._pipeline = None
+        if self._pipeline is not None:
+            view = self._pipeline.process(frame).view
+            view = view.get() if hasattr(view, "get") else np.asarray(view)
+            return view[..., :3]
+        return develop(frame, bits=8)
+
+    def rgb16(self, frame: Frame) -> np.ndarray:
+        return develop(frame, bits=16)
+
+
+def write_frame(frame: Frame, path: str | Path, fmt: str, renderer: Renderer | None = None) -> Path:
+    """Write ``frame`` as ``fmt`` ("dng", "png", "png16" or "jpeg") at ``path``, atomically."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown capture format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if fmt == "dng":
+        return write_dng(frame, path)
+    renderer = renderer or Renderer()
+    if fmt == "png16":
+        return write_png(renderer.rgb16(frame), path)
+    rgb = renderer.rgb8(frame)
+    return write_png(rgb, path) if fmt == "png" else write_jpeg(rgb, path)
+
+
+class BurstWriter:
+    """Writes frames to ``out_dir`` in a background thread through a bounded queue.
+
+    Parameters
+    ----------
+    out_dir : path
+        Existing folder (created if missing) for the files.
+    fmt : {"dng", "png", "png16", "jpeg"}
+        File format.
+    queue_size : int
+        Frames held in memory waiting for the disk (each a full raw frame).
+    block : bool
+        ``put`` waits for room (back-pressure on the caller) when True; when False it
+        returns False at once and counts the frame in ``rejected``.
+    pattern : str
+        File name (without extension), formatted with ``seq`` and ``index``.
+
+    Attributes
+    ----------
+    written : list[Path]
+        Files completed, in order.
+    errors : list[tuple[str, Exception]]
+        (file name, error) of each failed write.
+    stalls, stall_s, rejected, max_depth : int, float, int, int
+        Back-pressure: puts that had to wait, total seconds waited, frames refused by a
+        non-blocking ``put``, and the deepest the queue got.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        fmt: str = "dng",
+        queue_size: int = 8,
+        block: bool = True,
+        pattern: str = "frame_{seq:06d}",
+    ) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(
+                f"unknown capture format {fmt!r}: expected one of {', '.join(FORMATS)}"
+            )
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.fmt = fmt
+        self.block = block
+        self.pattern = pattern
+        self.written: list[Path] = []
+        self.errors: list[tuple[str, Exception]] = []
+        self.stalls = 0
+        self.stall_s = 0.0
+        self.rejected = 0
+        self.max_depth = 0
+        self.submitted = 0
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._renderer = Renderer()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="burst-writer", daemon=True)
+        self._thread.start()
+
+    def path_for(self, frame: Frame, index: int) -> Path:
+        name = self.pattern.format(seq=frame.seq, index=index)
+        return self.out_dir / (name + FORMATS[self.fmt])
+
+    def put(self, frame: Frame, timeout: float | None = None) -> bool:
+        """Queue ``frame`` for writing; the caller must not modify it afterwards.
+
+        Returns True when queued. With ``block=True`` it waits for room (counted in
+        ``stalls``/``stall_s``) up to ``timeout`` s; a frame it could not queue returns False
+        and is counted in ``rejected``.
+        """
+        if self._closed:
+            raise RuntimeError("BurstWriter is closed")
+        with self._lock:
+            index = self.submitted
+            self.submitted += 1
+        item = (frame, self.path_for(frame, index))
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            if not self.block:
+                self.rejected += 1
+                return False
+            self.stalls += 1
+            t0 = time.perf_counter()
+            try:
+                self._queue.put(item, timeout=timeout)
+            except queue.Full:
+                self.rejected += 1
+                return False
+            finally:
+                self.stall_s += time.perf_counter() - t0
+        self.max_depth = max(self.max_depth, self._queue.qsize())
+        return True
+
+    @property
+    def pending(self) -> int:
+        """Frames queued and not yet written."""
+        return self._queue.unfinished_tasks
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    return
+                frame, path = item
+                try:
+                    self.written.append(write_frame(frame, path, self.fmt, self._renderer))
+                except Exception as exc:  # kept for the caller: close() raises the first
+                    self.errors.append((str(path), exc))
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every queued frame is written (or failed)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Write what is queued, stop the thread, and raise the first write error if any."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+            self._thread.join()
+        if self.errors:
+            path, exc = self.errors[0]
+            more = f" (and {len(self.errors) - 1} more failed)" if len(self.errors) > 1 else ""
+            if isinstance(exc, OSError):
+                raise CaptureError(exc.errno, f"{exc.strerror or exc}{more}") from exc
+            raise CaptureError(f"writing {path} failed: {exc}{more}") from exc
+
+    def __enter__(self) -> BurstWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # already failing: finish the thread, keep the original error
+            try:
+                self.close()
+            except CaptureError:
+                pass
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"WxH"`` -> (width, height), or None; ``ValueError`` names a bad value."""
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must be WxH (e.g. 4096x3072), got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def cli_capture(args: argparse.Namespace) -> int:
+    """``viewfinder capture``: read ``--count`` frames from ``--source`` into ``--out``."""
+    from .sources.open import open_source
+
+    if args.count < 1:
+        raise ValueError(f"--count must be >= 1, got {args.count}")
+    source = open_source(
+        args.source, lens=getattr(args, "lens", None), size=parse_size(getattr(args, "size", None))
+    )
+    t0 = time.perf_counter()
+    try:
+        with BurstWriter(args.out, fmt=args.format, queue_size=8) as writer:
+            for _ in range(args.count):
+                writer.put(source.read())
+    finally:
+        source.close()
+    dt = time.perf_counter() - t0
+    print(
+        f"wrote {len(writer.written)} {args.format} files to {writer.out_dir} in {dt:.2f} s "
+        f"(burst waited on the disk {writer.stalls} times, {writer.stall_s:.2f} s)",
+        file=sys.stdout,
+    )
+    return 0 if len(writer.written) == args.count else 1

@@ -1,0 +1,78 @@
+"""Open a frame source from its command-line spec: ``sim``, ``file:PATH``, ``v4l2[:PATH|N]``."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .base import FrameSource, SourceError
+
+SOURCE_SPECS = "sim | file:PATH (RAW file or folder) | v4l2 | v4l2:N | v4l2:/dev/videoN"
+
+
+def open_source(
+    spec: str, lens: str | None = None, size: tuple[int, int] | None = None, **kw: Any
+) -> FrameSource:
+    """Open the source named by ``spec``.
+
+    Parameters
+    ----------
+    spec : str
+        ``"sim"`` (simulated camera), ``"file:PATH"`` (a RAW/DNG file or a folder of them,
+        looped), ``"v4l2"`` (first camera), ``"v4l2:N"`` or ``"v4l2:/dev/videoN"``.
+    lens : str or None
+        Lens id for the simulated camera's M mount.
+    size : (width, height) or None
+        Output size: sensor size for ``sim``, capture size for ``v4l2``.
+    **kw
+        Passed to the source's constructor (e.g. ``fps``).
+
+    Raises
+    ------
+    ValueError
+        Unknown spec, or options the source does not take.
+    SourceError
+        The source exists in principle but cannot be opened (missing device, no file).
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"unknown source {spec!r}: expected {SOURCE_SPECS}")
+    kind, _, arg = spec.strip().partition(":")
+    kind = kind.lower()
+    if kind == "sim":
+        try:
+            from .simulated import SimulatedCamera
+        except ImportError as exc:
+            raise SourceError(f"the simulated camera is not available: {exc}") from exc
+        params = inspect.signature(SimulatedCamera).parameters
+        opts = dict(kw)
+        if lens is not None:
+            opts["lens"] = lens
+        if size is not None:
+            opts["size"] = size
+        unknown = [
+            k
+            for k in opts
+            if k not in params
+            and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        ]
+        if unknown:
+            raise ValueError(f"the simulated camera takes no option {', '.join(unknown)}")
+        return SimulatedCamera(**opts)
+    if lens is not None and lens != "builtin":
+        raise ValueError(f"--lens {lens!r} applies only to the simulated camera (--source sim)")
+    if kind == "file":
+        if not arg:
+            raise ValueError("file source needs a path: file:PATH (a RAW file or a folder)")
+        from .rawfile import RawFileSource
+
+        if size is not None:
+            raise ValueError(f"file source plays files at their own size; got --size {size}")
+        return RawFileSource(arg, **kw)
+    if kind == "v4l2":
+        from .v4l2 import V4L2Source
+
+        device: int | str = 0
+        if arg:
+            device = int(arg) if arg.isdigit() else arg
+        return V4L2Source(device, size=size, **kw)
+    raise ValueError(f"unknown source {spec!r}: expected {SOURCE_SPECS}")

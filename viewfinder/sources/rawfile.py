@@ -1,0 +1,282 @@
+"""Replay DNG and camera RAW files through rawpy (LibRaw) as raw frames.
+
+Each file gives one :class:`~viewfinder.frame.Frame` with the CFA order, black and white
+levels, colour matrix and white balance read from the file itself. A file that LibRaw cannot
+read (corrupt, truncated, not a Bayer raw) is skipped with an error that names it, kept in
+``source.errors``, and the other files keep playing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..frame import CFA_PATTERNS, Frame
+from .base import SourceError
+
+#: File name extensions taken from a folder (case-insensitive). An explicit list of files
+#: is tried whatever the extensions.
+RAW_EXTENSIONS: frozenset[str] = frozenset(
+    ".dng .cr2 .cr3 .crw .nef .nrw .arw .srf .sr2 .raf .orf .rw2 .rwl .pef .srw .3fr .iiq "
+    ".erf .kdc .dcr .mos .mef .mrw .x3f .raw".split()
+)
+
+#: dcraw/LibRaw's linear sRGB (D65) to XYZ, to turn ``rgb_xyz_matrix`` into camera -> sRGB.
+_SRGB_TO_XYZ = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+
+
+def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Files to play: a folder gives its RAW files sorted by name; a list is kept in order."""
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(
+                f for f in p.iterdir() if f.is_file() and f.suffix.lower() in RAW_EXTENSIONS
+            )
+            if not found:
+                raise SourceError(f"no RAW files ({', '.join(sorted(RAW_EXTENSIONS))}) in {p}")
+            out += found
+        else:
+            out.append(p)
+    if not out:
+        raise SourceError("no RAW files given")
+    return out
+
+
+def cfa_from_rawpy(raw: Any, path: Path) -> str:
+    """Our CFA name of the top-left 2x2 block of ``raw_image_visible``.
+
+    ``raw_colors_visible`` already accounts for the crop origin of the visible area, and
+    ``color_desc`` names each colour index (LibRaw calls the second green ``G`` too).
+    """
+    desc = raw.color_desc.decode("ascii", "replace")
+    if raw.num_colors not in (3, 4) or set(desc) - set("RGB") or raw.raw_pattern is None:
+        raise SourceError(f"{path}: not an RGB Bayer raw (colours {desc!r})")
+    if np.asarray(raw.raw_pattern).shape != (2, 2):
+        raise SourceError(
+            f"{path}: CFA repeat {np.asarray(raw.raw_pattern).shape} is not a 2x2 Bayer pattern "
+            "(X-Trans and others are not supported)"
+        )
+    block = np.asarray(raw.raw_colors_visible[:2, :2])
+    name = "".join(desc[int(i)] for i in block.reshape(-1))
+    if name not in CFA_PATTERNS:
+        raise SourceError(f"{path}: unsupported CFA layout {name!r}")
+    return name
+
+
+def color_matrix_from_rawpy(raw: Any) -> np.ndarray | None:
+    """Camera (white-balanced) -> linear sRGB, (3, 3), or ``None`` when the file has none.
+
+    LibRaw's ``color_matrix`` (its ``rgb_cam``) is exactly that; when it is empty the matrix is
+    built from ``rgb_xyz_matrix`` (XYZ -> camera) as dcraw does: rows normalised, inverted.
+    """
+    cm = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
+    if np.all(np.isfinite(cm)) and np.any(cm != 0):
+        return cm
+    xyz_cam = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]
+    if not np.all(np.isfinite(xyz_cam)) or not np.any(xyz_cam != 0):
+        return None
+    cam_rgb = xyz_cam @ _SRGB_TO_XYZ
+    cam_rgb /= cam_rgb.sum(axis=1, keepdims=True)
+    return np.linalg.inv(cam_rgb)
+
+
+def white_balance_from_rawpy(raw: Any) -> tuple[float, float, float] | None:
+    """As-shot R, G, B gains normalised to G, else daylight gains, else ``None``."""
+    for wb in (raw.camera_whitebalance, raw.daylight_whitebalance):
+        r, g, b = (float(x) for x in list(wb)[:3])
+        if g > 0 and r > 0 and b > 0 and all(map(math.isfinite, (r, g, b))):
+            return (r / g, 1.0, b / g)
+    return None
+
+
+def read_raw_file(path: str | Path, seq: int = 0) -> Frame:
+    """Decode one RAW file into a :class:`Frame`; :class:`SourceError` names a bad file."""
+    import rawpy
+
+    path = Path(path)
+    try:
+        with rawpy.imread(str(path)) as raw:
+            cfa = cfa_from_rawpy(raw, path)
+            data = np.array(raw.raw_image_visible, dtype=np.uint16)  # copy: LibRaw owns it
+            blacks = [float(b) for b in raw.black_level_per_channel]
+            white = float(raw.white_level)
+            meta: dict[str, Any] = {
+                "source": "file",
+                "path": str(path),
+                "black_level_per_channel": blacks,
+                "white_balance": white_balance_from_rawpy(raw),
+                "color_matrix": color_matrix_from_rawpy(raw),
+            }
+            other, lens = raw.other, raw.lens
+            if other.shutter_speed > 0:
+                meta["exposure_time"] = float(other.shutter_speed)
+            if other.iso_speed > 0:
+                meta["iso"] = float(other.iso_speed)
+            if other.aperture > 0:
+                meta["aperture"] = float(other.aperture)
+            if other.focal_length > 0:
+                meta["focal_length"] = float(other.focal_length)
+            if lens.model:
+                meta["lens"] = str(lens.model)
+            if other.timestamp is not None:
+                meta["wall_time"] = other.timestamp.timestamp()
+    except SourceError:
+        raise
+    except Exception as exc:  # LibRaw's errors (LibRawFileUnsupportedError, IOError, ...)
+        raise SourceError(f"{path}: cannot read RAW file: {type(exc).__name__}: {exc}") from exc
+    h, w = data.shape[0] // 2 * 2, data.shape[1] // 2 * 2
+    data = data[:h, :w]  # even sides; cropping bottom/right keeps the CFA origin
+    bits = min(16, max(8, math.ceil(math.log2(white + 1))))
+    black = float(np.mean(blacks))
+    try:
+        return Frame(
+            data, cfa=cfa, black_level=black, white_level=white, bits=bits, seq=seq, meta=meta
+        )
+    except ValueError as exc:
+        raise SourceError(f"{path}: {exc}") from exc
+
+
+class RawFileSource:
+    """Plays RAW files as frames, looping, at ``fps`` frames per second (or flat out).
+
+    Parameters
+    ----------
+    paths : path, folder, or list of them
+        Files to play, in order; a folder gives its RAW files sorted by name.
+    fps : float or None
+        Pace of ``read()``; ``None`` returns frames as fast as they decode.
+    loop : bool
+        Start again after the last file; otherwise ``read()`` raises :class:`SourceError`.
+    cache : bool
+        Keep decoded frames in memory (read-only arrays) so looping does not decode again.
+
+    Attributes
+    ----------
+    errors : dict[str, str]
+        Files that could not be read and why; they are skipped.
+    """
+
+    def __init__(
+        self,
+        paths: str | Path | Iterable[str | Path],
+        fps: float | None = None,
+        loop: bool = True,
+        cache: bool = True,
+    ) -> None:
+        if fps is not None and not (fps > 0 and math.isfinite(fps)):
+            raise ValueError(f"fps must be a positive number or None, got {fps!r}")
+        self.paths = expand_paths(paths)
+        self.fps = fps
+        self.loop = loop
+        self.cache = cache
+        self.errors: dict[str, str] = {}
+        self.name = f"file:{self.paths[0].parent if len(self.paths) > 1 else self.paths[0]}"
+        self.status = "playing"
+        self._cache: dict[int, Frame] = {}
+        self._index = 0
+        self._seq = 0
+        self._next_due: float | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        # Parse every header now (cheap, no decode) so that a list with no readable file
+        # fails at once, naming them all; decoding errors are found on the first read.
+        import rawpy
+
+        for p in self.paths:
+            try:
+                with rawpy.imread(str(p)) as raw:
+                    cfa_from_rawpy(raw, p)
+            except SourceError as exc:
+                self.errors[str(p)] = str(exc)
+            except Exception as exc:
+                self.errors[str(p)] = f"{p}: cannot read RAW file: {type(exc).__name__}: {exc}"
+        if len(self.errors) == len(self.paths):
+            raise SourceError("no readable RAW file: " + "; ".join(self.errors.values()))
+
+    @property
+    def playable(self) -> list[Path]:
+        return [p for p in self.paths if str(p) not in self.errors]
+
+    def _decode(self, i: int) -> Frame:
+        if i in self._cache:
+            return self._cache[i]
+        frame = read_raw_file(self.paths[i])
+        if self.cache:
+            frame.data.setflags(write=False)  # shared between loops: nobody may modify it
+            self._cache[i] = frame
+        return frame
+
+    def read(self) -> Frame:
+        """The next file's frame, paced to ``fps``; skips unreadable files (see ``errors``)."""
+        with self._lock:
+            if self._closed:
+                raise SourceError(f"{self.name}: source is closed")
+            tried = 0
+            while True:
+                if self._index >= len(self.paths):
+                    if not self.loop:
+                        self.status = "ended"
+                        raise SourceError(f"{self.name}: end of files ({self._seq} frames)")
+                    self._index = 0
+                i = self._index
+                self._index += 1
+                tried += 1
+                if str(self.paths[i]) in self.errors:
+                    frame = None
+                else:
+                    try:
+                        frame = self._decode(i)
+                    except SourceError as exc:
+                        self.errors[str(self.paths[i])] = str(exc)
+                        frame = None
+                if frame is not None:
+                    break
+                if tried > len(self.paths) and not self.playable:
+                    self.status = "no readable file"
+                    raise SourceError("no readable RAW file: " + "; ".join(self.errors.values()))
+            self._pace()
+            out = Frame(
+                frame.data,
+                cfa=frame.cfa,
+                black_level=frame.black_level,
+                white_level=frame.white_level,
+                bits=frame.bits,
+                seq=self._seq,
+                timestamp_ns=time.monotonic_ns(),
+                meta=dict(frame.meta),
+            )
+            self._seq += 1
+            return out
+
+    def _pace(self) -> None:
+        if self.fps is None:
+            return
+        now = time.monotonic()
+        if self._next_due is None or now - self._next_due > 1.0:  # first frame, or far behind
+            self._next_due = now
+        elif self._next_due > now:
+            time.sleep(self._next_due - now)
+        self._next_due += 1.0 / self.fps
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self.status = "closed"
+            self._cache.clear()
+
+    def __enter__(self) -> RawFileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
