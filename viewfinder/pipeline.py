@@ -146,6 +146,7 @@ class Pipeline:
         if self.backend == "cupy":
             b["raw"] = xp.empty((H, W), xp.uint16)
             if s.demosaic == "hq":
+                b["mosaic"] = xp.empty((H, W), xp.float32)
                 b["rgb"] = xp.empty((H, W, 3), xp.float32)
         self._buffers = b
         self._layout = layout
@@ -246,8 +247,7 @@ class Pipeline:
         taps = (b["iy"], b["wy"], np.int32(b["iy"].shape[1]),
                 b["ix"], b["wx"], np.int32(b["ix"].shape[1]), self._ccm_dev)
         if s.demosaic == "hq":
-            normalized = normalize(raw, sc)
-            demosaic(normalized, frame.cfa, "hq", out=b["rgb"])
+            demosaic(normalize(raw, sc, out=b["mosaic"]), frame.cfa, "hq", out=b["rgb"])
             kernel = get_kernel("preview", "vf_preview_rgb")
             kernel(grid, block, (b["rgb"], np.int32(frame.width), np.int32(frame.height),
                                  *taps, *tone_args))
