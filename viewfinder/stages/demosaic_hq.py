@@ -1,0 +1,247 @@
+"""NumPy reference of the ``"hq"`` demosaic: RCD with a colour-difference refining step.
+
+The method is Ratio Corrected Demosaicing (RCD, L. Sanz Rodríguez, v2.3, as in RawTherapee and
+darktable) followed by the refining step of Menon, Andriani and Calvagno (2007) with a soft
+direction weight. Every pass is a small local stencil, which is what makes it a GPU method:
+
+A. ``vh`` and ``pq``: vertical/horizontal and diagonal direction strengths, 0..1 (full size).
+B. Green at R and B sites from ratio-corrected cardinal estimates, blended by ``vh``.
+C. R at B sites and B at R sites from diagonal colour differences, blended by ``pq``.
+D. R and B at G sites from cardinal colour differences, blended by ``vh``.
+E, F, G. Menon's refinement: green at R/B sites, then R/B at G sites, then R at B and B at R,
+   each from 3-tap means of colour differences.
+
+The arithmetic mirrors ``viewfinder/kernels/vf_hq.cuh`` operation by operation (same order, all
+float32), so the g++ build of the header matches this module to the last bit or so. Borders are
+mirrored (-1 -> 1) for every plane, which keeps the CFA parity. No clamping to [0, 1] happens,
+so the method works in any units (DN or normalised); ``EPS`` only guards divisions by zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..frame import cfa_site_offsets
+
+EPS = np.float32(1e-5)
+EPSSQ = np.float32(1e-10)
+THIRD = np.float32(1.0 / 3.0)
+
+View = Callable[[int, int], np.ndarray]
+
+
+def _lattice(plane: np.ndarray, pad: int, y0: int, x0: int) -> View:
+    """Accessor of ``plane`` (mirror-padded by ``pad``) on the sites (y0 + 2i, x0 + 2j).
+
+    ``nb(dy, dx)`` returns the (H/2, W/2) view of the neighbours at offset (dy, dx).
+    """
+    h, w = plane.shape[0] - 2 * pad, plane.shape[1] - 2 * pad
+
+    def nb(dy: int, dx: int) -> np.ndarray:
+        r, c = pad + y0 + dy, pad + x0 + dx
+        return plane[r : r + h : 2, c : c + w : 2]
+
+    return nb
+
+
+def _pad(a: np.ndarray, pad: int) -> np.ndarray:
+    return np.pad(a, pad, mode="reflect")
+
+
+def _hpf_sq(c: Callable[[int], np.ndarray]) -> np.ndarray:
+    """Squared 7-tap high-pass (1, -3, -1, 6, -1, -3, 1) along one line."""
+    a = (c(-3) - c(-1) - c(1) + c(3)) - 3.0 * (c(-2) + c(2)) + 6.0 * c(0)
+    return a * a
+
+
+def directions(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pass A: ``vh`` (weight of the horizontal estimate) and ``pq`` (of the Q diagonal).
+
+    Parameters
+    ----------
+    m : (H, W) float32 mosaic.
+
+    Returns
+    -------
+    vh, pq : (H, W) float32 in (0, 1); ``vh`` is large where the image varies vertically.
+    """
+    h, w = m.shape
+    p = 4
+    M = _pad(m, p)
+
+    def line(oy: int, ox: int, sy: int, sx: int, rows: int, cols: int):
+        def c(k: int) -> np.ndarray:
+            r, q = p + oy + sy * k, p + ox + sx * k
+            return M[r : r + rows, q : q + cols]
+
+        return c
+
+    # High-pass energy one row/column beyond the frame, then 3-tap sums along the same line.
+    hv = _hpf_sq(line(-1, 0, 1, 0, h + 2, w))
+    hh = _hpf_sq(line(0, -1, 0, 1, h, w + 2))
+    v = np.maximum(EPSSQ, hv[:-2] + hv[1:-1] + hv[2:])
+    hs = np.maximum(EPSSQ, hh[:, :-2] + hh[:, 1:-1] + hh[:, 2:])
+    vh = v / (v + hs)
+    pd = _hpf_sq(line(-1, -1, 1, 1, h + 2, w + 2))
+    qd = _hpf_sq(line(-1, -1, 1, -1, h + 2, w + 2))
+    ps = np.maximum(EPSSQ, pd[:-2, :-2] + pd[1:-1, 1:-1] + pd[2:, 2:])
+    qs = np.maximum(EPSSQ, qd[:-2, 2:] + qd[1:-1, 1:-1] + qd[2:, :-2])
+    pq = ps / (ps + qs)
+    return vh.astype(np.float32, copy=False), pq.astype(np.float32, copy=False)
+
+
+def _disc(a: View) -> np.ndarray:
+    """RCD's refined discrimination: the diagonal mean where it is more decided than the centre."""
+    cen = a(0, 0)
+    nbr = 0.25 * (a(-1, -1) + a(-1, 1) + a(1, -1) + a(1, 1))
+    return np.where(np.abs(0.5 - cen) < np.abs(0.5 - nbr), nbr, cen)
+
+
+def _lpf(m: np.ndarray) -> np.ndarray:
+    """3x3 binomial low-pass (weights 1, 1/2, 1/4; sum 4) of a mirror-padded plane, cropped by 1."""
+
+    def c(dy: int, dx: int) -> np.ndarray:
+        h, w = m.shape
+        return m[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx]
+
+    return (
+        c(0, 0)
+        + 0.5 * (c(-1, 0) + c(1, 0) + c(0, -1) + c(0, 1))
+        + 0.25 * (c(-1, -1) + c(-1, 1) + c(1, -1) + c(1, 1))
+    )
+
+
+def _ratio(l0: np.ndarray, l1: np.ndarray) -> np.ndarray:
+    # In [0, 2) for non-negative data; the clip only tames negative (black-subtracted) input.
+    return np.clip((2.0 * l0) / (EPS + l0 + l1), 0.0, 2.0)
+
+
+def _green(m: View, lpf: View, vh: View) -> np.ndarray:
+    """Pass B on one R or B lattice."""
+    ng = EPS + np.abs(m(-1, 0) - m(1, 0)) + np.abs(m(0, 0) - m(-2, 0))
+    ng = ng + np.abs(m(-1, 0) - m(-3, 0)) + np.abs(m(-2, 0) - m(-4, 0))
+    sg = EPS + np.abs(m(-1, 0) - m(1, 0)) + np.abs(m(0, 0) - m(2, 0))
+    sg = sg + np.abs(m(1, 0) - m(3, 0)) + np.abs(m(2, 0) - m(4, 0))
+    wg = EPS + np.abs(m(0, -1) - m(0, 1)) + np.abs(m(0, 0) - m(0, -2))
+    wg = wg + np.abs(m(0, -1) - m(0, -3)) + np.abs(m(0, -2) - m(0, -4))
+    eg = EPS + np.abs(m(0, -1) - m(0, 1)) + np.abs(m(0, 0) - m(0, 2))
+    eg = eg + np.abs(m(0, 1) - m(0, 3)) + np.abs(m(0, 2) - m(0, 4))
+    l0 = lpf(0, 0)
+    ne = m(-1, 0) * _ratio(l0, lpf(-2, 0))
+    se = m(1, 0) * _ratio(l0, lpf(2, 0))
+    we = m(0, -1) * _ratio(l0, lpf(0, -2))
+    ee = m(0, 1) * _ratio(l0, lpf(0, 2))
+    v_est = (sg * ne + ng * se) / (ng + sg)
+    h_est = (wg * ee + eg * we) / (eg + wg)
+    d = _disc(vh)
+    return d * h_est + (1.0 - d) * v_est
+
+
+def _rb_at_rb(m: View, g: View, pq: View) -> np.ndarray:
+    """Pass C on one R or B lattice: the opposite colour."""
+    g0 = g(0, 0)
+    nw = EPS + np.abs(m(-1, -1) - m(1, 1)) + np.abs(m(-1, -1) - m(-3, -3)) + np.abs(g0 - g(-2, -2))
+    ne = EPS + np.abs(m(-1, 1) - m(1, -1)) + np.abs(m(-1, 1) - m(-3, 3)) + np.abs(g0 - g(-2, 2))
+    sw = EPS + np.abs(m(1, -1) - m(-1, 1)) + np.abs(m(1, -1) - m(3, -3)) + np.abs(g0 - g(2, -2))
+    se = EPS + np.abs(m(1, 1) - m(-1, -1)) + np.abs(m(1, 1) - m(3, 3)) + np.abs(g0 - g(2, 2))
+    nw_e = m(-1, -1) - g(-1, -1)
+    ne_e = m(-1, 1) - g(-1, 1)
+    sw_e = m(1, -1) - g(1, -1)
+    se_e = m(1, 1) - g(1, 1)
+    p_est = (nw * se_e + se * nw_e) / (nw + se)
+    q_est = (ne * sw_e + sw * ne_e) / (ne + sw)
+    d = _disc(pq)
+    return g0 + (1.0 - d) * p_est + d * q_est
+
+
+def _rb_at_g(x: View, g: View, d: np.ndarray) -> np.ndarray:
+    """Pass D on one G lattice for the colour plane ``x``."""
+    g0 = g(0, 0)
+    n1 = EPS + np.abs(g0 - g(-2, 0))
+    s1 = EPS + np.abs(g0 - g(2, 0))
+    w1 = EPS + np.abs(g0 - g(0, -2))
+    e1 = EPS + np.abs(g0 - g(0, 2))
+    ng = n1 + np.abs(x(-1, 0) - x(1, 0)) + np.abs(x(-1, 0) - x(-3, 0))
+    sg = s1 + np.abs(x(1, 0) - x(-1, 0)) + np.abs(x(1, 0) - x(3, 0))
+    wg = w1 + np.abs(x(0, -1) - x(0, 1)) + np.abs(x(0, -1) - x(0, -3))
+    eg = e1 + np.abs(x(0, 1) - x(0, -1)) + np.abs(x(0, 1) - x(0, 3))
+    n_e = x(-1, 0) - g(-1, 0)
+    s_e = x(1, 0) - g(1, 0)
+    w_e = x(0, -1) - g(0, -1)
+    e_e = x(0, 1) - g(0, 1)
+    v_est = (ng * s_e + sg * n_e) / (ng + sg)
+    h_est = (eg * w_e + wg * e_e) / (eg + wg)
+    return g0 + (1.0 - d) * v_est + d * h_est
+
+
+def _mean3(a: View, b: View, d: np.ndarray) -> np.ndarray:
+    """Direction-weighted 3-tap mean of ``a - b``: ``d`` horizontal, ``1 - d`` vertical."""
+    h = ((a(0, -1) - b(0, -1)) + (a(0, 0) - b(0, 0)) + (a(0, 1) - b(0, 1))) * THIRD
+    v = ((a(-1, 0) - b(-1, 0)) + (a(0, 0) - b(0, 0)) + (a(1, 0) - b(1, 0))) * THIRD
+    return d * h + (1.0 - d) * v
+
+
+def _mean2(a: View, b: View, dy: int, dx: int) -> np.ndarray:
+    """Mean of ``a - b`` at the two neighbours (-dy, -dx) and (dy, dx)."""
+    return 0.5 * ((a(-dy, -dx) - b(-dy, -dx)) + (a(dy, dx) - b(dy, dx)))
+
+
+def demosaic_hq(m: np.ndarray, cfa: str, out: np.ndarray) -> np.ndarray:
+    """RCD + refinement of the float32 mosaic ``m`` (H, W) into ``out`` (H, W, 3) float32."""
+    r_site, gr_site, gb_site, b_site = cfa_site_offsets(cfa)
+    rb_sites = ((r_site, 0), (b_site, 2))
+    g_sites = ((gr_site, True), (gb_site, False))  # (site, red row)
+    vh, pq = directions(m)
+    M, VH, PQ = _pad(m, 4), _pad(vh, 1), _pad(pq, 1)
+    lpf = _lpf(M)  # padded by 3
+    planes = [np.empty_like(m) for _ in range(3)]
+    R, G, B = planes
+
+    # B: green.
+    G[...] = m
+    for (y0, x0), _ in rb_sites:
+        G[y0::2, x0::2] = _green(
+            _lattice(M, 4, y0, x0), _lattice(lpf, 3, y0, x0), _lattice(VH, 1, y0, x0)
+        )
+    # C: the known colour, and the opposite one from diagonal colour differences.
+    Gp = _pad(G, 2)
+    for (y0, x0), c in rb_sites:
+        planes[c][y0::2, x0::2] = m[y0::2, x0::2]
+        planes[2 - c][y0::2, x0::2] = _rb_at_rb(
+            _lattice(M, 4, y0, x0), _lattice(Gp, 2, y0, x0), _lattice(PQ, 1, y0, x0)
+        )
+    # D: R and B at G sites.
+    Rp, Bp = _pad(R, 3), _pad(B, 3)
+    for (y0, x0), _ in g_sites:
+        d = _disc(_lattice(VH, 1, y0, x0))
+        g = _lattice(Gp, 2, y0, x0)
+        R[y0::2, x0::2] = _rb_at_g(_lattice(Rp, 3, y0, x0), g, d)
+        B[y0::2, x0::2] = _rb_at_g(_lattice(Bp, 3, y0, x0), g, d)
+
+    # E: refine green at R and B sites.
+    Rp, Gp, Bp = _pad(R, 1), _pad(G, 1), _pad(B, 1)
+    for (y0, x0), c in rb_sites:
+        x = _lattice(Rp if c == 0 else Bp, 1, y0, x0)
+        d = _disc(_lattice(VH, 1, y0, x0))
+        G[y0::2, x0::2] = x(0, 0) - _mean3(x, _lattice(Gp, 1, y0, x0), d)
+    # F: refine R and B at G sites with the refined green.
+    Gp = _pad(G, 1)
+    for (y0, x0), red_row in g_sites:
+        g = _lattice(Gp, 1, y0, x0)
+        r, b = _lattice(Rp, 1, y0, x0), _lattice(Bp, 1, y0, x0)
+        # On a red row, R lies left/right and B above/below; the other way on a blue row.
+        R[y0::2, x0::2] = g(0, 0) + _mean2(r, g, 0, 1) if red_row else g(0, 0) + _mean2(r, g, 1, 0)
+        B[y0::2, x0::2] = g(0, 0) + _mean2(b, g, 1, 0) if red_row else g(0, 0) + _mean2(b, g, 0, 1)
+    # G: refine R at B sites and B at R sites from the refined colours at G sites.
+    Rp, Bp = _pad(R, 1), _pad(B, 1)
+    for (y0, x0), c in rb_sites:
+        own, other = (Rp, Bp) if c == 0 else (Bp, Rp)
+        d = _disc(_lattice(VH, 1, y0, x0))
+        planes[2 - c][y0::2, x0::2] = m[y0::2, x0::2] + _mean3(
+            _lattice(other, 1, y0, x0), _lattice(own, 1, y0, x0), d
+        )
+    for c in range(3):
+        out[..., c] = planes[c]
+    return out
