@@ -100,9 +100,11 @@ VF_HD float vf_hq_lpf(const Src& m, int y, int x) {
            0.25f * (m(y - 1, x - 1) + m(y - 1, x + 1) + m(y + 1, x - 1) + m(y + 1, x + 1));
 }
 
-// Ratio correction 2 l0 / (l0 + l1), in [0, 2) for non-negative data.
+// Ratio correction 2 l0 / (l0 + l1): exactly 1 on flat fields in any units; 1 where
+// l0 + l1 <= 0 (black or negative input), clamped to [0, 2] (its range for data >= 0).
 VF_HD float vf_hq_ratio(float l0, float l1) {
-    return vf_clampf((2.0f * l0) / (VF_HQ_EPS + l0 + l1), 0.0f, 2.0f);
+    const float den = l0 + l1;
+    return vf_clampf(den > 0.0f ? (2.0f * l0) / den : 1.0f, 0.0f, 2.0f);
 }
 
 // Pass B: green at (y, x); the mosaic value itself at G sites.

@@ -14,7 +14,8 @@ E, F, G. Menon's refinement: green at R/B sites, then R/B at G sites, then R at 
 The arithmetic mirrors ``viewfinder/kernels/vf_hq.cuh`` operation by operation (same order, all
 float32), so the g++ build of the header matches this module to the last bit or so. Borders are
 mirrored (-1 -> 1) for every plane, which keeps the CFA parity. No clamping to [0, 1] happens,
-so the method works in any units (DN or normalised); ``EPS`` only guards divisions by zero.
+so the method works in any units (DN or normalised): the ratio correction has no epsilon, and
+``EPS`` only keeps gradient weights from being zero.
 """
 
 from __future__ import annotations
@@ -114,8 +115,15 @@ def _lpf(m: np.ndarray) -> np.ndarray:
 
 
 def _ratio(l0: np.ndarray, l1: np.ndarray) -> np.ndarray:
-    # In [0, 2) for non-negative data; the clip only tames negative (black-subtracted) input.
-    return np.clip((2.0 * l0) / (EPS + l0 + l1), 0.0, 2.0)
+    """Ratio correction 2 l0 / (l0 + l1): exactly 1 on flat fields, whatever the units.
+
+    It is 1 where l0 + l1 <= 0 (black, or negative black-subtracted input) and clipped to
+    [0, 2], the range it has for non-negative data anyway.
+    """
+    den = l0 + l1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (2.0 * l0) / den
+    return np.clip(np.where(den > 0.0, r, 1.0), 0.0, 2.0)
 
 
 def _green(m: View, lpf: View, vh: View) -> np.ndarray:
