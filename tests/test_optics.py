@@ -1,0 +1,115 @@
+"""Thin-lens optics against hand-worked values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from viewfinder import optics
+
+# IMX989: 8192 x 6144 pixels of 1.6 um
+W_MM, H_MM = 8192 * 1.6e-3, 6144 * 1.6e-3
+
+
+def test_crop_factor_of_the_one_inch_sensor():
+    # diagonal = hypot(13.1072, 9.8304) = 16.384 mm; full frame 43.2666 mm
+    assert optics.sensor_diagonal_mm(W_MM, H_MM) == pytest.approx(16.384, abs=1e-6)
+    crop = optics.crop_factor(W_MM, H_MM)
+    assert crop == pytest.approx(43.26661 / 16.384, rel=1e-5)  # 2.6408
+    assert 2.6 < crop < 2.7
+    # the 35 mm Summilux frames like a ~92 mm lens; the built-in 8.7 mm is the 23 mm equivalent
+    assert optics.equivalent_focal_mm(35, W_MM, H_MM) == pytest.approx(92.43, abs=0.01)
+    assert optics.equivalent_focal_mm(8.7, W_MM, H_MM) == pytest.approx(23.0, abs=0.05)
+
+
+def test_field_of_view():
+    # 50 mm across 36 mm: 2 atan(18 / 50) = 39.598 degrees
+    assert optics.field_of_view_deg(50, 36) == pytest.approx(39.598, abs=1e-3)
+    # built-in lens across the sensor width: 2 atan(6.5536 / 8.7) = 2 * 36.990 = 73.98 degrees
+    assert optics.field_of_view_deg(8.7, W_MM) == pytest.approx(73.98, abs=0.01)
+
+
+def test_coc_criterion_is_diagonal_over_1500():
+    assert optics.coc_criterion_mm(36, 24) == pytest.approx(0.028844, abs=1e-6)
+    assert optics.coc_criterion_mm(W_MM, H_MM) == pytest.approx(16.384 / 1500, rel=1e-9)
+
+
+def test_hyperfocal_hand_worked():
+    # f = 50 mm, N = 8, c = 0.03 mm: H = 2500 / 0.24 + 50 = 10466.667 mm
+    assert optics.hyperfocal_m(50, 8, 0.03) == pytest.approx(10.466667, abs=1e-6)
+
+
+def test_depth_of_field_hand_worked():
+    # s = 3000 mm, H - f = 10416.667: near = 3000 * 10416.667 / 13366.667 = 2337.905 mm,
+    # far = 3000 * 10416.667 / 7466.667 = 4185.268 mm
+    near, far = optics.depth_of_field(50, 8, 3.0, 0.03)
+    assert near == pytest.approx(2.337905, abs=1e-6)
+    assert far == pytest.approx(4.185268, abs=1e-6)
+
+
+def test_depth_of_field_beyond_hyperfocal_is_infinite():
+    # s = 20 m > H: near = 20000 * 10416.667 / 30366.667 = 6860.593 mm, far = inf
+    near, far = optics.depth_of_field(50, 8, 20.0, 0.03)
+    assert near == pytest.approx(6.860593, abs=1e-6)
+    assert far == math.inf
+    # focused at the hyperfocal distance everything from H / 2 is sharp
+    h = optics.hyperfocal_m(50, 8, 0.03)
+    near, far = optics.depth_of_field(50, 8, h, 0.03)
+    assert near == pytest.approx(h / 2, rel=1e-9)
+    assert far == math.inf
+
+
+def test_blur_circle_hand_worked():
+    # f = 50, N = 2, s = 2000 mm: f^2 / (N (s - f)) = 2500 / 3900 = 0.641026 mm
+    assert optics.blur_circle_mm(50, 2, 2.0, math.inf) == pytest.approx(0.641026, abs=1e-6)
+    # subject at 4 m: times |4000 - 2000| / 4000
+    assert optics.blur_circle_mm(50, 2, 2.0, 4.0) == pytest.approx(0.320513, abs=1e-6)
+    assert optics.blur_circle_mm(50, 2, 2.0, 2.0) == 0.0
+    # vectorised, in pixels of 1.6 um: 0.320513 mm = 200.32 px
+    px = optics.coc_px(50, 2, 2.0, np.array([2.0, 4.0, np.inf]), 1.6)
+    np.testing.assert_allclose(px, [0.0, 200.3205, 400.641], atol=1e-3)
+
+
+def test_blur_at_dof_limits_equals_the_criterion():
+    for f, n, s, c in ((35, 1.4, 1.0, 0.0109), (8.7, 1.9, 2.0, 0.0109), (90, 2, 5.0, 0.03)):
+        near, far = optics.depth_of_field(f, n, s, c)
+        assert optics.blur_circle_mm(f, n, s, near) == pytest.approx(c, rel=1e-9)
+        if math.isfinite(far):
+            assert optics.blur_circle_mm(f, n, s, far) == pytest.approx(c, rel=1e-9)
+
+
+def test_airy_disc_and_diffraction_warning():
+    # 2.44 * 0.55 um * 8 = 10.736 um = 6.71 px of 1.6 um
+    assert optics.airy_disc_mm(8) == pytest.approx(0.010736, rel=1e-9)
+    assert optics.airy_disc_px(8, 1.6) == pytest.approx(6.71, abs=1e-3)
+    # the 2 px limit of 1.6 um pixels falls at f/2.385
+    assert optics.diffraction_warning(2.3, 1.6) is None
+    warning = optics.diffraction_warning(2.5, 1.6)
+    assert warning is not None and "Airy disc" in warning and "f/2.5" in warning
+    assert optics.diffraction_warning(4.0, 3.2) is None
+
+
+def test_vignetting_profile():
+    r = np.array([0.0, 10.0, 21.65])
+    wide = optics.vignetting_gain(r, 43.3, 2.5, 1.4, 1.4)
+    assert wide[0] == 1.0
+    assert wide[2] == pytest.approx(2**-2.5, rel=1e-3)  # the lens profile at the edge
+    assert wide[1] == pytest.approx(2 ** (-2.5 * (10 / 21.65) ** 2), rel=1e-9)
+    # two stops down (f/2.8) the optical vignetting is gone
+    np.testing.assert_allclose(optics.vignetting_gain(r, 43.3, 2.5, 2.8, 1.4), 1.0)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((50, 8, 0.04, 0.03), "focus_m must be beyond the focal length"),
+        ((50, 0, 3.0, 0.03), "f_number must be positive"),
+        ((50, 8, 3.0, -1), "coc_mm must be positive"),
+        ((float("nan"), 8, 3.0, 0.03), "focal_mm must be positive"),
+    ],
+)
+def test_bad_input_is_refused(args, match):
+    with pytest.raises(ValueError, match=match):
+        optics.depth_of_field(*args)

@@ -1,0 +1,189 @@
+"""Thin-lens optics of the simulated camera: crop factor, field of view, depth of field, blur.
+
+All formulas are the standard thin-lens ones (distances measured from the lens, focal length
+``f``, f-number ``N``, focus distance ``s``, subject distance ``d``):
+
+- hyperfocal distance ``H = f**2 / (N * c) + f``
+- near limit ``Dn = s * (H - f) / (H + s - 2 f)``, far limit ``Df = s * (H - f) / (H - s)``
+  for ``s < H`` and infinity beyond
+- blur-circle (circle of confusion) diameter on the sensor of a point at ``d`` when focused
+  at ``s``: ``b = f**2 / (N * (s - f)) * |d - s| / d`` (``f**2 / (N (s - f))`` at infinity)
+- Airy disc diameter (to the first dark ring) ``2.44 * lambda * N``
+
+Circle-of-confusion criterion: the acceptable blur circle is the sensor diagonal / 1500
+(:data:`COC_DIVISOR`), the convention that gives 0.029 mm on full frame (43.3 mm diagonal).
+On the 1-inch IMX989 (16.4 mm diagonal) it is 0.0109 mm, about 6.8 sensor pixels.
+
+Units: distances in metres, focal lengths, sensor sizes and blur diameters in millimetres,
+pixel pitch in micrometres.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Full-frame (36 x 24 mm) diagonal in mm: the reference of the crop factor.
+FULL_FRAME_DIAGONAL_MM: float = math.hypot(36.0, 24.0)
+#: Acceptable circle of confusion = sensor diagonal / COC_DIVISOR.
+COC_DIVISOR: float = 1500.0
+#: Wavelength used for diffraction figures (green, mm).
+WAVELENGTH_MM: float = 550e-6
+#: The diffraction warning fires when the Airy disc is wider than this many pixels.
+DIFFRACTION_WARN_PX: float = 2.0
+
+
+def _positive(name: str, value: float) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+    if not v > 0:  # also refuses NaN
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return v
+
+
+def sensor_diagonal_mm(width_mm: float, height_mm: float) -> float:
+    """Diagonal of a sensor of ``width_mm`` x ``height_mm``."""
+    return math.hypot(_positive("width_mm", width_mm), _positive("height_mm", height_mm))
+
+
+def crop_factor(width_mm: float, height_mm: float) -> float:
+    """Full-frame diagonal over the sensor diagonal (about 2.64 for the 1-inch IMX989)."""
+    return FULL_FRAME_DIAGONAL_MM / sensor_diagonal_mm(width_mm, height_mm)
+
+
+def equivalent_focal_mm(focal_mm: float, width_mm: float, height_mm: float) -> float:
+    """Full-frame equivalent focal length (same diagonal field of view)."""
+    return _positive("focal_mm", focal_mm) * crop_factor(width_mm, height_mm)
+
+
+def field_of_view_deg(focal_mm: float, size_mm: float) -> float:
+    """Angle of view in degrees across ``size_mm`` of sensor, focused at infinity."""
+    f = _positive("focal_mm", focal_mm)
+    return math.degrees(2.0 * math.atan(_positive("size_mm", size_mm) / (2.0 * f)))
+
+
+def coc_criterion_mm(width_mm: float, height_mm: float) -> float:
+    """Acceptable circle of confusion: the sensor diagonal / 1500, in mm."""
+    return sensor_diagonal_mm(width_mm, height_mm) / COC_DIVISOR
+
+
+def hyperfocal_m(focal_mm: float, f_number: float, coc_mm: float) -> float:
+    """Hyperfocal distance ``f**2 / (N c) + f`` in metres."""
+    f = _positive("focal_mm", focal_mm)
+    n = _positive("f_number", f_number)
+    c = _positive("coc_mm", coc_mm)
+    return (f * f / (n * c) + f) / 1000.0
+
+
+def depth_of_field(
+    focal_mm: float, f_number: float, focus_m: float, coc_mm: float
+) -> tuple[float, float]:
+    """Near and far limits of acceptable sharpness, in metres (thin lens).
+
+    Parameters
+    ----------
+    focal_mm : float
+        Focal length (mm).
+    f_number : float
+        Aperture as an f-number.
+    focus_m : float
+        Focus distance from the lens (m); must be beyond the focal length.
+    coc_mm : float
+        Acceptable circle of confusion on the sensor (mm), e.g. :func:`coc_criterion_mm`.
+
+    Returns
+    -------
+    (near_m, far_m) : tuple of float
+        ``far_m`` is ``math.inf`` at and beyond the hyperfocal distance.
+    """
+    f = _positive("focal_mm", focal_mm)
+    s = _positive("focus_m", focus_m) * 1000.0
+    if s <= f:
+        raise ValueError(f"focus_m must be beyond the focal length ({f} mm), got {focus_m!r}")
+    h = hyperfocal_m(f, f_number, coc_mm) * 1000.0
+    near = s * (h - f) / (h + s - 2.0 * f)
+    far = math.inf if s >= h else s * (h - f) / (h - s)
+    return near / 1000.0, far / 1000.0
+
+
+def blur_circle_mm(
+    focal_mm: float, f_number: float, focus_m: float, subject_m: float | np.ndarray
+) -> float | np.ndarray:
+    """Blur-circle diameter on the sensor (mm) of a point at ``subject_m`` (may be ``inf``).
+
+    Vectorised over ``subject_m`` (a float or a NumPy array of distances in m).
+    """
+    f = _positive("focal_mm", focal_mm)
+    n = _positive("f_number", f_number)
+    s = _positive("focus_m", focus_m) * 1000.0
+    if s <= f:
+        raise ValueError(f"focus_m must be beyond the focal length ({f} mm), got {focus_m!r}")
+    scale = f * f / (n * (s - f))
+    d = np.asarray(subject_m, dtype=np.float64) * 1000.0
+    if np.any(d <= 0):
+        raise ValueError("subject distances must be positive")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(np.isinf(d), 1.0, np.abs(d - s) / d)
+    out = scale * rel
+    return float(out) if out.ndim == 0 else out
+
+
+def coc_px(
+    focal_mm: float,
+    f_number: float,
+    focus_m: float,
+    depth_m: float | np.ndarray,
+    pixel_um: float,
+) -> float | np.ndarray:
+    """Defocus blur diameter in pixels of pitch ``pixel_um`` for each scene depth (m)."""
+    mm = blur_circle_mm(focal_mm, f_number, focus_m, depth_m)
+    return mm / (_positive("pixel_um", pixel_um) / 1000.0)
+
+
+def airy_disc_mm(f_number: float, wavelength_mm: float = WAVELENGTH_MM) -> float:
+    """Diameter of the Airy disc (first dark ring) ``2.44 lambda N`` in mm."""
+    return 2.44 * _positive("wavelength_mm", wavelength_mm) * _positive("f_number", f_number)
+
+
+def airy_disc_px(f_number: float, pixel_um: float) -> float:
+    """Airy disc diameter in pixels of pitch ``pixel_um``."""
+    return airy_disc_mm(f_number) / (_positive("pixel_um", pixel_um) / 1000.0)
+
+
+def diffraction_warning(f_number: float, pixel_um: float) -> str | None:
+    """A warning text when the Airy disc passes two pixels, else ``None``."""
+    px = airy_disc_px(f_number, pixel_um)
+    if px <= DIFFRACTION_WARN_PX:
+        return None
+    return (
+        f"diffraction: Airy disc {px:.1f} px at f/{f_number:g} "
+        f"(> {DIFFRACTION_WARN_PX:g} px of {pixel_um:.2f} um)"
+    )
+
+
+def vignetting_gain(
+    radius_mm: np.ndarray,
+    image_circle_mm: float,
+    full_aperture_stops: float,
+    f_number: float,
+    max_aperture: float,
+) -> np.ndarray:
+    """Relative illumination (0..1] at image heights ``radius_mm`` from the optical axis.
+
+    The lens profile gives the light fall-off ``full_aperture_stops`` (EV) at the edge of the
+    lens's image circle (radius ``image_circle_mm / 2``) wide open. The fall-off in stops grows
+    with the square of the image height, and stopping down removes it over two stops (optical
+    vignetting is cut by the aperture; the residual cos^4 part of a rangefinder lens is folded
+    into the figure). An M lens's image circle is full frame, so the 1-inch sensor only sees its
+    centre: the Summilux's 2.5 EV corner shows as about 0.4 EV here.
+    """
+    n = _positive("f_number", f_number)
+    n0 = _positive("max_aperture", max_aperture)
+    stops_down = max(0.0, math.log2(n / n0) * 2.0)  # f-number ratio -> stops
+    remaining = max(0.0, 1.0 - stops_down / 2.0)
+    half_circle = _positive("image_circle_mm", image_circle_mm) / 2
+    r = np.asarray(radius_mm, dtype=np.float64) / half_circle
+    return np.exp2(-full_aperture_stops * remaining * r * r)
