@@ -1,0 +1,536 @@
+"""USB and MIPI cameras through V4L2 (linuxpy): raw Bayer frames, or YUYV/MJPEG as a stand-in.
+
+Raw Bayer formats (8, 10, 12, 16 bit, packed 10/12-bit MIPI, all four CFA orders) become
+frames as they are. YUYV and MJPEG cameras stand in for a raw sensor: each frame is decoded,
+linearised (sRGB curve) and mosaicked into a 10-bit RGGB frame so that the whole raw pipeline
+runs; ``meta["stand_in"]`` is then True. A capture thread dequeues buffers into a bounded
+:class:`~viewfinder.sources.base.FrameRing` (oldest dropped and counted) with the driver's
+timestamps. When the camera is unplugged the source says ``status == "camera disconnected"``
+and reopens it when it comes back.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from ..frame import Frame
+from .base import FrameRing, SourceError
+
+DEV_PREFIX = "/dev/video"
+#: errno values that mean the device went away mid-stream.
+GONE = (errno.ENODEV, errno.EIO, errno.ENXIO, errno.ENOENT, errno.EPIPE)
+_BAYER = {  # V4L2 pixel format name -> (CFA, bits, packing)
+    f"S{c}{b}{p}": (c, b, p)
+    for c in ("RGGB", "BGGR", "GRBG", "GBRG")
+    for b, p in ((8, ""), (10, ""), (12, ""), (14, ""), (16, ""), (10, "P"), (12, "P"))
+}
+STAND_IN = ("YUYV", "MJPEG")
+#: Stand-in frames: 10-bit with the IMX989's black level.
+STAND_IN_BITS, STAND_IN_BLACK = 10, 64
+
+
+def _srgb_lut10() -> np.ndarray:
+    v = np.arange(256) / 255.0
+    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    top = (1 << STAND_IN_BITS) - 1
+    return np.round(STAND_IN_BLACK + lin * (top - STAND_IN_BLACK)).astype(np.uint16)
+
+
+_LUT10 = _srgb_lut10()
+
+
+def unpack_raw10p(buf: Any, width: int, height: int, stride: int) -> np.ndarray:
+    """MIPI RAW10 (V4L2 ``pRAA`` etc.): 4 pixels in 5 bytes -> (H, W) uint16.
+
+    Bytes 0..3 hold the high 8 bits of pixels 0..3; byte 4 holds their low 2 bits, pixel k
+    in bits 2k..2k+1.
+    """
+    rows = np.frombuffer(buf, np.uint8, count=stride * height).reshape(height, stride)
+    g = rows[:, : width * 5 // 4].reshape(height, width // 4, 5).astype(np.uint16)
+    low = g[:, :, 4:5]
+    out = (g[:, :, :4] << 2) | ((low >> np.array([0, 2, 4, 6], np.uint16)) & 3)
+    return out.reshape(height, width)
+
+
+def unpack_raw12p(buf: Any, width: int, height: int, stride: int) -> np.ndarray:
+    """MIPI RAW12: 2 pixels in 3 bytes (high bytes, then both low nibbles) -> (H, W) uint16."""
+    rows = np.frombuffer(buf, np.uint8, count=stride * height).reshape(height, stride)
+    g = rows[:, : width * 3 // 2].reshape(height, width // 2, 3).astype(np.uint16)
+    out = np.empty((height, width // 2, 2), np.uint16)
+    out[:, :, 0] = (g[:, :, 0] << 4) | (g[:, :, 2] & 0xF)
+    out[:, :, 1] = (g[:, :, 1] << 4) | (g[:, :, 2] >> 4)
+    return out.reshape(height, width)
+
+
+def mosaic_rggb10(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) sRGB-encoded uint8 -> (H', W') 10-bit RGGB mosaic of linear light (even sides)."""
+    h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+    out = np.empty((h, w), np.uint16)
+    out[0::2, 0::2] = _LUT10[rgb[0:h:2, 0:w:2, 0]]
+    out[0::2, 1::2] = _LUT10[rgb[0:h:2, 1:w:2, 1]]
+    out[1::2, 0::2] = _LUT10[rgb[1:h:2, 0:w:2, 1]]
+    out[1::2, 1::2] = _LUT10[rgb[1:h:2, 1:w:2, 2]]
+    return out
+
+
+def decode(
+    buf: Any, fmt: str, width: int, height: int, stride: int
+) -> tuple[np.ndarray, str, int, bool]:
+    """A V4L2 buffer -> (mosaic uint16, CFA, bits, stand_in); ``ValueError`` if undecodable."""
+    if fmt in _BAYER:
+        cfa, bits, packing = _BAYER[fmt]
+        if packing == "P":
+            unpack = unpack_raw10p if bits == 10 else unpack_raw12p
+            return unpack(buf, width, height, stride), cfa, bits, False
+        if bits == 8:
+            rows = np.frombuffer(buf, np.uint8, count=stride * height).reshape(height, stride)
+            return rows[:, :width].astype(np.uint16), cfa, 8, False
+        rows = np.frombuffer(buf, "<u2", count=stride // 2 * height).reshape(height, -1)
+        return rows[:, :width].copy(), cfa, bits, False
+    import cv2
+
+    if fmt == "YUYV":
+        yuyv = np.frombuffer(buf, np.uint8, count=stride * height).reshape(height, stride)
+        yuyv = np.ascontiguousarray(yuyv[:, : width * 2]).reshape(height, width, 2)
+        rgb = cv2.cvtColor(yuyv, cv2.COLOR_YUV2RGB_YUYV)
+    elif fmt == "MJPEG":
+        bgr = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError("corrupt MJPEG frame")
+        rgb = bgr[..., ::-1]
+    else:
+        raise ValueError(f"pixel format {fmt} is not supported")
+    return mosaic_rggb10(rgb), "RGGB", STAND_IN_BITS, True
+
+
+def _format_rank(name: str) -> int:
+    """Preference among offered formats: raw Bayer, deepest first; then YUYV, MJPEG."""
+    if name in _BAYER:
+        return 100 + _BAYER[name][1] * 2 + (0 if _BAYER[name][2] else 1)
+    return {"YUYV": 20, "MJPEG": 10}.get(name, -1)
+
+
+def device_path(device: int | str) -> str:
+    """``2`` or ``"2"`` -> ``/dev/video2``; a path is kept."""
+    if isinstance(device, int) or (isinstance(device, str) and device.isdigit()):
+        return f"{DEV_PREFIX}{int(device)}"
+    return str(device)
+
+
+def list_device_paths() -> list[str]:
+    """Video device nodes present (``/dev/video*``), sorted by number."""
+    from linuxpy.device import device_number
+    from linuxpy.video.device import iter_video_files
+
+    return sorted((str(p) for p in iter_video_files()), key=lambda p: device_number(p) or 0)
+
+
+def _describe_missing(path: str) -> str:
+    present = list_device_paths()
+    there = ", ".join(present) if present else "none"
+    return f"no V4L2 device {path} (devices present: {there})"
+
+
+class V4L2Source:
+    """A V4L2 camera as a :class:`~viewfinder.sources.base.FrameSource`.
+
+    Parameters
+    ----------
+    device : int or str
+        Index (``/dev/videoN``) or device path.
+    size : (width, height) or None
+        Capture size; default the largest the format offers.
+    fmt : str or None
+        V4L2 format name (``"SRGGB10P"``, ``"YUYV"``, ``"MJPEG"``...); default the best
+        raw Bayer format offered, else YUYV, else MJPEG.
+    fps : float or None
+        Frame rate to ask the driver for.
+    buffers, ring : int
+        Driver buffers, and frames held for the consumer (oldest dropped beyond that).
+    reconnect_interval : float
+        Seconds between attempts to reopen an unplugged camera.
+
+    Attributes
+    ----------
+    status : str
+        ``"streaming"``, ``"camera disconnected"`` or ``"closed"``; the viewer shows it.
+    driver_dropped : int
+        Frames the driver skipped (gaps in its sequence numbers).
+    ring : FrameRing
+        ``ring.dropped`` counts frames dropped because the consumer was late.
+    """
+
+    def __init__(
+        self,
+        device: int | str = 0,
+        size: tuple[int, int] | None = None,
+        fmt: str | None = None,
+        fps: float | None = None,
+        buffers: int = 4,
+        ring: int = 3,
+        reconnect_interval: float = 0.5,
+    ) -> None:
+        self.path = device_path(device)
+        self.name = f"v4l2:{self.path}"
+        self.want_size, self.want_fmt, self.want_fps = size, fmt, fps
+        self.n_buffers = buffers
+        self.reconnect_interval = reconnect_interval
+        self.ring = FrameRing(ring)
+        self.status = "opening"
+        self.driver_dropped = self.corrupt = self.captured = self.disconnects = 0
+        self.reconnects = 0
+        self.error: str | None = None
+        self.format: dict[str, Any] = {}
+        self._dev: Any = None
+        self._cap: Any = None
+        self._last_seq: int | None = None
+        self._seq = 0
+        self._stop = threading.Event()
+        self._open()  # errors here (missing, busy, format) reach the caller at once
+        self._thread = threading.Thread(target=self._run, name=f"v4l2-{self.path}", daemon=True)
+        self._thread.start()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        from linuxpy.video.device import (
+            BufferType,
+            Capability,
+            Device,
+            PixelFormat,
+            VideoCapture,
+        )
+
+        dev = Device(self.path)
+        try:
+            dev.open()
+        except FileNotFoundError as exc:
+            raise SourceError(_describe_missing(self.path)) from exc
+        except OSError as exc:
+            raise self._os_error(exc, "open") from exc
+        try:
+            caps = dev.info.device_capabilities
+            if Capability.VIDEO_CAPTURE not in caps:
+                raise SourceError(f"{self.path} ({dev.info.card}) is not a video capture device")
+            fmt, (w, h) = self._choose(dev)
+            dev.set_format(BufferType.VIDEO_CAPTURE, w, h, PixelFormat[fmt].value)
+            got = dev.get_format(BufferType.VIDEO_CAPTURE)
+            if got.pixel_format.name != fmt or (got.width, got.height) != (w, h):
+                raise SourceError(
+                    f"{self.path} gave {got.pixel_format.name} "
+                    f"{got.width}x{got.height} when asked for {fmt} {w}x{h}"
+                )
+            if self.want_fps:
+                dev.set_fps(BufferType.VIDEO_CAPTURE, self.want_fps)
+            cap = VideoCapture(dev, size=self.n_buffers)
+            cap.open()
+        except SourceError:
+            _close_quietly(dev)
+            raise
+        except OSError as exc:
+            _close_quietly(dev)
+            raise self._os_error(exc, "set up") from exc
+        self.format = {
+            "format": fmt,
+            "width": w,
+            "height": h,
+            "stride": got.bytes_per_line or 0,
+            "card": dev.info.card,
+            "fps": _float_or_none(lambda: dev.get_fps(BufferType.VIDEO_CAPTURE)),
+        }
+        self._dev, self._cap, self._last_seq = dev, cap, None
+        self.status = "streaming"
+
+    def _os_error(self, exc: OSError, what: str) -> SourceError:
+        if exc.errno == errno.EBUSY:
+            return SourceError(f"{self.path} is busy: another program is using the camera")
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return SourceError(
+                f"no permission to {what} {self.path} (add yourself to the 'video' group)"
+            )
+        if exc.errno in GONE:
+            return SourceError(_describe_missing(self.path))
+        return SourceError(f"cannot {what} {self.path}: {exc}")
+
+    def _choose(self, dev: Any) -> tuple[str, tuple[int, int]]:
+        """The pixel format and size to ask for, checked against what the device offers."""
+        from linuxpy.video.device import BufferType, FrameSizeType
+
+        offered = [f.pixel_format for f in dev.info.formats if f.type == BufferType.VIDEO_CAPTURE]
+        names = [p.name for p in offered]
+        usable = [n for n in names if _format_rank(n) >= 0]
+        if self.want_fmt is not None:
+            want = {"MJPG": "MJPEG"}.get(self.want_fmt.upper(), self.want_fmt.upper())
+            if want not in names:
+                raise SourceError(
+                    f"{self.path} does not offer format {self.want_fmt!r}; "
+                    f"it offers: {', '.join(names) or 'none'}"
+                )
+            if want not in usable:
+                raise SourceError(
+                    f"format {want} is not supported; usable formats of "
+                    f"{self.path}: {', '.join(usable) or 'none'}"
+                )
+            fmt = want
+        elif usable:
+            fmt = max(usable, key=_format_rank)
+        else:
+            raise SourceError(
+                f"{self.path} offers no format viewfinder can use "
+                f"({', '.join(names) or 'none'}); need Bayer, YUYV or MJPEG"
+            )
+        pix = offered[names.index(fmt)]
+        sizes = dev.info.format_frame_sizes(pix)
+        discrete = [
+            (s.info.width, s.info.height) for s in sizes if s.type == FrameSizeType.DISCRETE
+        ]
+        if self.want_size is None:
+            if discrete:
+                return fmt, max(discrete, key=lambda s: s[0] * s[1])
+            if sizes:
+                return fmt, (sizes[0].info.max_width, sizes[0].info.max_height)
+            raise SourceError(f"{self.path} lists no frame size for {fmt}")
+        w, h = self.want_size
+        ok = (w, h) in discrete or any(
+            s.type != FrameSizeType.DISCRETE
+            and s.info.min_width <= w <= s.info.max_width
+            and s.info.min_height <= h <= s.info.max_height
+            for s in sizes
+        )
+        if not ok:
+            listed = ", ".join(f"{a}x{b}" for a, b in discrete) or "see `viewfinder devices`"
+            raise SourceError(f"{self.path} does not offer {w}x{h} in {fmt}; sizes: {listed}")
+        return fmt, (w, h)
+
+    # -- capture thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._dev is None:  # unplugged: try again every reconnect_interval
+                if self._stop.wait(self.reconnect_interval):
+                    break
+                try:
+                    self._open()
+                    self.reconnects += 1
+                    self.error = None
+                except SourceError as exc:
+                    self.error = str(exc)
+                continue
+            try:
+                self._grab()
+            except OSError as exc:
+                if exc.errno == errno.EAGAIN:
+                    continue
+                self._disconnect(exc)
+            except Exception as exc:  # anything else stops the stream: say so, try again
+                self._disconnect(exc)
+        self.ring.close()
+
+    def _grab(self) -> None:
+        dev = self._dev
+        readable, _, failed = dev.io.select.select((dev,), (), (dev,), 0.1)
+        if not readable and not failed:
+            return
+        frame = self._cap.buffer.raw_read()  # DQBUF, copy out of the mmap, QBUF
+        buff = frame.buff
+        seq = int(buff.sequence)
+        if self._last_seq is not None and seq > self._last_seq + 1:
+            self.driver_dropped += seq - self._last_seq - 1
+        self._last_seq = seq
+        f = self.format
+        try:
+            data, cfa, bits, stand_in = decode(
+                frame.data, f["format"], f["width"], f["height"], f["stride"] or _default_stride(f)
+            )
+        except ValueError:
+            self.corrupt += 1  # USB cameras send the odd broken JPEG: skip, count it
+            return
+        meta = {
+            "source": "v4l2",
+            "device": self.path,
+            "card": f["card"],
+            "pixel_format": f["format"],
+            "stand_in": stand_in,
+            "driver_sequence": seq,
+        }
+        ts = int(buff.timestamp.secs) * 1_000_000_000 + int(buff.timestamp.usecs) * 1000
+        black = STAND_IN_BLACK if stand_in else 0
+        self.ring.put(
+            Frame(
+                data,
+                cfa=cfa,
+                bits=bits,
+                black_level=black,
+                seq=self._seq,
+                timestamp_ns=ts or time.monotonic_ns(),
+                meta=meta,
+            )
+        )
+        self._seq += 1
+        self.captured += 1
+
+    def _disconnect(self, exc: Exception) -> None:
+        self.disconnects += 1
+        self.status = "camera disconnected"
+        self.error = f"{self.path}: {exc}"
+        cap, dev, self._cap, self._dev = self._cap, self._dev, None, None
+        _close_quietly(cap)
+        _close_quietly(dev)
+
+    # -- FrameSource -----------------------------------------------------------------------
+
+    def read(self, timeout: float | None = None) -> Frame:
+        """The oldest frame held, waiting for one; ``SourceError`` once closed or on timeout.
+
+        While the camera is unplugged this waits (``status`` says so) unless ``timeout``.
+        """
+        frame = self.ring.get(timeout)
+        if frame is None:
+            if self.ring.closed:
+                raise SourceError(f"{self.name} is closed")
+            raise SourceError(f"{self.name}: no frame within {timeout} s ({self.status})")
+        return frame
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+        self.ring.close()
+        _close_quietly(self._cap)
+        _close_quietly(self._dev)
+        self._cap = self._dev = None
+        self.status = "closed"
+
+    def __enter__(self) -> V4L2Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- controls --------------------------------------------------------------------------
+
+    def controls(self) -> dict[str, dict[str, int]]:
+        """Exposure and gain controls the device has: name -> min, max, step, value."""
+        out = {}
+        for name, ctrl in self._controls().items():
+            out[name] = {
+                "min": ctrl.minimum,
+                "max": ctrl.maximum,
+                "step": ctrl.step,
+                "value": ctrl.value,
+            }
+        return out
+
+    def set_control(self, name: str, value: int) -> int:
+        """Set ``"exposure"`` or ``"gain"`` (device units, clipped to its range); returns it."""
+        ctrls = self._controls()
+        if name not in ctrls:
+            raise ValueError(
+                f"{self.path} has no {name!r} control; it has: {', '.join(ctrls) or 'none'}"
+            )
+        ctrls[name].value = int(value)
+        return ctrls[name].value
+
+    def _controls(self) -> dict[str, Any]:
+        from linuxpy.video.device import ControlID
+
+        if self._dev is None:
+            raise SourceError(f"{self.name}: {self.status}")
+        wanted = {
+            "exposure": (ControlID.EXPOSURE_ABSOLUTE, ControlID.EXPOSURE),
+            "gain": (ControlID.ANALOGUE_GAIN, ControlID.GAIN),
+        }
+        present = dict(self._dev.controls.items())  # items() makes linuxpy enumerate them
+        found = {}
+        for name, ids in wanted.items():
+            for cid in ids:
+                if cid in present:
+                    found[name] = present[cid]
+                    break
+        return found
+
+
+def _default_stride(f: dict[str, Any]) -> int:
+    name, w = f["format"], f["width"]
+    if name in _BAYER:
+        _, bits, packing = _BAYER[name]
+        return w * bits // 8 if packing else w * (1 if bits == 8 else 2)
+    return w * 2
+
+
+def _float_or_none(fn: Any) -> float | None:
+    try:
+        return float(fn())
+    except (OSError, ZeroDivisionError, ValueError):
+        return None
+
+
+def _close_quietly(obj: Any) -> None:
+    if obj is None:
+        return
+    try:
+        obj.close()
+    except Exception:  # closing a device that is gone fails; nothing left to release
+        pass
+
+
+def describe_devices() -> list[str]:
+    """One block of lines per capture device: formats with their sizes and frame rates."""
+    from linuxpy.video.device import BufferType, Capability, Device, FrameSizeType
+
+    lines: list[str] = []
+    for path in list_device_paths():
+        try:
+            with Device(path) as dev:
+                if Capability.VIDEO_CAPTURE not in dev.info.device_capabilities:
+                    continue
+                lines.append(f"{path}: {dev.info.card} ({dev.info.driver}, {dev.info.bus_info})")
+                for f in dev.info.formats:
+                    if f.type != BufferType.VIDEO_CAPTURE:
+                        continue
+                    use = "" if _format_rank(f.pixel_format.name) >= 0 else " (not usable)"
+                    lines.append(f"  {f.pixel_format.name} ({f.description}){use}")
+                    for s in dev.info.format_frame_sizes(f.pixel_format):
+                        if s.type == FrameSizeType.DISCRETE:
+                            w, h = s.info.width, s.info.height
+                            rates = sorted(
+                                {
+                                    float(t.max_fps)
+                                    for t in dev.info.fps_intervals(f.pixel_format, w, h)
+                                    if t.max_fps
+                                }
+                            )
+                            fps = ", ".join(f"{r:g}" for r in rates) or "?"
+                            lines.append(f"    {w}x{h} @ {fps} fps")
+                        else:
+                            i = s.info
+                            lines.append(
+                                f"    {i.min_width}x{i.min_height} to {i.max_width}x{i.max_height}"
+                            )
+        except OSError as exc:
+            lines.append(f"{path}: cannot open ({exc.strerror or exc})")
+    return lines
+
+
+def cli_devices(args: Any) -> int:
+    """``viewfinder devices``: list V4L2 capture devices with formats, sizes and rates."""
+    lines = describe_devices()
+    print("\n".join(lines) if lines else "no V4L2 capture devices found (/dev/video*)")
+    return 0
+
+
+__all__ = [
+    "V4L2Source",
+    "cli_devices",
+    "decode",
+    "describe_devices",
+    "list_device_paths",
+    "mosaic_rggb10",
+    "unpack_raw10p",
+    "unpack_raw12p",
+]
