@@ -16,103 +16,21 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
-
 from ..frame import Frame
 from .base import FrameRing, SourceError
+from .v4l2_formats import (
+    STAND_IN_BLACK,
+    decode,
+    default_stride,
+    format_rank,
+    mosaic_rggb10,
+    unpack_raw10p,
+    unpack_raw12p,
+)
 
 DEV_PREFIX = "/dev/video"
 #: errno values that mean the device went away mid-stream.
 GONE = (errno.ENODEV, errno.EIO, errno.ENXIO, errno.ENOENT, errno.EPIPE)
-_BAYER = {  # V4L2 pixel format name -> (CFA, bits, packing)
-    f"S{c}{b}{p}": (c, b, p)
-    for c in ("RGGB", "BGGR", "GRBG", "GBRG")
-    for b, p in ((8, ""), (10, ""), (12, ""), (14, ""), (16, ""), (10, "P"), (12, "P"))
-}
-STAND_IN = ("YUYV", "MJPEG")
-#: Stand-in frames: 10-bit with the IMX989's black level.
-STAND_IN_BITS, STAND_IN_BLACK = 10, 64
-
-
-def _srgb_lut10() -> np.ndarray:
-    v = np.arange(256) / 255.0
-    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-    top = (1 << STAND_IN_BITS) - 1
-    return np.round(STAND_IN_BLACK + lin * (top - STAND_IN_BLACK)).astype(np.uint16)
-
-
-_LUT10 = _srgb_lut10()
-
-
-def unpack_raw10p(buf: Any, width: int, height: int, stride: int) -> np.ndarray:
-    """MIPI RAW10 (V4L2 ``pRAA`` etc.): 4 pixels in 5 bytes -> (H, W) uint16.
-
-    Bytes 0..3 hold the high 8 bits of pixels 0..3; byte 4 holds their low 2 bits, pixel k
-    in bits 2k..2k+1.
-    """
-    rows = np.frombuffer(buf, np.uint8, count=stride * height).reshape(height, stride)
-    g = rows[:, : width * 5 // 4].reshape(height, width // 4, 5).astype(np.uint16)
-    low = g[:, :, 4:5]
-    out = (g[:, :, :4] << 2) | ((low >> np.array([0, 2, 4, 6], np.uint16)) & 3)
-    return out.reshape(height, width)
-
-
-def unpack_raw12p(buf: Any, width: int, height: int, stride: int) -> np.ndarray:
-    """MIPI RAW12: 2 pixels in 3 bytes (high bytes, then both low nibbles) -> (H, W) uint16."""
-    rows = np.frombuffer(buf, np.uint8, count=stride * height).reshape(height, stride)
-    g = rows[:, : width * 3 // 2].reshape(height, width // 2, 3).astype(np.uint16)
-    out = np.empty((height, width // 2, 2), np.uint16)
-    out[:, :, 0] = (g[:, :, 0] << 4) | (g[:, :, 2] & 0xF)
-    out[:, :, 1] = (g[:, :, 1] << 4) | (g[:, :, 2] >> 4)
-    return out.reshape(height, width)
-
-
-def mosaic_rggb10(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) sRGB-encoded uint8 -> (H', W') 10-bit RGGB mosaic of linear light (even sides)."""
-    h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
-    out = np.empty((h, w), np.uint16)
-    out[0::2, 0::2] = _LUT10[rgb[0:h:2, 0:w:2, 0]]
-    out[0::2, 1::2] = _LUT10[rgb[0:h:2, 1:w:2, 1]]
-    out[1::2, 0::2] = _LUT10[rgb[1:h:2, 0:w:2, 1]]
-    out[1::2, 1::2] = _LUT10[rgb[1:h:2, 1:w:2, 2]]
-    return out
-
-
-def decode(
-    buf: Any, fmt: str, width: int, height: int, stride: int
-) -> tuple[np.ndarray, str, int, bool]:
-    """A V4L2 buffer -> (mosaic uint16, CFA, bits, stand_in); ``ValueError`` if undecodable."""
-    if fmt in _BAYER:
-        cfa, bits, packing = _BAYER[fmt]
-        if packing == "P":
-            unpack = unpack_raw10p if bits == 10 else unpack_raw12p
-            return unpack(buf, width, height, stride), cfa, bits, False
-        if bits == 8:
-            rows = np.frombuffer(buf, np.uint8, count=stride * height).reshape(height, stride)
-            return rows[:, :width].astype(np.uint16), cfa, 8, False
-        rows = np.frombuffer(buf, "<u2", count=stride // 2 * height).reshape(height, -1)
-        return rows[:, :width].copy(), cfa, bits, False
-    import cv2
-
-    if fmt == "YUYV":
-        yuyv = np.frombuffer(buf, np.uint8, count=stride * height).reshape(height, stride)
-        yuyv = np.ascontiguousarray(yuyv[:, : width * 2]).reshape(height, width, 2)
-        rgb = cv2.cvtColor(yuyv, cv2.COLOR_YUV2RGB_YUYV)
-    elif fmt == "MJPEG":
-        bgr = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError("corrupt MJPEG frame")
-        rgb = bgr[..., ::-1]
-    else:
-        raise ValueError(f"pixel format {fmt} is not supported")
-    return mosaic_rggb10(rgb), "RGGB", STAND_IN_BITS, True
-
-
-def _format_rank(name: str) -> int:
-    """Preference among offered formats: raw Bayer, deepest first; then YUYV, MJPEG."""
-    if name in _BAYER:
-        return 100 + _BAYER[name][1] * 2 + (0 if _BAYER[name][2] else 1)
-    return {"YUYV": 20, "MJPEG": 10}.get(name, -1)
 
 
 def device_path(device: int | str) -> str:
@@ -263,7 +181,7 @@ class V4L2Source:
 
         offered = [f.pixel_format for f in dev.info.formats if f.type == BufferType.VIDEO_CAPTURE]
         names = [p.name for p in offered]
-        usable = [n for n in names if _format_rank(n) >= 0]
+        usable = [n for n in names if format_rank(n) >= 0]
         if self.want_fmt is not None:
             want = {"MJPG": "MJPEG"}.get(self.want_fmt.upper(), self.want_fmt.upper())
             if want not in names:
@@ -278,7 +196,7 @@ class V4L2Source:
                 )
             fmt = want
         elif usable:
-            fmt = max(usable, key=_format_rank)
+            fmt = max(usable, key=format_rank)
         else:
             raise SourceError(
                 f"{self.path} offers no format viewfinder can use "
@@ -345,7 +263,7 @@ class V4L2Source:
         f = self.format
         try:
             data, cfa, bits, stand_in = decode(
-                frame.data, f["format"], f["width"], f["height"], f["stride"] or _default_stride(f)
+                frame.data, f["format"], f["width"], f["height"], f["stride"] or default_stride(f)
             )
         except ValueError:
             self.corrupt += 1  # USB cameras send the odd broken JPEG: skip, count it
@@ -455,14 +373,6 @@ class V4L2Source:
         return found
 
 
-def _default_stride(f: dict[str, Any]) -> int:
-    name, w = f["format"], f["width"]
-    if name in _BAYER:
-        _, bits, packing = _BAYER[name]
-        return w * bits // 8 if packing else w * (1 if bits == 8 else 2)
-    return w * 2
-
-
 def _float_or_none(fn: Any) -> float | None:
     try:
         return float(fn())
@@ -493,7 +403,7 @@ def describe_devices() -> list[str]:
                 for f in dev.info.formats:
                     if f.type != BufferType.VIDEO_CAPTURE:
                         continue
-                    use = "" if _format_rank(f.pixel_format.name) >= 0 else " (not usable)"
+                    use = "" if format_rank(f.pixel_format.name) >= 0 else " (not usable)"
                     lines.append(f"  {f.pixel_format.name} ({f.description}){use}")
                     for s in dev.info.format_frame_sizes(f.pixel_format):
                         if s.type == FrameSizeType.DISCRETE:
