@@ -126,8 +126,8 @@ def _ratio(l0: np.ndarray, l1: np.ndarray) -> np.ndarray:
     return np.clip(np.where(den > 0.0, r, 1.0), 0.0, 2.0)
 
 
-def _green(m: View, lpf: View, vh: View) -> np.ndarray:
-    """Pass B on one R or B lattice."""
+def _green(m: View, lpf: View, d: np.ndarray) -> np.ndarray:
+    """Pass B on one R or B lattice; ``d`` is the refined ``vh`` discrimination there."""
     ng = EPS + np.abs(m(-1, 0) - m(1, 0)) + np.abs(m(0, 0) - m(-2, 0))
     ng = ng + np.abs(m(-1, 0) - m(-3, 0)) + np.abs(m(-2, 0) - m(-4, 0))
     sg = EPS + np.abs(m(-1, 0) - m(1, 0)) + np.abs(m(0, 0) - m(2, 0))
@@ -143,7 +143,6 @@ def _green(m: View, lpf: View, vh: View) -> np.ndarray:
     ee = m(0, 1) * _ratio(l0, lpf(0, 2))
     v_est = (sg * ne + ng * se) / (ng + sg)
     h_est = (wg * ee + eg * we) / (eg + wg)
-    d = _disc(vh)
     return d * h_est + (1.0 - d) * v_est
 
 
@@ -206,13 +205,13 @@ def demosaic_hq(m: np.ndarray, cfa: str, out: np.ndarray) -> np.ndarray:
     lpf = _lpf(M)  # padded by 3
     planes = [np.empty_like(m) for _ in range(3)]
     R, G, B = planes
+    # RCD's refined vh discrimination on each lattice, shared by passes B, D, E and G.
+    dvh = {s: _disc(_lattice(VH, 1, *s)) for s in (r_site, gr_site, gb_site, b_site)}
 
     # B: green.
     G[...] = m
     for (y0, x0), _ in rb_sites:
-        G[y0::2, x0::2] = _green(
-            _lattice(M, 4, y0, x0), _lattice(lpf, 3, y0, x0), _lattice(VH, 1, y0, x0)
-        )
+        G[y0::2, x0::2] = _green(_lattice(M, 4, y0, x0), _lattice(lpf, 3, y0, x0), dvh[(y0, x0)])
     # C: the known colour, and the opposite one from diagonal colour differences.
     Gp = _pad(G, 2)
     for (y0, x0), c in rb_sites:
@@ -223,7 +222,7 @@ def demosaic_hq(m: np.ndarray, cfa: str, out: np.ndarray) -> np.ndarray:
     # D: R and B at G sites.
     Rp, Bp = _pad(R, 3), _pad(B, 3)
     for (y0, x0), _ in g_sites:
-        d = _disc(_lattice(VH, 1, y0, x0))
+        d = dvh[(y0, x0)]
         g = _lattice(Gp, 2, y0, x0)
         R[y0::2, x0::2] = _rb_at_g(_lattice(Rp, 3, y0, x0), g, d)
         B[y0::2, x0::2] = _rb_at_g(_lattice(Bp, 3, y0, x0), g, d)
@@ -232,7 +231,7 @@ def demosaic_hq(m: np.ndarray, cfa: str, out: np.ndarray) -> np.ndarray:
     Rp, Gp, Bp = _pad(R, 1), _pad(G, 1), _pad(B, 1)
     for (y0, x0), c in rb_sites:
         x = _lattice(Rp if c == 0 else Bp, 1, y0, x0)
-        d = _disc(_lattice(VH, 1, y0, x0))
+        d = dvh[(y0, x0)]
         G[y0::2, x0::2] = x(0, 0) - _mean3(x, _lattice(Gp, 1, y0, x0), d)
     # F: refine R and B at G sites with the refined green.
     Gp = _pad(G, 1)
@@ -246,7 +245,7 @@ def demosaic_hq(m: np.ndarray, cfa: str, out: np.ndarray) -> np.ndarray:
     Rp, Bp = _pad(R, 1), _pad(B, 1)
     for (y0, x0), c in rb_sites:
         own, other = (Rp, Bp) if c == 0 else (Bp, Rp)
-        d = _disc(_lattice(VH, 1, y0, x0))
+        d = dvh[(y0, x0)]
         planes[2 - c][y0::2, x0::2] = m[y0::2, x0::2] + _mean3(
             _lattice(other, 1, y0, x0), _lattice(own, 1, y0, x0), d
         )
