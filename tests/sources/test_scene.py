@@ -1,0 +1,144 @@
+"""The test scene and its defocus renderer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from viewfinder import optics
+from viewfinder.sources import scene as sc
+
+
+def disk_esf(x: np.ndarray, r: float) -> np.ndarray:
+    """Fraction of a uniform disk of radius r left of the line at x (analytic)."""
+    x = np.clip(x, -r, r)
+    segment = r * r * np.arccos(x / r) - x * np.sqrt(r * r - x * x)  # right of the line
+    return 1.0 - segment / (math.pi * r * r)
+
+
+def test_blur_kernel_is_a_normalised_pillbox():
+    for d in (3.0, 9.0, 14.5):
+        k = sc.blur_kernel(d).astype(np.float64)
+        assert k.sum() == pytest.approx(1.0, abs=1e-6)
+        c = k.shape[0] // 2
+        yy, xx = np.mgrid[-c : c + 1, -c : c + 1]
+        # second moment of a disk of radius r: r^2 / 2
+        assert np.sum(k * (xx**2 + yy**2)) == pytest.approx((d / 2) ** 2 / 2, rel=0.05)
+    # the Airy core adds its Gaussian variance 2 sigma^2 on top
+    k = sc.blur_kernel(0.0, 10.0).astype(np.float64)
+    c = k.shape[0] // 2
+    yy, xx = np.mgrid[-c : c + 1, -c : c + 1]
+    assert np.sum(k * (xx**2 + yy**2)) == pytest.approx(2 * 1.72**2, rel=0.1)
+
+
+@pytest.mark.parametrize("diameter, tol", [(10.0, 0.02), (60.0, 0.04)])
+def test_defocused_edge_follows_the_disk_edge_spread(diameter, tol):
+    # a vertical step edge between columns 99 and 100 (edge at x = 100 in pixel edges)
+    img = np.zeros((200, 200, 1), np.float32)
+    img[:, 100:] = 1.0
+    out = sc.defocus_blur(img, diameter)[100, :, 0]
+    x = np.arange(200) + 0.5 - 100.0
+    expected = disk_esf(x, diameter / 2)
+    inner = slice(30, 170)  # away from the zero padding of the image borders
+    assert np.max(np.abs(out[inner] - expected[inner])) < tol
+    # the 5% to 95% transition is as wide as the disk's
+    ramp = np.count_nonzero((out[inner] > 0.05) & (out[inner] < 0.95))
+    expected_ramp = np.count_nonzero((expected[inner] > 0.05) & (expected[inner] < 0.95))
+    assert abs(ramp - expected_ramp) <= max(1, 0.1 * expected_ramp)
+
+
+def test_colour_checker_values():
+    assert sc.COLOR_CHECKER_SRGB8.shape == (24, 3)
+    assert tuple(sc.COLOR_CHECKER_SRGB8[18]) == (243, 243, 242)  # white
+    # sRGB 128/255 decodes to 0.2158 linear
+    assert sc.srgb_to_linear(np.array([128 / 255]))[0] == pytest.approx(0.21586, abs=1e-4)
+
+
+def test_chart_content():
+    px = 1e-4
+    x, y = np.meshgrid(np.linspace(-0.05, 0.05, 101), np.linspace(-0.05, 0.05, 101))
+    star = sc.siemens_star(x.astype(np.float32), y.astype(np.float32), px, radius=0.04)
+    assert star.min() < 0.1 and star.max() > 0.85  # black and white spokes
+    assert star[0, 0] == 0.5  # outside the star
+    edge = sc.slanted_edge(x, y, px)
+    assert edge[50, 0] == pytest.approx(0.2) and edge[50, -1] == pytest.approx(0.8)
+    board = sc._color_checker(np.array([[-0.1125]]), np.array([[-0.0675]]), px)
+    np.testing.assert_allclose(board[0, 0], sc.COLOR_CHECKER_LINEAR[0])  # dark skin
+
+
+def small_canvas(focal_mm: float = 35.0) -> sc.Canvas:
+    return sc.Canvas(480, 360, 13.1072 / 480, focal_mm)
+
+
+def test_render_is_deterministic_and_seeded():
+    lens = sc.Optics(35.0, 4.0, 2.0)
+    a, da = sc.render(sc.Scene(0), small_canvas(), lens)
+    b, db = sc.render(sc.Scene(0), small_canvas(), lens)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(da, db)
+    c, _ = sc.render(sc.Scene(1), small_canvas(), lens)
+    assert np.abs(a - c).max() > 0.05
+
+
+def test_depth_truth_at_plane_centres():
+    scene = sc.Scene(0)
+    canvas = small_canvas()
+    _, depth = sc.render(scene, canvas, sc.Optics(35.0, 2.0, 3.0))
+    for name in ("astronaut", "color_checker", "charts"):
+        plane = scene.plane(name)
+        bx0, by0, bx1, by1 = canvas.box_px(plane)
+        y, x = int((by0 + by1) / 2), int((bx0 + bx1) / 2)
+        if name == "astronaut":  # the chart board hides part of it: use its right quarter
+            x = int(bx0 + 0.85 * (bx1 - bx0))
+        assert depth[y, x] == plane.depth_m, name
+    assert set(np.unique(depth)) <= {p.depth_m for p in scene.planes}
+    with pytest.raises(ValueError, match="unknown plane 'moon'"):
+        scene.plane("moon")
+
+
+def test_window_render_equals_full_render():
+    scene = sc.Scene(0)
+    canvas = small_canvas()
+    lens = sc.Optics(35.0, 1.4, 1.0)
+    full, dfull = sc.render(scene, canvas, lens)
+    part, dpart = sc.render(scene, canvas, lens, window=(100, 140, 180, 260))
+    np.testing.assert_allclose(part, full[100:180, 140:260], atol=2e-3)
+    np.testing.assert_array_equal(dpart, dfull[100:180, 140:260])
+
+
+def test_plane_blur_follows_its_circle_of_confusion():
+    scene = sc.Scene(0)
+    canvas = small_canvas()
+    focused, depth = sc.render(scene, canvas, sc.Optics(35.0, 1.4, 3.0))
+    blurred, _ = sc.render(scene, canvas, sc.Optics(35.0, 1.4, 1.0))
+    mask = depth == 3.0
+    mask[1:-1, 1:-1] &= mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+
+    def energy(img: np.ndarray) -> float:
+        g = img[:, :, 1]
+        gx = np.zeros_like(g)
+        gx[:, 1:] = np.diff(g, axis=1)
+        return float(np.mean(gx[mask] ** 2))
+
+    coc = optics.coc_px(35.0, 1.4, 1.0, 3.0, canvas.pixel_mm * 1000)
+    assert coc > 15  # ~22 px on this small canvas
+    assert energy(blurred) < 0.1 * energy(focused)
+
+
+def test_procedural_texture_stands_in_for_missing_photos(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_skimage(name, *args, **kwargs):
+        if name.startswith("skimage"):
+            raise ImportError("no skimage")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_skimage)
+    tex = sc._photo("astronaut", 3)
+    assert tex.dtype == np.float32 and tex.ndim == 3 and tex.shape[2] == 3
+    np.testing.assert_array_equal(tex, sc._procedural_texture(3))
+    assert 0.0 < tex.min() and tex.max() < 1.0

@@ -1,0 +1,173 @@
+"""The IMX989 sensor model: photon transfer, linearity, clipping, kernels vs reference."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from tests.kernels.shim import build_shim, ptr
+from viewfinder.sources.sensor import IMX989, Sensor, expose_reference
+
+
+def flat(shape: tuple[int, int], rate: float) -> np.ndarray:
+    return np.full(shape, rate, np.float32)
+
+
+@pytest.mark.parametrize("iso", [100, 800, 6400])
+def test_flat_patch_variance_matches_photon_transfer(iso):
+    sensor = Sensor(IMX989, seed=iso)  # native 1.6 um pixels; a 512 x 512 window
+    p = sensor.noise_params(iso)
+    # aim at ~40% of the raw range whatever the ISO
+    mean_e = 0.4 * (p.white_level - p.black_level) / p.gain_dn_per_e
+    out = np.empty((512, 512), np.uint16)
+    sensor.expose(flat((512, 512), mean_e / 0.01), 0.01, iso, out=out)
+    values = out.astype(np.float64)
+    signal = values.mean() - p.black_level
+    assert signal == pytest.approx(p.gain_dn_per_e * mean_e, rel=0.01)
+    model = p.variance_dn2(signal)
+    assert values.var() == pytest.approx(model, rel=0.05)
+    # the read noise matters at high ISO: the model is not just shot noise there
+    if iso == 6400:
+        assert p.read_noise_dn**2 > 0.02 * model
+
+
+def test_dark_frame_variance_is_read_noise():
+    sensor = Sensor(IMX989, seed=3)
+    p = sensor.noise_params(3200)
+    out = np.empty((512, 512), np.uint16)
+    sensor.expose(flat((512, 512), 0.0), 0.01, 3200, out=out)
+    values = out.astype(np.float64)
+    assert values.mean() == pytest.approx(p.black_level, abs=0.1)
+    assert values.var() == pytest.approx(p.read_noise_dn**2 + 1 / 12, rel=0.05)
+
+
+def test_doubling_exposure_doubles_signal():
+    sensor = Sensor(IMX989, (1024, 768), seed=1)
+    rate = flat((768, 1024), 1.0e7)
+    black = IMX989.black_level
+    s1 = sensor.expose(rate, 0.01, 100).mean() - black
+    s2 = sensor.expose(rate, 0.02, 100).mean() - black
+    assert 100 < s1 and s2 < 900  # below clipping
+    assert s2 / s1 == pytest.approx(2.0, rel=0.005)
+
+
+def test_clipping_at_full_well_and_white_level():
+    sensor = Sensor(IMX989, (64, 64), seed=2)
+    # base ISO: the full well lands on the white level
+    p50 = sensor.noise_params(50)
+    assert p50.black_level + p50.gain_dn_per_e * p50.full_well_e == pytest.approx(1023)
+    huge = flat((64, 64), 1e12)
+    out = sensor.expose(huge, 1.0, 50)
+    assert out.min() >= 1015 and out.max() == 1023
+    # ISO 800: the white level clips first, at exactly 1023
+    assert np.all(sensor.expose(huge, 1.0, 800) == 1023)
+    assert np.all(sensor.expose(flat((64, 64), 0.0), 1.0, 50, noise=False) == 64)
+
+
+def test_binned_and_small_outputs_scale_with_pixel_area():
+    native = Sensor(IMX989).noise_params(400)
+    binned_sensor = Sensor(IMX989, (4096, 3072))
+    binned = binned_sensor.noise_params(400)
+    assert binned_sensor.pixel_um == pytest.approx(3.2)
+    assert binned.full_well_e == pytest.approx(4 * native.full_well_e)
+    assert binned.gain_dn_per_e == pytest.approx(native.gain_dn_per_e / 4)
+    assert Sensor(IMX989, (1920, 1080)).height_mm < IMX989.height_mm  # a 16:9 crop
+
+
+@pytest.mark.parametrize("size", [(8193, 6144), (1921, 1080), (16384, 100), (2, 2)])
+def test_bad_sizes_are_refused(size):
+    with pytest.raises(ValueError, match="sensor output size"):
+        Sensor(IMX989, size)
+
+
+@pytest.mark.parametrize(
+    "time_s, iso, match",
+    [
+        (0.01, 40, r"ISO must be in \[50.0, 6400.0\]"),
+        (0.01, 12800, r"ISO must be in"),
+        (0.0, 100, r"exposure time \(s\) must be in"),
+        (60.0, 100, r"exposure time \(s\) must be in"),
+        ("fast", 100, r"exposure time \(s\) must be a number"),
+    ],
+)
+def test_bad_exposure_is_refused(time_s, iso, match):
+    sensor = Sensor(IMX989, (64, 64))
+    with pytest.raises(ValueError, match=match):
+        sensor.expose(flat((64, 64), 1.0), time_s, iso)
+
+
+def test_numba_kernel_equals_reference(rng):
+    sensor = Sensor(IMX989, (256, 128), seed=5)
+    rate = rng.uniform(0, 6e5, size=(132, 260)).astype(np.float32)  # with a margin
+    p = sensor.noise_params(800)
+    out = sensor.expose(rate, 0.01, 800, offset=(2, 4), noise_offsets=(10, 5000))
+    bank = sensor._noise_bank(0)
+    n = 128 * 256
+    z1 = bank[10 : 10 + n].reshape(128, 256)
+    z2 = bank[5000 : 5000 + n].reshape(128, 256)
+    ref = expose_reference(rate[2:130, 4:260] * np.float32(0.01), z1, z2, p)
+    diff = np.abs(out.astype(int) - ref.astype(int))
+    assert diff.max() <= 1  # float rounding at .5 ties only
+    assert np.mean(diff) < 1e-3
+    mean_only = sensor.expose(rate, 0.01, 800, offset=(2, 4), noise=False)
+    zeros = np.zeros_like(z1)
+    ref0 = expose_reference(rate[2:130, 4:260] * np.float32(0.01), zeros, zeros, p)
+    assert np.abs(mean_only.astype(int) - ref0.astype(int)).max() <= 1
+
+
+SHIM = r"""
+#include "vf_sim.cuh"
+extern "C" void sim_pixels(const float* mean_e, const float* z1, const float* z2, int n,
+                           float gain, float fw, float read_dn, float black, float white,
+                           unsigned short* out) {
+    for (int i = 0; i < n; ++i)
+        out[i] = vf_sim_pixel(mean_e[i], z1[i], z2[i], gain, fw, read_dn, black, white);
+}
+extern "C" void normals(int n, unsigned int seed, float* z1, float* z2) {
+    for (int i = 0; i < n; ++i) vf_normal_pair((unsigned int)i, seed, z1 + i, z2 + i);
+}
+"""
+
+
+def test_cuda_pixel_maths_equals_reference(rng):
+    lib = build_shim(SHIM, "vf_sim")
+    p = Sensor(IMX989, (64, 64)).noise_params(1600)
+    n = 200_000
+    mean_e = rng.uniform(-5, 1.2 * p.full_well_e / 8, n).astype(np.float32)
+    z1 = rng.standard_normal(n).astype(np.float32)
+    z2 = rng.standard_normal(n).astype(np.float32)
+    out = np.empty(n, np.uint16)
+    f = ctypes.c_float
+    lib.sim_pixels(
+        ptr(mean_e),
+        ptr(z1),
+        ptr(z2),
+        n,
+        f(p.gain_dn_per_e),
+        f(p.full_well_e),
+        f(p.read_noise_dn),
+        f(p.black_level),
+        f(p.white_level),
+        ptr(out),
+    )
+    ref = expose_reference(mean_e, z1, z2, p)
+    diff = np.abs(out.astype(int) - ref.astype(int))
+    assert diff.max() <= 1 and np.mean(diff) < 1e-3
+    assert (ref == 1023).any() and (ref < 1023).any()
+
+
+def test_cuda_normals_are_standard_and_independent():
+    lib = build_shim(SHIM, "vf_sim")
+    n = 1 << 20
+    z1, z2 = np.empty(n, np.float32), np.empty(n, np.float32)
+    lib.normals(n, ctypes.c_uint(7), ptr(z1), ptr(z2))
+    for z in (z1, z2):
+        assert abs(z.mean()) < 5e-3 and z.var() == pytest.approx(1.0, abs=5e-3)
+        assert abs(np.mean(z**4) - 3.0) < 0.05  # Gaussian kurtosis
+    assert abs(np.corrcoef(z1, z2)[0, 1]) < 5e-3
+    assert abs(np.corrcoef(z1[:-1], z1[1:])[0, 1]) < 5e-3  # neighbours independent
+    w1, w2 = np.empty(n, np.float32), np.empty(n, np.float32)
+    lib.normals(n, ctypes.c_uint(8), ptr(w1), ptr(w2))  # next frame: fresh numbers
+    assert abs(np.corrcoef(z1, w1)[0, 1]) < 5e-3

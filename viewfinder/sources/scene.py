@@ -1,0 +1,386 @@
+"""A deterministic 3-D test scene of fronto-parallel textured planes, and its defocus renderer.
+
+The scene: a sky photo at infinity, a brick wall at 12 m, photos at 5 m and 3 m, a colour
+checker at 2 m, a chart board (Siemens star + slanted edge) at 1 m and a photo at 0.5 m.
+Photos are the ones scikit-image bundles (a seeded procedural texture stands in when
+scikit-image is missing). Reflectances are linear sRGB in [0, 1]; a reflectance of 1 has the
+luminance :attr:`Scene.white_luminance` (cd/m^2).
+
+Rendering (:func:`render`) for a lens of focal length ``f`` on a canvas of pixel pitch ``p``:
+a plane at depth ``Z`` and lateral position ``X`` lands at ``f * X / Z / p`` pixels from the
+centre (pinhole projection; focus breathing ignored). Each plane is rendered sharp as a
+premultiplied RGBA layer, blurred by a pillbox of its circle-of-confusion diameter (optics
+thin-lens formula) convolved with a Gaussian approximation of the Airy core, and the layers
+are composited far to near with "over". Large blurs run on a downscaled layer (the result is
+smooth, so nothing visible is lost) to keep a focus change cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .. import optics
+
+#: X-Rite ColorChecker Classic (post-2009) sRGB values, 8 bit, row by row from dark skin.
+COLOR_CHECKER_SRGB8: np.ndarray = np.array(
+    [
+        [115, 82, 68],
+        [194, 150, 130],
+        [98, 122, 157],
+        [87, 108, 67],
+        [133, 128, 177],
+        [103, 189, 170],
+        [214, 126, 44],
+        [80, 91, 166],
+        [193, 90, 99],
+        [94, 60, 108],
+        [157, 188, 64],
+        [224, 163, 46],
+        [56, 61, 150],
+        [70, 148, 73],
+        [175, 54, 60],
+        [231, 199, 31],
+        [187, 86, 149],
+        [8, 133, 161],
+        [243, 243, 242],
+        [200, 200, 200],
+        [160, 160, 160],
+        [122, 122, 121],
+        [85, 85, 85],
+        [52, 52, 52],
+    ],
+    dtype=np.uint8,
+)
+
+
+def srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    """Decode sRGB values in [0, 1] to linear, float32."""
+    v = np.asarray(v, dtype=np.float32)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+#: Linear reflectances of the 24 patches, (24, 3).
+COLOR_CHECKER_LINEAR: np.ndarray = srgb_to_linear(COLOR_CHECKER_SRGB8 / 255.0)
+
+# A content function maps plane coordinates (metres from the plane centre, y down) and the
+# size of one canvas pixel on the plane (m) to linear RGB, (h, w, 3) float32.
+Content = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Plane:
+    """A fronto-parallel rectangle of the scene.
+
+    ``center`` and ``size`` are in metres for a finite ``depth_m``; for ``depth_m = inf``
+    they are in tangent units (X/Z), i.e. angles. ``texture`` is a linear RGB image that
+    fills the rectangle (tiled ``tiles`` times); ``content`` computes the values instead.
+    """
+
+    name: str
+    depth_m: float
+    center: tuple[float, float]
+    size: tuple[float, float]
+    texture: np.ndarray | None = None
+    content: Content | None = None
+    tiles: tuple[int, int] = (1, 1)
+
+    def tan_box(self) -> tuple[float, float, float, float]:
+        """(left, top, right, bottom) in tangent units."""
+        z = 1.0 if math.isinf(self.depth_m) else self.depth_m
+        cx, cy = self.center[0] / z, self.center[1] / z
+        hw, hh = self.size[0] / z / 2, self.size[1] / z / 2
+        return cx - hw, cy - hh, cx + hw, cy + hh
+
+
+def _procedural_texture(seed: int, h: int = 384, w: int = 512) -> np.ndarray:
+    """Seeded multi-scale coloured noise, linear RGB (h, w, 3), for a missing photo."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((h, w, 3), np.float32)
+    for scale in (4, 16, 64):
+        small = rng.random((max(2, h // scale), max(2, w // scale), 3), dtype=np.float32)
+        out += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) / 3
+    return np.clip(out, 0.02, 0.9).astype(np.float32)
+
+
+def _photo(name: str, seed: int) -> np.ndarray:
+    """scikit-image photo ``name`` as linear RGB float32, or a procedural stand-in."""
+    try:
+        from skimage import data
+
+        img = getattr(data, name)()
+    except Exception:  # scikit-image missing, or its data not bundled
+        return _procedural_texture(seed)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    return srgb_to_linear(img[:, :, :3] / 255.0)
+
+
+def siemens_star(
+    x: np.ndarray, y: np.ndarray, px: float, radius: float, spokes: int = 36
+) -> np.ndarray:
+    """Anti-aliased Siemens star of ``spokes`` black/white pairs, reflectance (h, w)."""
+    r = np.hypot(x, y)
+    s = np.sin(spokes * np.arctan2(y, x))
+    # signed distance (pixels) to the nearest spoke edge ~ s * r / (spokes * px)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.clip(0.5 + s * r / (spokes * px), 0.0, 1.0)
+    v = np.where(r * 2 * math.pi / (2 * spokes) < 2 * px, 0.5, v)  # unresolvable centre
+    v = 0.05 + 0.85 * v
+    return np.where(r <= radius, v, 0.5).astype(np.float32)
+
+
+def slanted_edge(
+    x: np.ndarray,
+    y: np.ndarray,
+    px: float,
+    angle_deg: float = 5.0,
+    low: float = 0.2,
+    high: float = 0.8,
+) -> np.ndarray:
+    """Anti-aliased edge through the origin, tilted ``angle_deg`` from vertical, (h, w)."""
+    a = math.radians(angle_deg)
+    d = (x * math.cos(a) - y * math.sin(a)) / px
+    return (low + (high - low) * np.clip(0.5 + d, 0.0, 1.0)).astype(np.float32)
+
+
+def _chart_board(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
+    """0.24 x 0.12 m board: Siemens star on the left, slanted edge on the right."""
+    star = siemens_star(x + 0.06, y, px, radius=0.05)
+    edge = slanted_edge(x - 0.06, y, px)
+    v = np.where(x < 0, star, edge)
+    return np.repeat(v[:, :, None], 3, axis=2)
+
+
+def _color_checker(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
+    """0.28 x 0.19 m colour checker: 6 x 4 patches of 40 mm on a black frame."""
+    pitch, patch = 0.045, 0.040
+    col = np.floor((x + 3 * pitch) / pitch).astype(np.int64)
+    row = np.floor((y + 2 * pitch) / pitch).astype(np.int64)
+    inside = (col >= 0) & (col < 6) & (row >= 0) & (row < 4)
+    fx = (x + 3 * pitch) - col * pitch
+    fy = (y + 2 * pitch) - row * pitch
+    on_patch = inside & (fx >= (pitch - patch) / 2) & (fx < (pitch + patch) / 2)
+    on_patch &= (fy >= (pitch - patch) / 2) & (fy < (pitch + patch) / 2)
+    idx = np.clip(row, 0, 3) * 6 + np.clip(col, 0, 5)
+    out = np.where(on_patch[:, :, None], COLOR_CHECKER_LINEAR[idx], np.float32(0.01))
+    return out.astype(np.float32)
+
+
+class Scene:
+    """The seeded test scene: :attr:`planes` far to near, ``white_luminance`` in cd/m^2."""
+
+    def __init__(self, seed: int = 0, white_luminance: float = 500.0) -> None:
+        self.seed = seed
+        self.white_luminance = float(white_luminance)
+        rng = np.random.default_rng(seed)
+        jitter = rng.uniform(-0.02, 0.02, size=(8, 2))  # the seed moves the planes a little
+        self.planes: list[Plane] = [
+            Plane("sky", math.inf, (0.0, 0.0), (1.9, 1.45), _photo("rocket", seed)),
+            Plane(
+                "wall",
+                12.0,
+                (0.0 + jitter[1, 0], 2.2),
+                (11.0, 6.0),
+                _photo("brick", seed + 1) * np.float32([0.9, 0.55, 0.4]),
+                tiles=(6, 3),
+            ),
+            Plane(
+                "coffee", 5.0, (-1.0 + jitter[2, 0], -0.25), (1.5, 1.0), _photo("coffee", seed + 2)
+            ),
+            Plane(
+                "astronaut",
+                3.0,
+                (0.3 + jitter[3, 0], -0.05 + jitter[3, 1]),
+                (0.5, 0.5),
+                _photo("astronaut", seed + 3),
+            ),
+            Plane(
+                "color_checker",
+                2.0,
+                (-0.2, 0.1 + jitter[4, 1]),
+                (0.28, 0.19),
+                content=_color_checker,
+            ),
+            Plane("charts", 1.0, (-0.07, -0.02), (0.24, 0.12), content=_chart_board),
+            Plane(
+                "cat", 0.5, (-0.12 + jitter[6, 0], 0.1), (0.18, 0.12), _photo("chelsea", seed + 6)
+            ),
+        ]
+        self.planes.sort(key=lambda p: -p.depth_m)
+
+    def plane(self, name: str) -> Plane:
+        for p in self.planes:
+            if p.name == name:
+                return p
+        raise ValueError(
+            f"unknown plane {name!r}: known are {', '.join(p.name for p in self.planes)}"
+        )
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """Pixel grid of a render: ``width`` x ``height`` pixels of ``pixel_mm`` behind a lens of
+    ``focal_mm``; pixel (0, 0)'s centre sits at ``(-width/2 + 0.5) * pixel_mm`` on the sensor."""
+
+    width: int
+    height: int
+    pixel_mm: float
+    focal_mm: float
+
+    def box_px(self, plane: Plane) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of ``plane`` in canvas pixel-edge coordinates."""
+        l, t, r, b = plane.tan_box()
+        k = self.focal_mm / self.pixel_mm
+        return (
+            l * k + self.width / 2,
+            t * k + self.height / 2,
+            r * k + self.width / 2,
+            b * k + self.height / 2,
+        )
+
+
+def _render_plane(plane: Plane, canvas: Canvas, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
+    """Sharp premultiplied RGBA (y1-y0, x1-x0, 4) float32 of ``plane`` over a pixel window."""
+    bx0, by0, bx1, by1 = canvas.box_px(plane)
+    h, w = y1 - y0, x1 - x0
+    out = np.empty((h, w, 4), np.float32)
+    if plane.texture is not None:
+        tex = plane.texture
+        th, tw = tex.shape[:2]
+        sx = (bx1 - bx0) / (tw * plane.tiles[0])
+        sy = (by1 - by0) / (th * plane.tiles[1])
+        if sx < 1 or sy < 1:  # shrink with area averaging first: no aliasing
+            nw, nh = max(2, math.ceil(tw * min(sx, 1))), max(2, math.ceil(th * min(sy, 1)))
+            tex = cv2.resize(tex, (nw, nh), interpolation=cv2.INTER_AREA)
+            sx, sy = sx * tw / nw, sy * th / nh
+        # texel (u, v) centre -> canvas pixel centre, shifted to the window; tiles wrap
+        m = np.float32([[sx, 0, bx0 + 0.5 * sx - 0.5 - x0], [0, sy, by0 + 0.5 * sy - 0.5 - y0]])
+        border = cv2.BORDER_WRAP if plane.tiles != (1, 1) else cv2.BORDER_REPLICATE
+        out[:, :, :3] = cv2.warpAffine(tex, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=border)
+    else:
+        # procedural content, sampled at pixel centres in plane metres
+        m_per_px = canvas.pixel_mm / canvas.focal_mm * plane.depth_m
+        xs = (np.arange(x0, x1, dtype=np.float32) + 0.5 - (bx0 + bx1) / 2) * m_per_px
+        ys = (np.arange(y0, y1, dtype=np.float32) + 0.5 - (by0 + by1) / 2) * m_per_px
+        xg, yg = np.meshgrid(xs, ys)
+        out[:, :, :3] = plane.content(xg, yg, m_per_px)
+    # coverage of each pixel by the rectangle, anti-aliased on the rim; premultiply
+    ax = np.clip(np.minimum(np.arange(x0, x1) + 1 - bx0, bx1 - np.arange(x0, x1)), 0, 1)
+    ay = np.clip(np.minimum(np.arange(y0, y1) + 1 - by0, by1 - np.arange(y0, y1)), 0, 1)
+    out[:, :, 3] = ay.astype(np.float32)[:, None] * ax.astype(np.float32)[None, :]
+    out[:, :, :3] *= out[:, :, 3:4]
+    return out
+
+
+def blur_kernel(diameter_px: float, airy_px: float = 0.0) -> np.ndarray:
+    """Normalised PSF: a pillbox of ``diameter_px`` convolved with a Gaussian of sigma
+    ``0.172 * airy_px`` (the Airy core's best-fit Gaussian), (k, k) float32, k odd."""
+    r = max(diameter_px, 0.0) / 2
+    sigma = 0.172 * max(airy_px, 0.0)
+    half = int(math.ceil(r + 3 * sigma)) + 1
+    ss = 5  # 5x5 samples per kernel pixel for the pillbox coverage
+    g = (np.arange(-half * ss, (half + 1) * ss) - (ss - 1) / 2) / ss
+    xx, yy = np.meshgrid(g, g)
+    disk = (np.hypot(xx, yy) <= max(r, 0.5 / ss)).astype(np.float64)
+    k = 2 * half + 1
+    disk = disk[: k * ss, : k * ss].reshape(k, ss, k, ss).sum(axis=(1, 3))
+    if sigma > 0.05:
+        disk = cv2.GaussianBlur(disk, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    if disk.sum() <= 0:  # a point kernel
+        disk = np.zeros((k, k))
+        disk[half, half] = 1
+    return (disk / disk.sum()).astype(np.float32)
+
+
+def blur_radius_px(diameter_px: float, airy_px: float = 0.0) -> int:
+    """How far (px) the PSF of :func:`blur_kernel` reaches from its centre."""
+    return int(math.ceil(max(diameter_px, 0.0) / 2 + 3 * 0.172 * max(airy_px, 0.0))) + 2
+
+
+def defocus_blur(layer: np.ndarray, diameter_px: float, airy_px: float = 0.0) -> np.ndarray:
+    """Blur a (h, w, C) float32 layer by the PSF of :func:`blur_kernel` (zero outside).
+
+    Blurs of 16 px and more run on the layer shrunk by ``k = diameter // 8`` and are scaled
+    back up: the result has no detail finer than the blur, so it is the same to the eye and
+    costs ``k**2`` times less.
+    """
+    if diameter_px < 0.5 and airy_px < 1.0:
+        return layer
+    h, w = layer.shape[:2]
+    k = max(1, int(diameter_px // 8))
+    if k > 1 and min(h, w) >= 2 * k:
+        small = cv2.resize(
+            layer, (max(1, round(w / k)), max(1, round(h / k))), interpolation=cv2.INTER_AREA
+        )
+        sk = blur_kernel(diameter_px / k, airy_px / k)
+        small = cv2.filter2D(small, -1, sk, borderType=cv2.BORDER_CONSTANT)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(layer.shape)
+    out = cv2.filter2D(layer, -1, blur_kernel(diameter_px, airy_px), borderType=cv2.BORDER_CONSTANT)
+    return out.reshape(layer.shape)
+
+
+@dataclass(frozen=True)
+class Optics:
+    """What the renderer needs of the lens state."""
+
+    focal_mm: float
+    f_number: float
+    focus_m: float
+
+
+def render(
+    scene: Scene, canvas: Canvas, lens: Optics, window: tuple[int, int, int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Defocused linear RGB and sharp depth of ``window`` (y0, x0, y1, x1) of the canvas.
+
+    Returns
+    -------
+    rgb : (h, w, 3) float32
+        Composited reflectance, blurred per plane by its circle of confusion.
+    depth : (h, w) float32
+        Depth (m) of the nearest plane covering each pixel centre (``inf`` for the sky).
+    """
+    y0, x0, y1, x1 = window if window is not None else (0, 0, canvas.height, canvas.width)
+    h, w = y1 - y0, x1 - x0
+    rgb = np.zeros((h, w, 3), np.float32)
+    depth = np.full((h, w), np.inf, np.float32)
+    airy = optics.airy_disc_px(lens.f_number, canvas.pixel_mm * 1000)
+    for plane in scene.planes:  # far to near
+        coc = float(
+            optics.coc_px(
+                lens.focal_mm, lens.f_number, lens.focus_m, plane.depth_m, canvas.pixel_mm * 1000
+            )
+        )
+        pad = blur_radius_px(coc, airy)
+        bx0, by0, bx1, by1 = canvas.box_px(plane)
+        # window grown by the blur reach, limited to the plane's own rectangle
+        ry0, rx0 = max(y0 - pad, math.floor(by0)), max(x0 - pad, math.floor(bx0))
+        ry1, rx1 = min(y1 + pad, math.ceil(by1)), min(x1 + pad, math.ceil(bx1))
+        if ry1 <= ry0 or rx1 <= rx0:
+            continue
+        sharp = _render_plane(plane, canvas, ry0, rx0, ry1, rx1)
+        # sharp coverage of the window gives the depth truth
+        cy0, cx0 = max(ry0, y0), max(rx0, x0)
+        cy1, cx1 = min(ry1, y1), min(rx1, x1)
+        if cy1 > cy0 and cx1 > cx0:
+            cov = sharp[cy0 - ry0 : cy1 - ry0, cx0 - rx0 : cx1 - rx0, 3] >= 0.5
+            depth[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0][cov] = plane.depth_m
+        # the blurred layer spreads up to `pad` beyond the plane's rectangle
+        gy0, gx0 = max(ry0 - pad, y0), max(rx0 - pad, x0)
+        gy1, gx1 = min(ry1 + pad, y1), min(rx1 + pad, x1)
+        if gy1 <= gy0 or gx1 <= gx0:
+            continue
+        grown = np.zeros((gy1 - gy0 + 2 * pad, gx1 - gx0 + 2 * pad, 4), np.float32)
+        oy, ox = ry0 - (gy0 - pad), rx0 - (gx0 - pad)
+        grown[oy : oy + sharp.shape[0], ox : ox + sharp.shape[1]] = sharp
+        blurred = defocus_blur(grown, coc, airy)[pad:-pad, pad:-pad]
+        a = blurred[:, :, 3:4]
+        view = rgb[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0]
+        view *= 1.0 - a
+        view += blurred[:, :, :3]
+    return rgb, depth

@@ -1,0 +1,429 @@
+"""The IMX989-class sensor: photon-transfer noise model and the per-frame exposure kernel.
+
+Photon-transfer model (per pixel, for a mean of ``n`` photo-electrons during the exposure):
+
+- collected charge ``e = clip(n + sqrt(n) * z1, 0, full_well)`` (shot noise: Poisson, with
+  variance ``n``);
+- raw value ``DN = round(black + g * e + sigma_r * z2)`` clipped to ``[0, white]``, where the
+  conversion gain ``g`` (DN per electron) grows with ISO, ``g = (white - black) / full_well *
+  ISO / base_ISO`` (at base ISO the full well lands on the white level), and the read noise in
+  DN is ``sigma_r = sqrt((g * r_pre)**2 + r_post**2)`` (``r_pre`` in electrons before the
+  analogue gain, ``r_post`` in DN after it);
+- so below clipping a flat patch of mean signal ``S = mean - black`` (DN) has the variance
+  ``var = g * S + sigma_r**2 + 1/12`` (DN^2; the last term is the rounding to integers).
+
+Speed: the shot noise is drawn as a Gaussian with the Poisson variance, not as a Poisson
+sample. The two agree in mean and variance (what the photon-transfer curve and focus peaking
+use); the Gaussian is slightly wrong in shape below about 20 electrons. On the CPU the normal
+deviates come from a bank drawn once per output size and read at random offsets per frame
+(drawing 2 x 2 M normals per frame costs more than the whole 60 fps budget); successive frames
+are therefore shifted copies of one noise field, which no viewer or statistic here can see. The
+GPU kernel (``kernels/sim.cu``) draws fresh counter-based normals per pixel instead.
+
+Smaller output sizes (2x2 binning, or any size for CPU use) are modelled as a sensor of the same
+area with larger pixels: photon counts and full well scale with the pixel area ``a`` (in native
+pixels), the read noise in electrons with ``sqrt(a)`` (the charge of ``a`` pixels summed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ..settings import check_range
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """Fixed properties of a sensor model (native pixels)."""
+
+    name: str
+    width: int
+    height: int
+    pixel_um: float
+    cfa: str
+    bits: int
+    black_level: int
+    white_level: int
+    full_well_e: float
+    #: Effective quantum efficiency of the R, G and B sites (colour filter included).
+    qe_rgb: tuple[float, float, float]
+    base_iso: float
+    iso_range: tuple[float, float]
+    exposure_range_s: tuple[float, float]
+    read_noise_pre_e: float
+    read_noise_post_dn: float
+
+    @property
+    def width_mm(self) -> float:
+        return self.width * self.pixel_um / 1000.0
+
+    @property
+    def height_mm(self) -> float:
+        return self.height * self.pixel_um / 1000.0
+
+
+#: Sony IMX989-class 1-inch 50 MP sensor. Full well, QE and read noise are plausible figures
+#: for a 1.6 um BSI pixel (Sony does not publish them); with them ISO follows the ISO 12232
+#: saturation definition within 10% (78 / ISO lux s saturates the green sites).
+IMX989 = SensorSpec(
+    name="IMX989",
+    width=8192,
+    height=6144,
+    pixel_um=1.6,
+    cfa="RGGB",
+    bits=10,
+    black_level=64,
+    white_level=1023,
+    full_well_e=9000.0,
+    qe_rgb=(0.42, 0.55, 0.38),
+    base_iso=50.0,
+    iso_range=(50.0, 6400.0),
+    exposure_range_s=(1.0 / 32000.0, 30.0),
+    read_noise_pre_e=1.5,
+    read_noise_post_dn=0.6,
+)
+
+#: Photons per second per m^2 per lux (555 nm: 1 lm = 1/683 W, 3.58e-19 J a photon).
+PHOTONS_PER_LUX_S_M2 = 4.09e15
+
+
+@dataclass(frozen=True)
+class NoiseParams:
+    """Photon-transfer parameters of one output pixel at one ISO (see module docstring)."""
+
+    gain_dn_per_e: float
+    read_noise_dn: float
+    read_noise_e: float
+    full_well_e: float
+    black_level: float
+    white_level: float
+    quantisation_var_dn2: float = 1.0 / 12.0
+
+    def variance_dn2(self, signal_dn: np.ndarray | float) -> np.ndarray | float:
+        """Model variance (DN^2) of a flat patch of mean ``signal_dn`` above black."""
+        return (
+            self.gain_dn_per_e * np.asarray(signal_dn)
+            + self.read_noise_dn**2
+            + self.quantisation_var_dn2
+        )
+
+    def as_meta(self) -> dict[str, float]:
+        return {
+            "gain_dn_per_e": self.gain_dn_per_e,
+            "read_noise_dn": self.read_noise_dn,
+            "read_noise_e": self.read_noise_e,
+            "full_well_e": self.full_well_e,
+            "black_level": self.black_level,
+            "white_level": self.white_level,
+            "quantisation_var_dn2": self.quantisation_var_dn2,
+            "model": "var = gain * (mean - black) + read_noise_dn**2 + 1/12",
+        }
+
+
+def expose_reference(
+    mean_e: np.ndarray, z1: np.ndarray, z2: np.ndarray, p: NoiseParams
+) -> np.ndarray:
+    """NumPy reference of the exposure of one pixel per element (float32 maths), uint16.
+
+    ``mean_e`` is the mean photo-electron count, ``z1`` and ``z2`` standard normal deviates
+    of the shot and of the read noise. The numba and CUDA kernels compute the same.
+    """
+    f = np.float32
+    n = np.asarray(mean_e, f)
+    e = n + np.sqrt(np.maximum(n, f(0))) * np.asarray(z1, f)
+    e = np.clip(e, f(0), f(p.full_well_e))
+    dn = f(p.black_level) + f(p.gain_dn_per_e) * e + f(p.read_noise_dn) * np.asarray(z2, f)
+    dn = np.floor(dn + f(0.5))
+    return np.clip(dn, 0, p.white_level).astype(np.uint16)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _expose(rate, oy, ox, time_s, gain, full_well, read_dn, black, white, bank, o1, o2, out):
+    h, w = out.shape
+    for y in numba.prange(h):
+        base = y * w
+        for x in range(w):
+            n = rate[y + oy, x + ox] * time_s
+            e = n + math.sqrt(max(n, 0.0)) * bank[o1 + base + x]
+            e = min(max(e, 0.0), full_well)
+            dn = black + gain * e + read_dn * bank[o2 + base + x]
+            dn = math.floor(dn + 0.5)
+            out[y, x] = np.uint16(min(max(dn, 0.0), white))
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _expose_mean(rate, oy, ox, time_s, gain, full_well, black, white, out):
+    h, w = out.shape
+    for y in numba.prange(h):
+        for x in range(w):
+            e = min(max(rate[y + oy, x + ox] * time_s, 0.0), full_well)
+            dn = math.floor(black + gain * e + 0.5)
+            out[y, x] = np.uint16(min(max(dn, 0.0), white))
+
+
+class Sensor:
+    """One IMX989-class sensor read out at ``size`` (W, H) output pixels.
+
+    Parameters
+    ----------
+    spec : SensorSpec
+        The sensor model.
+    size : (width, height) or None
+        Output size; ``None`` is the native size. It must be even, no larger than native.
+        A different aspect ratio crops the sensor (16:9 keeps the full width, like a video
+        mode).
+    seed : int
+        Seed of the noise bank and of the per-frame offsets.
+    """
+
+    #: Offsets per frame are drawn in [0, BANK_SLACK); the bank holds h*w + BANK_SLACK normals
+    #: for the largest window h x w exposed so far.
+    BANK_SLACK = 1 << 20
+
+    def __init__(
+        self, spec: SensorSpec = IMX989, size: tuple[int, int] | None = None, seed: int = 0
+    ) -> None:
+        w, h = size if size is not None else (spec.width, spec.height)
+        if (
+            not isinstance(w, (int, np.integer))
+            or not isinstance(h, (int, np.integer))
+            or w < 4
+            or h < 4
+            or w % 2
+            or h % 2
+            or w > spec.width
+            or h > spec.height
+        ):
+            raise ValueError(
+                f"sensor output size must be even, at least 4x4 and at most "
+                f"{spec.width}x{spec.height}, got {size!r}"
+            )
+        self.spec = spec
+        self.width, self.height = int(w), int(h)
+        # Pixel pitch of the output: the largest that fits the sensor in both directions, so
+        # a different aspect ratio crops the other direction (16:9 keeps the full width).
+        self.pixel_um = spec.pixel_um * min(spec.width / self.width, spec.height / self.height)
+        self.area = (self.pixel_um / spec.pixel_um) ** 2  # native pixels per output pixel
+        self.full_well_e = spec.full_well_e * self.area
+        self._rng = np.random.default_rng(seed)
+        self._bank: np.ndarray | None = None
+
+    @property
+    def width_mm(self) -> float:
+        """Width of the read-out area in mm."""
+        return self.width * self.pixel_um / 1000.0
+
+    @property
+    def height_mm(self) -> float:
+        return self.height * self.pixel_um / 1000.0
+
+    def check_exposure(self, time_s: float, iso: float) -> tuple[float, float]:
+        """Validated (time_s, iso); ``ValueError`` gives the range."""
+        lo, hi = self.spec.exposure_range_s
+        t = check_range("exposure time (s)", time_s, lo, hi)
+        iso_v = check_range("ISO", iso, *self.spec.iso_range)
+        return t, iso_v
+
+    def noise_params(self, iso: float) -> NoiseParams:
+        """Photon-transfer parameters of an output pixel at ``iso``."""
+        s = self.spec
+        iso = check_range("ISO", iso, *s.iso_range)
+        gain = (s.white_level - s.black_level) / self.full_well_e * iso / s.base_iso
+        read_e = s.read_noise_pre_e * math.sqrt(self.area)
+        post = s.read_noise_post_dn
+        read_dn = math.sqrt((gain * read_e) ** 2 + post * post)
+        return NoiseParams(
+            gain_dn_per_e=gain,
+            read_noise_dn=read_dn,
+            read_noise_e=read_dn / gain,
+            full_well_e=self.full_well_e,
+            black_level=float(s.black_level),
+            white_level=float(s.white_level),
+        )
+
+    def electrons_per_lux_s(self) -> np.ndarray:
+        """Photo-electrons per output pixel per lux second at the R, G and B sites, (3,)."""
+        area_m2 = (self.pixel_um * 1e-6) ** 2
+        return PHOTONS_PER_LUX_S_M2 * area_m2 * np.asarray(self.spec.qe_rgb)
+
+    def _noise_bank(self, pixels: int) -> np.ndarray:
+        """Standard normal bank for windows of up to ``pixels`` pixels (grown on demand)."""
+        n = pixels + self.BANK_SLACK
+        if self._bank is None or self._bank.size < n:
+            bank = self._rng.standard_normal(n, dtype=np.float32)
+            # Exactly zero mean and unit variance, so the model variance holds to the digit.
+            bank -= bank.mean(dtype=np.float64)
+            bank /= bank.std(dtype=np.float64)
+            self._bank = bank
+        return self._bank
+
+    def expose(
+        self,
+        rate_e_s: np.ndarray,
+        time_s: float,
+        iso: float,
+        offset: tuple[int, int] = (0, 0),
+        noise: bool = True,
+        out: np.ndarray | None = None,
+        noise_offsets: tuple[int, int] | None = None,
+    ) -> np.ndarray:
+        """Raw frame (H, W) uint16 DN from a mosaic of mean photo-electron rates.
+
+        Parameters
+        ----------
+        rate_e_s : (H', W') float32
+            Mean photo-electrons per second of each output pixel, already mosaiced to the
+            CFA, at least (H + offset_y, W + offset_x).
+        time_s, iso : float
+            Exposure time (s) and ISO.
+        offset : (int, int)
+            Top-left corner of the read window in ``rate_e_s`` (even, to keep the CFA).
+        noise : bool
+            ``False`` gives the noise-free rounded mean (for tests and references).
+        out : (h, w) uint16, optional
+            Written in place and returned; its shape sets the read window (default the
+            output size H x W).
+        noise_offsets : (int, int), optional
+            Offsets of the shot and read noise in the bank (default: drawn per frame).
+        """
+        t, iso_v = self.check_exposure(time_s, iso)
+        oy, ox = (int(v) for v in offset)
+        if rate_e_s.dtype != np.float32 or rate_e_s.ndim != 2:
+            raise ValueError(f"rate map must be 2-D float32, got {rate_e_s.dtype} {rate_e_s.shape}")
+        h, w = out.shape if out is not None else (self.height, self.width)
+        if out is not None and (out.dtype != np.uint16 or h * w > self.height * self.width):
+            raise ValueError(
+                f"out must be uint16 and no larger than the output size, got "
+                f"{out.dtype} {out.shape}"
+            )
+        if (
+            oy < 0
+            or ox < 0
+            or oy % 2
+            or ox % 2
+            or rate_e_s.shape[0] < oy + h
+            or rate_e_s.shape[1] < ox + w
+        ):
+            raise ValueError(
+                f"read window {w}x{h} at offset {offset} "
+                f"does not fit the rate map {rate_e_s.shape} on even offsets"
+            )
+        if out is None:
+            out = np.empty((h, w), np.uint16)
+        p = self.noise_params(iso_v)
+        if not noise:
+            _expose_mean(
+                rate_e_s,
+                oy,
+                ox,
+                np.float32(t),
+                np.float32(p.gain_dn_per_e),
+                np.float32(p.full_well_e),
+                np.float32(p.black_level),
+                np.float32(p.white_level),
+                out,
+            )
+            return out
+        bank = self._noise_bank(h * w)
+        if noise_offsets is None:
+            o1, o2 = self._rng.integers(0, self.BANK_SLACK, size=2)
+            if o1 == o2:  # the two noises must not read the same deviates
+                o2 = (o1 + self.BANK_SLACK // 2) % self.BANK_SLACK
+        else:
+            o1, o2 = noise_offsets
+            if not (0 <= o1 < self.BANK_SLACK and 0 <= o2 < self.BANK_SLACK and o1 != o2):
+                raise ValueError(
+                    f"noise offsets must be distinct in [0, {self.BANK_SLACK}), got {noise_offsets}"
+                )
+        _expose(
+            rate_e_s,
+            oy,
+            ox,
+            np.float32(t),
+            np.float32(p.gain_dn_per_e),
+            np.float32(p.full_well_e),
+            np.float32(p.read_noise_dn),
+            np.float32(p.black_level),
+            np.float32(p.white_level),
+            bank,
+            int(o1),
+            int(o2),
+            out,
+        )
+        return out
+
+
+class GpuExposer:
+    """CuPy glue of ``kernels/sim.cu``: exposes frames on the device with no host sync.
+
+    The rate map is uploaded once per change of the rendered scene (:meth:`set_rate`); per
+    frame one kernel writes into the next of ``buffers`` preallocated device frames (the
+    consumer must be done with a frame before ``buffers - 1`` newer ones are read). With
+    ``host=True`` the frame is copied into the next of as many pinned host buffers.
+    """
+
+    def __init__(self, width: int, height: int, host: bool = False, buffers: int = 6) -> None:
+        from ..backend import get_xp
+        from ..kernels import get_kernel
+
+        cp = get_xp("cupy")
+        self._cp = cp
+        self.width, self.height = width, height
+        self._kernel = get_kernel("sim", "vf_sim_expose")
+        self._out = [cp.empty((height, width), cp.uint16) for _ in range(buffers)]
+        self._host = None
+        if host:
+            import cupyx
+
+            self._host = [cupyx.empty_pinned((height, width), np.uint16) for _ in range(buffers)]
+        self._i = 0
+        self._rate = None
+        self._rate_key: object = None
+
+    def set_rate(self, key: object, rate_e_s: np.ndarray) -> None:
+        """Upload the (H', W') float32 rate map unless ``key`` says it is already there."""
+        if key != self._rate_key:
+            self._rate = self._cp.asarray(rate_e_s, dtype=self._cp.float32)
+            self._rate_key = key
+
+    def expose(
+        self, offset: tuple[int, int], time_s: float, p: NoiseParams, seed: int, noise: bool = True
+    ) -> object:
+        """Frame (H, W) uint16 (CuPy, or NumPy with ``host``) read at ``offset``."""
+        if self._rate is None:
+            raise ValueError("GpuExposer.expose before set_rate")
+        out = self._out[self._i]
+        oy, ox = offset
+        block = (32, 8, 1)
+        grid = ((self.width + 31) // 32, (self.height + 7) // 8, 1)
+        self._kernel(
+            grid,
+            block,
+            (
+                self._rate,
+                np.int32(self._rate.shape[1]),
+                np.int32(oy),
+                np.int32(ox),
+                out,
+                np.int32(self.width),
+                np.int32(self.height),
+                np.float32(time_s),
+                np.float32(p.gain_dn_per_e),
+                np.float32(p.full_well_e),
+                np.float32(p.read_noise_dn),
+                np.float32(p.black_level),
+                np.float32(p.white_level),
+                np.uint32(seed & 0xFFFFFFFF),
+                np.int32(1 if noise else 0),
+            ),
+        )
+        if self._host is not None:
+            host = self._host[self._i]
+            out.get(out=host)  # synchronises: the modelled sensor upload starts from here
+            out = host
+        self._i = (self._i + 1) % len(self._out)
+        return out

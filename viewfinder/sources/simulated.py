@@ -1,0 +1,459 @@
+"""The simulated dual-sensor camera: the default frame source and the assists' ground truth.
+
+Two IMX989-class sensors: one behind the built-in 8.7 mm f/1.9 autofocus lens (mode
+``"builtin"``), one behind a Leica M bayonet (mode ``"m"``) that takes the manual lenses of
+the catalogue. Per frame only the sensor exposure runs (numba on the CPU, one CUDA kernel on
+the GPU): the defocused scene is rendered into a cached map of photo-electron rates whenever the
+lens, aperture, focus or size changes, and gentle motion moves the read window over that map
+in even-pixel steps (which keeps the CFA).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from .. import optics
+from ..backend import backend_name
+from ..frame import Frame
+from .lenses import Lens, load_lenses
+from .scene import Canvas, Optics, Scene, render
+from .sensor import IMX989, GpuExposer, Sensor, SensorSpec
+
+MODES: tuple[str, ...] = ("builtin", "m")
+#: Camera RGB = CROSSTALK @ linear sRGB reflectance (colour-filter overlap; rows sum to 1, so
+#: grey stays grey up to the per-channel QE). Its inverse is the frame's colour matrix.
+CROSSTALK = np.array([[0.80, 0.17, 0.03], [0.10, 0.80, 0.10], [0.03, 0.22, 0.75]])
+COLOR_MATRIX: tuple[tuple[float, ...], ...] = tuple(
+    tuple(float(v) for v in row) for row in np.linalg.inv(CROSSTALK)
+)
+LENS_TRANSMISSION = 0.9
+#: Margin (px, even) of the rendered map around the frame: the room the motion moves in.
+MARGIN = 16
+#: Seconds of scene time per frame (motion follows the frame counter, so it is deterministic).
+FRAME_TIME_S = 1.0 / 30.0
+#: With no lens, the bare sensor under its glass sees a uniform wash of the room's light,
+#: modelled as an 18% grey at this effective f-number.
+NO_LENS_F_NUMBER = 2.8
+
+
+class SimulatedCamera:
+    """Simulated concept camera; a :class:`~viewfinder.sources.base.FrameSource`.
+
+    Parameters
+    ----------
+    size : (width, height) or None
+        Output size. Default: 1920x1440 on the NumPy backend, the native 8192x6144 on CuPy.
+    backend : {"numpy", "cupy"} or None
+        Where frames are exposed (default: :func:`viewfinder.backend.backend_name`).
+    host : bool
+        On CuPy, copy each frame to host memory (a model of a real sensor's upload).
+    seed : int
+        Seed of the scene and of the noise.
+    motion, noise : bool
+        Gentle motion of the view, and sensor noise (off for exact references).
+    lens_file : path or None
+        A TOML file of extra lenses.
+    fps : float or None
+        Pace ``read()`` to this rate (``None``: as fast as asked).
+    """
+
+    def __init__(
+        self,
+        size: tuple[int, int] | None = None,
+        *,
+        backend: str | None = None,
+        host: bool = False,
+        seed: int = 0,
+        motion: bool = True,
+        noise: bool = True,
+        scene: Scene | None = None,
+        lens_file: Any = None,
+        fps: float | None = None,
+        spec: SensorSpec = IMX989,
+    ) -> None:
+        self.backend = backend or backend_name()
+        if self.backend not in ("numpy", "cupy"):
+            raise ValueError(f"backend must be numpy or cupy, got {self.backend!r}")
+        if size is None:
+            size = (1920, 1440) if self.backend == "numpy" else (spec.width, spec.height)
+        self.sensors = {
+            "builtin": Sensor(spec, size, seed=seed),
+            "m": Sensor(spec, size, seed=seed + 1),
+        }
+        self.width, self.height = self.sensors["m"].width, self.sensors["m"].height
+        self.name = f"sim {self.width}x{self.height}"
+        self.host = bool(host)
+        self.motion, self.noise = bool(motion), bool(noise)
+        self.fps = fps
+        self.seed = int(seed)
+        self.scene = scene or Scene(seed)
+        self.lenses: dict[str, Lens] = load_lenses(lens_file)
+        self._lock = threading.RLock()
+        self._mode = "builtin"
+        self._m_lens: Lens | None = None
+        self._six_bit: str | None = None
+        # per mode: aperture and focus; the M values exist only with a lens on
+        self._aperture = {"builtin": self.lenses["builtin"].max_aperture, "m": None}
+        self._focus = {"builtin": 3.0, "m": None}
+        self._exposure = (1.0 / 160.0, 100.0)
+        self._af: dict[str, Any] = {"state": "idle"}
+        self._cache: dict[str, Any] = {}
+        self._gpu: Any = None
+        self._seq = 0
+        self._last: tuple[dict[str, Any], tuple[int, int]] | None = None
+        self._next_t = time.monotonic()
+        self._closed = False
+
+    # ----- state ----------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def lens(self) -> Lens | None:
+        """The lens in front of the active sensor (``None``: empty M mount)."""
+        return self.lenses["builtin"] if self._mode == "builtin" else self._m_lens
+
+    @property
+    def aperture(self) -> float | None:
+        return self._aperture[self._mode]
+
+    @property
+    def focus_m(self) -> float | None:
+        return self._focus[self._mode]
+
+    @property
+    def exposure(self) -> tuple[float, float]:
+        """(time_s, iso)."""
+        return self._exposure
+
+    def set_mode(self, mode: str) -> None:
+        """Switch between the built-in lens's sensor and the M-mount sensor."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
+        with self._lock:
+            self._mode = mode
+
+    def attach_lens(self, lens_id: str, six_bit: str | None = None) -> None:
+        """Mount M lens ``lens_id`` (wide open, focused at infinity); ``six_bit`` is an
+        optional emulated 6-bit code (six 0/1 digits) reported in ``meta["six_bit"]``."""
+        lens = self.lenses.get(lens_id) if isinstance(lens_id, str) else None
+        if lens is None or lens.mount != "m":
+            known = ", ".join(k for k, v in self.lenses.items() if v.mount == "m")
+            raise ValueError(f"unknown M lens {lens_id!r}: known are {known}")
+        if six_bit is not None and not (
+            isinstance(six_bit, str) and len(six_bit) == 6 and set(six_bit) <= {"0", "1"}
+        ):
+            raise ValueError(f"6-bit code must be six 0/1 digits, got {six_bit!r}")
+        with self._lock:
+            self._m_lens = lens
+            self._six_bit = six_bit if six_bit is not None else lens.six_bit
+            self._aperture["m"] = lens.max_aperture
+            self._focus["m"] = math.inf
+
+    def detach_lens(self) -> None:
+        """Take the lens off the M mount: that sensor then says "no lens attached"."""
+        with self._lock:
+            self._m_lens, self._six_bit = None, None
+            self._aperture["m"] = self._focus["m"] = None
+
+    def _active_lens(self) -> Lens:
+        lens = self.lens
+        if lens is None:
+            raise ValueError("no lens attached to the M mount: attach_lens() first")
+        return lens
+
+    def set_aperture(self, f_number: float) -> None:
+        """Set the aperture (f-number) of the active lens; the range is the lens's."""
+        with self._lock:
+            n = self._active_lens().check_aperture(f_number)
+            self._aperture[self._mode] = n
+
+    def set_focus(self, distance_m: float) -> None:
+        """Focus the active lens at ``distance_m`` (``math.inf`` allowed)."""
+        with self._lock:
+            d = self._active_lens().check_focus(distance_m)
+            self._focus[self._mode] = d
+            if self._mode == "builtin":
+                self._af = {"state": "manual"}
+
+    def set_exposure(self, time_s: float, iso: float) -> None:
+        """Exposure time (s, 1/32000 to 30) and ISO (50 to 6400) of both sensors."""
+        with self._lock:
+            self._exposure = self.sensors["m"].check_exposure(time_s, iso)
+
+    # ----- rendering ------------------------------------------------------------------------
+    def _canvas(self, lens: Lens) -> Canvas:
+        s = self.sensors[self._mode]
+        return Canvas(
+            s.width + 2 * MARGIN, s.height + 2 * MARGIN, s.pixel_um / 1000.0, lens.focal_mm
+        )
+
+    def _rate_map(
+        self,
+        rgb: np.ndarray,
+        lens: Lens | None,
+        f_number: float,
+        canvas: Canvas,
+        window: tuple[int, int, int, int],
+    ) -> np.ndarray:
+        """Mosaic (h, w) float32 of mean photo-electrons per second of a canvas window."""
+        sensor = self.sensors[self._mode]
+        y0, x0, y1, x1 = window
+        e_lux = sensor.electrons_per_lux_s()
+        # sensor illuminance (lux) of a white reflector: E = pi L T / (4 N^2)
+        e_white = math.pi * self.scene.white_luminance * LENS_TRANSMISSION / (4 * f_number**2)
+        if lens is not None:
+            ys = (np.arange(y0, y1) + 0.5 - canvas.height / 2) * canvas.pixel_mm
+            xs = (np.arange(x0, x1) + 0.5 - canvas.width / 2) * canvas.pixel_mm
+            r = np.hypot(ys[:, None], xs[None, :])
+            vig = optics.vignetting_gain(
+                r, lens.image_circle_mm, lens.vignetting_ev, f_number, lens.max_aperture
+            ).astype(np.float32)
+        else:
+            vig = np.ones((y1 - y0, x1 - x0), np.float32)
+        rate = np.empty((y1 - y0, x1 - x0), np.float32)
+        # RGGB: colour of site (y % 2, x % 2) of the canvas (windows start on even pixels)
+        for (sy, sx), c in (((0, 0), 0), ((0, 1), 1), ((1, 0), 1), ((1, 1), 2)):
+            sub = rgb[sy::2, sx::2] @ CROSSTALK[c].astype(np.float32)
+            rate[sy::2, sx::2] = sub * vig[sy::2, sx::2] * np.float32(e_white * e_lux[c])
+        return rate
+
+    def _state_key(self) -> tuple:
+        lens = self.lens
+        return (
+            self._mode,
+            lens.id if lens else None,
+            self._aperture[self._mode],
+            self._focus[self._mode],
+            self.width,
+            self.height,
+        )
+
+    def _ensure_cache(self) -> dict[str, Any]:
+        key = self._state_key()
+        if self._cache.get("key") == key:
+            return self._cache
+        lens = self.lens
+        if lens is None:
+            canvas = Canvas(
+                self.width + 2 * MARGIN,
+                self.height + 2 * MARGIN,
+                self.sensors["m"].pixel_um / 1000.0,
+                1.0,
+            )
+            grey = np.full((canvas.height, canvas.width, 3), 0.18, np.float32)
+            rate = self._rate_map(
+                grey, None, NO_LENS_F_NUMBER, canvas, (0, 0, canvas.height, canvas.width)
+            )
+            depth = np.full((canvas.height, canvas.width), np.nan, np.float32)
+        else:
+            canvas = self._canvas(lens)
+            state = Optics(lens.focal_mm, self._aperture[self._mode], self._focus[self._mode])
+            rgb, depth = render(self.scene, canvas, state)
+            rate = self._rate_map(
+                rgb, lens, state.f_number, canvas, (0, 0, canvas.height, canvas.width)
+            )
+        self._cache = {
+            "key": key,
+            "rate": rate,
+            "depth": depth,
+            "canvas": canvas,
+            "lens": lens,
+            "aperture": self._aperture[self._mode],
+            "focus": self._focus[self._mode],
+            "device_rate": None,
+        }
+        return self._cache
+
+    def _offset(self, seq: int) -> tuple[int, int]:
+        """Even-pixel read offset of frame ``seq``: a slow Lissajous sway of the view."""
+        if not self.motion:
+            return MARGIN, MARGIN
+        t = seq * FRAME_TIME_S
+        dx = 0.6 * MARGIN * math.sin(2 * math.pi * t / 7.0)
+        dy = 0.6 * MARGIN * math.sin(2 * math.pi * t / 11.0 + 1.0)
+        return MARGIN + 2 * round(dy / 2), MARGIN + 2 * round(dx / 2)
+
+    # ----- frames ---------------------------------------------------------------------------
+    def read(self) -> Frame:
+        """Expose and return the next frame (see the module docstring for what it costs)."""
+        if self._closed:
+            from .base import SourceError
+
+            raise SourceError("simulated camera is closed")
+        if self.fps:
+            now = time.monotonic()
+            self._next_t = max(self._next_t + 1.0 / self.fps, now)
+            if self._next_t > now:
+                time.sleep(self._next_t - now)
+        with self._lock:
+            cache = self._ensure_cache()
+            seq = self._seq
+            self._seq += 1
+            offset = self._offset(seq)
+            time_s, iso = self._exposure
+            sensor = self.sensors[self._mode]
+            if self.backend == "cupy":
+                if self._gpu is None:
+                    self._gpu = GpuExposer(self.width, self.height, self.host)
+                self._gpu.set_rate(cache["key"], cache["rate"])
+                seed = (self.seed * 0x9E3779B1 + seq * 2 + (self._mode == "m")) & 0xFFFFFFFF
+                data = self._gpu.expose(offset, time_s, sensor.noise_params(iso), seed, self.noise)
+            else:
+                data = sensor.expose(cache["rate"], time_s, iso, offset, self.noise)
+            self._last = (cache, offset)
+            meta = self._meta(cache, sensor, time_s, iso)
+        s = sensor.spec
+        return Frame(
+            data,
+            cfa=s.cfa,
+            black_level=s.black_level,
+            white_level=s.white_level,
+            bits=s.bits,
+            seq=seq,
+            timestamp_ns=time.monotonic_ns(),
+            meta=meta,
+        )
+
+    def _meta(
+        self, cache: dict[str, Any], sensor: Sensor, time_s: float, iso: float
+    ) -> dict[str, Any]:
+        lens: Lens | None = cache["lens"]
+        qe = sensor.spec.qe_rgb
+        meta: dict[str, Any] = {
+            "sensor": sensor.spec.name,
+            "mode": self._mode,
+            "lens": lens.id if lens else None,
+            "lens_name": lens.name if lens else None,
+            "aperture": cache["aperture"],
+            "focus_m": cache["focus"],
+            "focal_mm": lens.focal_mm if lens else None,
+            "exposure_s": time_s,
+            "iso": iso,
+            "pixel_um": sensor.pixel_um,
+            "white_balance": (qe[1] / qe[0], 1.0, qe[1] / qe[2]),
+            "color_matrix": COLOR_MATRIX,
+            "noise": sensor.noise_params(iso).as_meta(),
+            "status": "ok" if lens else "no lens attached",
+        }
+        if lens is not None:
+            airy = optics.airy_disc_px(cache["aperture"], sensor.pixel_um)
+            meta["airy_px"] = airy
+            meta["diffraction_warning"] = optics.diffraction_warning(
+                cache["aperture"], sensor.pixel_um
+            )
+            meta["equivalent_focal_mm"] = optics.equivalent_focal_mm(
+                lens.focal_mm, sensor.spec.width_mm, sensor.spec.height_mm
+            )
+        if self._mode == "m" and lens is not None:
+            meta["six_bit"] = self._six_bit
+        if self._mode == "builtin":
+            meta["af"] = dict(self._af)
+        return meta
+
+    def truth(self) -> dict[str, np.ndarray]:
+        """Ground truth of the last frame, (H, W) float32 at the frame's resolution.
+
+        ``depth_m``: depth of the scene at each pixel (``inf`` for the sky); ``coc_px``:
+        blur-circle diameter in output pixels from :func:`viewfinder.optics.coc_px`. Both are
+        NaN when no lens is attached.
+        """
+        with self._lock:
+            if self._last is None:
+                raise ValueError("no frame read yet: call read() first")
+            cache, (oy, ox) = self._last
+            depth = cache["depth"][oy : oy + self.height, ox : ox + self.width].copy()
+            lens = cache["lens"]
+            if lens is None:
+                return {"depth_m": depth, "coc_px": np.full_like(depth, np.nan)}
+            coc = optics.coc_px(
+                lens.focal_mm,
+                cache["aperture"],
+                cache["focus"],
+                depth,
+                cache["canvas"].pixel_mm * 1000,
+            )
+            return {"depth_m": depth, "coc_px": np.asarray(coc, np.float32)}
+
+    # ----- autofocus ------------------------------------------------------------------------
+    def focus_at(self, x: float, y: float) -> float:
+        """Contrast autofocus of the built-in lens on output pixel (x, y): sweep, lock.
+
+        Renders a small window around the point at each focus step, exposes it through the
+        sensor (noise included) and scores it by the mean squared gradient of the green
+        sites; a coarse sweep in dioptres from the closest focus to infinity is refined
+        around the best step. Returns the locked focus distance (m).
+        """
+        with self._lock:
+            if self._mode != "builtin":
+                raise ValueError(
+                    "autofocus needs the built-in lens (mode 'builtin'); M lenses focus by hand"
+                )
+            if not (0 <= x < self.width and 0 <= y < self.height):
+                raise ValueError(
+                    f"autofocus point ({x}, {y}) is outside the {self.width}x{self.height} frame"
+                )
+            focus, steps = self._contrast_sweep(float(x), float(y))
+            self._focus["builtin"] = focus
+            self._af = {
+                "state": "locked",
+                "point": (float(x), float(y)),
+                "focus_m": focus,
+                "steps": steps,
+            }
+            return focus
+
+    def _af_window(self, x: float, y: float) -> tuple[int, int, int, int]:
+        canvas_h, canvas_w = self.height + 2 * MARGIN, self.width + 2 * MARGIN
+        half = max(24, min(self.width, self.height) // 16) // 2 * 2
+        y0 = int(min(max(round(y + MARGIN - half) // 2 * 2, 0), canvas_h - 2 * half))
+        x0 = int(min(max(round(x + MARGIN - half) // 2 * 2, 0), canvas_w - 2 * half))
+        return y0, x0, y0 + 2 * half, x0 + 2 * half
+
+    def _af_score(self, focus_m: float, window: tuple[int, int, int, int]) -> float:
+        """Sharpness of ``window`` focused at ``focus_m``: mean squared gradient of Gr."""
+        lens = self.lenses["builtin"]
+        n = self._aperture["builtin"]
+        canvas = self._canvas(lens)
+        rgb, _ = render(self.scene, canvas, Optics(lens.focal_mm, n, focus_m), window)
+        rate = self._rate_map(rgb, lens, n, canvas, window)
+        raw = np.empty(rate.shape, np.uint16)
+        self.sensors["builtin"].expose(rate, *self._exposure, noise=self.noise, out=raw)
+        g = raw[0::2, 1::2].astype(np.float32)  # Gr sites: windows start on even pixels
+        return float(np.mean(np.diff(g, axis=0) ** 2) + np.mean(np.diff(g, axis=1) ** 2))
+
+    def _contrast_sweep(self, x: float, y: float) -> tuple[float, int]:
+        """Coarse sweep in dioptres (closest focus to infinity), then a fine one."""
+        lens = self.lenses["builtin"]
+        window = self._af_window(x, y)
+        d_max = 1.0 / lens.min_focus_m
+
+        def best(dioptres: np.ndarray) -> int:
+            scores = [self._af_score(math.inf if d <= 0 else 1.0 / d, window) for d in dioptres]
+            return int(np.argmax(scores))
+
+        coarse = np.linspace(0.0, d_max, 41)
+        i = best(coarse)
+        step = coarse[1] - coarse[0]
+        fine = np.linspace(max(coarse[i] - step, 0.0), min(coarse[i] + step, d_max), 9)
+        d = fine[best(fine)]
+        focus = math.inf if d <= 0 else max(1.0 / d, lens.min_focus_m)
+        return focus, len(coarse) + len(fine)
+
+    # ----- FrameSource ----------------------------------------------------------------------
+    def close(self) -> None:
+        self._closed = True
+        self._gpu = None
+        self._cache = {}
+
+    def __enter__(self) -> SimulatedCamera:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
