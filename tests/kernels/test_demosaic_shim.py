@@ -41,7 +41,7 @@ extern "C" void run_linear_u16(const uint16_t* raw, float* out, int w, int h, in
     linear(VfPlainSource<uint16_t>{raw, w, h}, out, w, h, cfa, method);
 }
 
-// The seven hq passes in the order demosaic.cu launches them.
+// The hq passes as demosaic.cu launches them (E and F fused in one loop, as in the kernel).
 extern "C" void run_hq(const float* raw, float* vh, float* pq, float* out, int w, int h,
                        int cfa) {
     const VfPlainSource<float> m{raw, w, h};
@@ -72,20 +72,12 @@ extern "C" void run_hq(const float* raw, float* vh, float* pq, float* out, int w
     for (long long i = 0; i < n; ++i) {
         const int y = (int)(i / w), x = (int)(i % w), c = vf_cfa_color(cfa, y, x);
         if (c == 1) continue;
-        const VfPlane own{out + c, w, h, 3};
-        out[3 * i + 1] = vf_hq_refine_green(own, g, vf_hq_disc(dvh, y, x), y, x);
-    }
-    for (long long i = 0; i < n; ++i) {
-        const int y = (int)(i / w), x = (int)(i % w);
-        if (vf_cfa_color(cfa, y, x) != 1) continue;
-        vf_hq_refine_rb_at_g(r, g, b, cfa, y, x, &out[3 * i], &out[3 * i + 2]);
-    }
-    for (long long i = 0; i < n; ++i) {
-        const int y = (int)(i / w), x = (int)(i % w), c = vf_cfa_color(cfa, y, x);
-        if (c == 1) continue;
         const VfPlane own{out + c, w, h, 3}, other{out + 2 - c, w, h, 3};
-        out[3 * i + 2 - c] =
-            vf_hq_refine_rb_at_rb(m(y, x), own, other, vf_hq_disc(dvh, y, x), y, x);
+        const float d = vf_hq_disc(dvh, y, x);
+        const float gg = vf_hq_refine_green(own, g, d, y, x);
+        const float oo = vf_hq_refine_rb_at_rb(m(y, x), own, other, d, y, x);
+        out[3 * i + 1] = gg;
+        out[3 * i + 2 - c] = oo;
     }
 }
 """

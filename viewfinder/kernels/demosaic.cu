@@ -1,6 +1,6 @@
 // Full-resolution demosaic kernels: (H, W) uint16 or float32 mosaic -> (H, W, 3) float32 RGB in
 // the units of the input. The per-pixel maths lives in vf_demosaic.cuh (bilinear, MHC) and
-// vf_hq.cuh (hq: RCD + refinement, several passes over scratch planes vh and pq).
+// vf_hq.cuh (hq: RCD + refinement, five passes; scratch planes vh and pq).
 // Every kernel takes one thread per pixel on a 2-D grid.
 #include "vf_demosaic.cuh"
 #include "vf_hq.cuh"
@@ -69,19 +69,22 @@ __device__ __forceinline__ void vf_hq_rb_pixel(const T* raw, const float* pq, fl
     out[3 * i + 2 - c] = vf_hq_rb_at_rb(m, g, dir, y, x);
 }
 
-// hq pass G: refined opposite colour at R/B sites.
+// hq passes E and F in one kernel, at R/B sites: the refined green and the refined opposite
+// colour. Both read other pixels only at G sites, which this kernel does not write.
 template <typename T>
-__device__ __forceinline__ void vf_hq_refine_rb_pixel(const T* raw, const float* vh, float* out,
-                                                      int width, int height, int cfa) {
+__device__ __forceinline__ void vf_hq_refine_pixel(const T* raw, const float* vh, float* out,
+                                                   int width, int height, int cfa) {
     VF_PIXEL_INDEX
     const int c = vf_cfa_color(cfa, y, x);
     if (c == 1) return;
     const VfPlainSource<T> m{raw, width, height};
-    const VfPlane own{out + c, width, height, 3};
+    const VfPlane own{out + c, width, height, 3}, g{out + 1, width, height, 3};
     const VfPlane other{out + 2 - c, width, height, 3};
-    const VfPlane dir{vh, width, height, 1};
-    const float d = vf_hq_disc(dir, y, x);
-    out[3 * i + 2 - c] = vf_hq_refine_rb_at_rb(m(y, x), own, other, d, y, x);
+    const float d = vf_hq_disc(VfPlane{vh, width, height, 1}, y, x);
+    const float gg = vf_hq_refine_green(own, g, d, y, x);
+    const float oo = vf_hq_refine_rb_at_rb(m(y, x), own, other, d, y, x);
+    out[3 * i + 1] = gg;
+    out[3 * i + 2 - c] = oo;
 }
 
 #define VF_DEMOSAIC_KERNELS(T, SUFFIX)                                                        \
@@ -105,10 +108,9 @@ __device__ __forceinline__ void vf_hq_refine_rb_pixel(const T* raw, const float*
                                                  int width, int height, int cfa) {             \
         vf_hq_rb_pixel<T>(raw, pq, out, width, height, cfa);                                   \
     }                                                                                          \
-    extern "C" __global__ void vf_hq_refine_rb_##SUFFIX(const T* raw, const float* vh,        \
-                                                        float* out, int width, int height,     \
-                                                        int cfa) {                             \
-        vf_hq_refine_rb_pixel<T>(raw, vh, out, width, height, cfa);                            \
+    extern "C" __global__ void vf_hq_refine_##SUFFIX(const T* raw, const float* vh, float* out, \
+                                                     int width, int height, int cfa) {          \
+        vf_hq_refine_pixel<T>(raw, vh, out, width, height, cfa);                                 \
     }
 
 VF_DEMOSAIC_KERNELS(unsigned short, u16)
@@ -124,29 +126,6 @@ extern "C" __global__ void vf_hq_rb_at_g(const float* vh, float* out, int width,
     const float d = vf_hq_disc(VfPlane{vh, width, height, 1}, y, x);
     const float rr = vf_hq_rb_at_g(r, g, d, y, x);
     const float bb = vf_hq_rb_at_g(b, g, d, y, x);
-    out[3 * i] = rr;
-    out[3 * i + 2] = bb;
-}
-
-// hq pass E: refined green at R/B sites (reads G only at G sites and at its own site).
-extern "C" __global__ void vf_hq_refine_green(const float* vh, float* out, int width, int height,
-                                              int cfa) {
-    VF_PIXEL_INDEX
-    const int c = vf_cfa_color(cfa, y, x);
-    if (c == 1) return;
-    const VfPlane own{out + c, width, height, 3}, g{out + 1, width, height, 3};
-    const float d = vf_hq_disc(VfPlane{vh, width, height, 1}, y, x);
-    out[3 * i + 1] = vf_hq_refine_green(own, g, d, y, x);
-}
-
-// hq pass F: refined R and B at G sites (reads R/B only at R/B sites).
-extern "C" __global__ void vf_hq_refine_rb_at_g(float* out, int width, int height, int cfa) {
-    VF_PIXEL_INDEX
-    if (vf_cfa_color(cfa, y, x) != 1) return;
-    const VfPlane r{out, width, height, 3}, g{out + 1, width, height, 3};
-    const VfPlane b{out + 2, width, height, 3};
-    float rr, bb;
-    vf_hq_refine_rb_at_g(r, g, b, cfa, y, x, &rr, &bb);
     out[3 * i] = rr;
     out[3 * i + 2] = bb;
 }

@@ -1,5 +1,5 @@
 // Per-pixel maths of the "hq" demosaic: RCD (Ratio Corrected Demosaicing, L. Sanz Rodriguez,
-// v2.3) followed by the refining step of Menon et al. (2007) with a soft direction weight.
+// v2.3) followed by two refining steps of Menon et al. (2007) with a soft direction weight.
 // It mirrors viewfinder/stages/demosaic_hq.py operation by operation (same order, float32).
 //
 // Passes (each a kernel over every pixel; sources read with mirrored borders):
@@ -7,10 +7,9 @@
 //   B  vf_hq_green                  G everywhere (ratio-corrected cardinal estimates)
 //   C  vf_hq_rb_at_rb               at R/B sites: the known colour and the opposite one
 //   D  vf_hq_rb_at_g                R and B at G sites
-//   E  vf_hq_refine_green           G at R/B sites
-//   F  vf_hq_refine_rb_at_g         R and B at G sites
-//   G  vf_hq_refine_rb_at_rb        R at B sites, B at R sites
-// Passes C..G may run in place on one interleaved RGB buffer: each writes only sites whose
+//   E  vf_hq_refine_green           G at R/B sites          } one kernel: both read other
+//   F  vf_hq_refine_rb_at_rb        R at B, B at R sites    } pixels only at G sites
+// Passes C..F may run in place on one interleaved RGB buffer: each writes only sites whose
 // values no other pixel of the same pass reads.
 #pragma once
 #include "vf_common.cuh"
@@ -192,30 +191,13 @@ VF_HD float vf_hq_mean3(const Pl& a, const Pl& b, float d, int y, int x) {
     return d * h + (1.0f - d) * v;
 }
 
-// Mean of a - b at (y - dy, x - dx) and (y + dy, x + dx).
-template <class Pl>
-VF_HD float vf_hq_mean2(const Pl& a, const Pl& b, int dy, int dx, int y, int x) {
-    return 0.5f * ((a(y - dy, x - dx) - b(y - dy, x - dx)) + (a(y + dy, x + dx) - b(y + dy, x + dx)));
-}
-
 // Pass E at an R/B site: refined green from the site's own colour plane xp.
 template <class Pl>
 VF_HD float vf_hq_refine_green(const Pl& xp, const Pl& g, float d, int y, int x) {
     return xp(y, x) - vf_hq_mean3(xp, g, d, y, x);
 }
 
-// Pass F at a G site: refined R and B from the colour differences of the neighbours.
-template <class Pl>
-VF_HD void vf_hq_refine_rb_at_g(const Pl& r, const Pl& g, const Pl& b, int cfa, int y, int x,
-                                float* rr, float* bb) {
-    const float g0 = g(y, x);
-    // On a red row, R lies left/right and B above/below; the other way on a blue row.
-    const bool red_row = vf_cfa_color(cfa, y, x + 1) == 0;
-    *rr = red_row ? g0 + vf_hq_mean2(r, g, 0, 1, y, x) : g0 + vf_hq_mean2(r, g, 1, 0, y, x);
-    *bb = red_row ? g0 + vf_hq_mean2(b, g, 1, 0, y, x) : g0 + vf_hq_mean2(b, g, 0, 1, y, x);
-}
-
-// Pass G at an R/B site: the opposite colour from the own known value m0.
+// Pass F at an R/B site: the opposite colour from the own known value m0.
 template <class Pl>
 VF_HD float vf_hq_refine_rb_at_rb(float m0, const Pl& own, const Pl& other, float d, int y,
                                   int x) {

@@ -218,7 +218,5 @@ def _demosaic_cupy(raw: Any, cfa: str, method: str, out: Any, scratch: Any | Non
     _kernel(f"vf_hq_green_{suffix}")(grid, _BLOCK, (raw, vh, out, wi, hi, code))
     _kernel(f"vf_hq_rb_{suffix}")(grid, _BLOCK, (raw, pq, out, wi, hi, code))
     _kernel("vf_hq_rb_at_g")(grid, _BLOCK, (vh, out, wi, hi, code))
-    _kernel("vf_hq_refine_green")(grid, _BLOCK, (vh, out, wi, hi, code))
-    _kernel("vf_hq_refine_rb_at_g")(grid, _BLOCK, (out, wi, hi, code))
-    _kernel(f"vf_hq_refine_rb_{suffix}")(grid, _BLOCK, (raw, vh, out, wi, hi, code))
+    _kernel(f"vf_hq_refine_{suffix}")(grid, _BLOCK, (raw, vh, out, wi, hi, code))
     return out

@@ -1,15 +1,21 @@
 """NumPy reference of the ``"hq"`` demosaic: RCD with a colour-difference refining step.
 
 The method is Ratio Corrected Demosaicing (RCD, L. Sanz Rodríguez, v2.3, as in RawTherapee and
-darktable) followed by the refining step of Menon, Andriani and Calvagno (2007) with a soft
-direction weight. Every pass is a small local stencil, which is what makes it a GPU method:
+darktable) followed by two of the three refining steps of Menon, Andriani and Calvagno (2007),
+with RCD's soft direction weight in place of Menon's hard choice. Every pass is a small local
+stencil, which is what makes it a GPU method:
 
 A. ``vh`` and ``pq``: vertical/horizontal and diagonal direction strengths, 0..1 (full size).
 B. Green at R and B sites from ratio-corrected cardinal estimates, blended by ``vh``.
 C. R at B sites and B at R sites from diagonal colour differences, blended by ``pq``.
 D. R and B at G sites from cardinal colour differences, blended by ``vh``.
-E, F, G. Menon's refinement: green at R/B sites, then R/B at G sites, then R at B and B at R,
-   each from 3-tap means of colour differences.
+E. Refined green at R and B sites: the site's colour minus the direction-weighted 3-tap mean
+   of its colour difference to green.
+F. Refined R at B sites and B at R sites: the same with the R - B difference.
+
+Menon's middle step (R and B at G sites again from 2-tap means) is left out: measured on
+McMaster18 and scikit-image's photos it lowered the CPSNR on both (35.62 / 36.63 dB with it,
+36.26 / 36.68 without, RGGB, 10 px border).
 
 The arithmetic mirrors ``viewfinder/kernels/vf_hq.cuh`` operation by operation (same order, all
 float32), so the g++ build of the header matches this module to the last bit or so. Borders are
@@ -190,16 +196,10 @@ def _mean3(a: View, b: View, d: np.ndarray) -> np.ndarray:
     return d * h + (1.0 - d) * v
 
 
-def _mean2(a: View, b: View, dy: int, dx: int) -> np.ndarray:
-    """Mean of ``a - b`` at the two neighbours (-dy, -dx) and (dy, dx)."""
-    return 0.5 * ((a(-dy, -dx) - b(-dy, -dx)) + (a(dy, dx) - b(dy, dx)))
-
-
 def demosaic_hq(m: np.ndarray, cfa: str, out: np.ndarray) -> np.ndarray:
     """RCD + refinement of the float32 mosaic ``m`` (H, W) into ``out`` (H, W, 3) float32."""
     r_site, gr_site, gb_site, b_site = cfa_site_offsets(cfa)
     rb_sites = ((r_site, 0), (b_site, 2))
-    g_sites = ((gr_site, True), (gb_site, False))  # (site, red row)
     vh, pq = directions(m)
     M, VH, PQ = _pad(m, 4), _pad(vh, 1), _pad(pq, 1)
     lpf = _lpf(M)  # padded by 3
@@ -221,7 +221,7 @@ def demosaic_hq(m: np.ndarray, cfa: str, out: np.ndarray) -> np.ndarray:
         )
     # D: R and B at G sites.
     Rp, Bp = _pad(R, 3), _pad(B, 3)
-    for (y0, x0), _ in g_sites:
+    for y0, x0 in (gr_site, gb_site):
         d = dvh[(y0, x0)]
         g = _lattice(Gp, 2, y0, x0)
         R[y0::2, x0::2] = _rb_at_g(_lattice(Rp, 3, y0, x0), g, d)
@@ -233,16 +233,7 @@ def demosaic_hq(m: np.ndarray, cfa: str, out: np.ndarray) -> np.ndarray:
         x = _lattice(Rp if c == 0 else Bp, 1, y0, x0)
         d = dvh[(y0, x0)]
         G[y0::2, x0::2] = x(0, 0) - _mean3(x, _lattice(Gp, 1, y0, x0), d)
-    # F: refine R and B at G sites with the refined green.
-    Gp = _pad(G, 1)
-    for (y0, x0), red_row in g_sites:
-        g = _lattice(Gp, 1, y0, x0)
-        r, b = _lattice(Rp, 1, y0, x0), _lattice(Bp, 1, y0, x0)
-        # On a red row, R lies left/right and B above/below; the other way on a blue row.
-        R[y0::2, x0::2] = g(0, 0) + _mean2(r, g, 0, 1) if red_row else g(0, 0) + _mean2(r, g, 1, 0)
-        B[y0::2, x0::2] = g(0, 0) + _mean2(b, g, 1, 0) if red_row else g(0, 0) + _mean2(b, g, 0, 1)
-    # G: refine R at B sites and B at R sites from the refined colours at G sites.
-    Rp, Bp = _pad(R, 1), _pad(B, 1)
+    # F: refine R at B sites and B at R sites (R and B are unchanged since E padded them).
     for (y0, x0), c in rb_sites:
         own, other = (Rp, Bp) if c == 0 else (Bp, Rp)
         d = dvh[(y0, x0)]
