@@ -39,18 +39,36 @@ THIRD = np.float32(1.0 / 3.0)
 View = Callable[[int, int], np.ndarray]
 
 
-def _lattice(plane: np.ndarray, pad: int, y0: int, x0: int) -> View:
-    """Accessor of ``plane`` (mirror-padded by ``pad``) on the sites (y0 + 2i, x0 + 2j).
+class _Poly:
+    """A plane mirror-padded by ``pad``, split into its four 2x2 polyphase components.
 
-    ``nb(dy, dx)`` returns the (H/2, W/2) view of the neighbours at offset (dy, dx).
+    Each component is contiguous, so lattice arithmetic runs on unit-stride rows instead of
+    every-other-element views (about twice as fast); the values are the same.
     """
-    h, w = plane.shape[0] - 2 * pad, plane.shape[1] - 2 * pad
+
+    def __init__(self, padded: np.ndarray, pad: int) -> None:
+        self.pad = pad
+        self.h2 = (padded.shape[0] - 2 * pad) // 2
+        self.w2 = (padded.shape[1] - 2 * pad) // 2
+        self.parts = [[np.ascontiguousarray(padded[a::2, b::2]) for b in (0, 1)] for a in (0, 1)]
+
+
+def _lattice(plane: _Poly, y0: int, x0: int) -> View:
+    """Accessor of ``plane`` on the sites (y0 + 2i, x0 + 2j).
+
+    ``nb(dy, dx)`` returns the (H/2, W/2) array of the neighbours at offset (dy, dx).
+    """
 
     def nb(dy: int, dx: int) -> np.ndarray:
-        r, c = pad + y0 + dy, pad + x0 + dx
-        return plane[r : r + h : 2, c : c + w : 2]
+        r, c = plane.pad + y0 + dy, plane.pad + x0 + dx
+        part = plane.parts[r % 2][c % 2]
+        return part[r // 2 : r // 2 + plane.h2, c // 2 : c // 2 + plane.w2]
 
     return nb
+
+
+def _padded(a: np.ndarray, pad: int) -> _Poly:
+    return _Poly(_pad(a, pad), pad)
 
 
 def _pad(a: np.ndarray, pad: int) -> np.ndarray:
@@ -201,44 +219,45 @@ def demosaic_hq(m: np.ndarray, cfa: str, out: np.ndarray) -> np.ndarray:
     r_site, gr_site, gb_site, b_site = cfa_site_offsets(cfa)
     rb_sites = ((r_site, 0), (b_site, 2))
     vh, pq = directions(m)
-    M, VH, PQ = _pad(m, 4), _pad(vh, 1), _pad(pq, 1)
-    lpf = _lpf(M)  # padded by 3
+    M = _pad(m, 4)
+    lpf = _Poly(_lpf(M), 3)
+    M, VH, PQ = _Poly(M, 4), _padded(vh, 1), _padded(pq, 1)
     planes = [np.empty_like(m) for _ in range(3)]
     R, G, B = planes
     # RCD's refined vh discrimination on each lattice, shared by passes B, D, E and G.
-    dvh = {s: _disc(_lattice(VH, 1, *s)) for s in (r_site, gr_site, gb_site, b_site)}
+    dvh = {s: _disc(_lattice(VH, *s)) for s in (r_site, gr_site, gb_site, b_site)}
 
     # B: green.
     G[...] = m
     for (y0, x0), _ in rb_sites:
-        G[y0::2, x0::2] = _green(_lattice(M, 4, y0, x0), _lattice(lpf, 3, y0, x0), dvh[(y0, x0)])
+        G[y0::2, x0::2] = _green(_lattice(M, y0, x0), _lattice(lpf, y0, x0), dvh[(y0, x0)])
     # C: the known colour, and the opposite one from diagonal colour differences.
-    Gp = _pad(G, 2)
+    Gp = _padded(G, 2)
     for (y0, x0), c in rb_sites:
         planes[c][y0::2, x0::2] = m[y0::2, x0::2]
         planes[2 - c][y0::2, x0::2] = _rb_at_rb(
-            _lattice(M, 4, y0, x0), _lattice(Gp, 2, y0, x0), _lattice(PQ, 1, y0, x0)
+            _lattice(M, y0, x0), _lattice(Gp, y0, x0), _lattice(PQ, y0, x0)
         )
     # D: R and B at G sites.
-    Rp, Bp = _pad(R, 3), _pad(B, 3)
+    Rp, Bp = _padded(R, 3), _padded(B, 3)
     for y0, x0 in (gr_site, gb_site):
         d = dvh[(y0, x0)]
-        g = _lattice(Gp, 2, y0, x0)
-        R[y0::2, x0::2] = _rb_at_g(_lattice(Rp, 3, y0, x0), g, d)
-        B[y0::2, x0::2] = _rb_at_g(_lattice(Bp, 3, y0, x0), g, d)
+        g = _lattice(Gp, y0, x0)
+        R[y0::2, x0::2] = _rb_at_g(_lattice(Rp, y0, x0), g, d)
+        B[y0::2, x0::2] = _rb_at_g(_lattice(Bp, y0, x0), g, d)
 
     # E: refine green at R and B sites.
-    Rp, Gp, Bp = _pad(R, 1), _pad(G, 1), _pad(B, 1)
+    Rp, Gp, Bp = _padded(R, 1), _padded(G, 1), _padded(B, 1)
     for (y0, x0), c in rb_sites:
-        x = _lattice(Rp if c == 0 else Bp, 1, y0, x0)
+        x = _lattice(Rp if c == 0 else Bp, y0, x0)
         d = dvh[(y0, x0)]
-        G[y0::2, x0::2] = x(0, 0) - _mean3(x, _lattice(Gp, 1, y0, x0), d)
+        G[y0::2, x0::2] = x(0, 0) - _mean3(x, _lattice(Gp, y0, x0), d)
     # F: refine R at B sites and B at R sites (R and B are unchanged since E padded them).
     for (y0, x0), c in rb_sites:
         own, other = (Rp, Bp) if c == 0 else (Bp, Rp)
         d = dvh[(y0, x0)]
         planes[2 - c][y0::2, x0::2] = m[y0::2, x0::2] + _mean3(
-            _lattice(other, 1, y0, x0), _lattice(own, 1, y0, x0), d
+            _lattice(other, y0, x0), _lattice(own, y0, x0), d
         )
     for c in range(3):
         out[..., c] = planes[c]
