@@ -8,13 +8,16 @@ Methods
     Malvar, He and Cutler (2004): bilinear corrected by the Laplacian of the site's own colour.
     The live default; the GPU preview kernel fuses it.
 ``"hq"``
-    Ratio Corrected Demosaicing (RCD) with Menon's (2007) refining step; see
-    :mod:`viewfinder.stages.demosaic_hq`. Meant for captures and for live view on a GPU.
+    Ratio Corrected Demosaicing (RCD) with two of Menon's (2007) refining steps; see
+    :mod:`viewfinder.stages.demosaic_hq`. Meant for captures and for live view on a GPU
+    (five kernel passes). CPSNR on McMaster18 36.3 dB (MHC 34.4, Menon2007 34.2).
 
-Borders are mirrored (index -1 reads 1), which keeps the CFA parity; colour-demosaicing uses
-the same (``scipy.ndimage`` mode ``"mirror"``). The NumPy path is the reference; CuPy input runs
-the kernels of ``viewfinder/kernels/demosaic.cu``, which share their per-pixel maths with the
-g++-tested headers. Nothing is clipped: values above the white level are the caller's concern.
+Borders are mirrored (index -1 reads 1, ``scipy.ndimage`` mode ``"mirror"``), which keeps the
+CFA parity. colour-demosaicing convolves with scipy's default ``"reflect"`` (-1 reads 0), which
+mixes colours at the edge, so the two agree everywhere but within 2 px of the border.
+The NumPy path is the reference; CuPy input runs the kernels of
+``viewfinder/kernels/demosaic.cu``, which share their per-pixel maths with the g++-tested
+headers. Nothing is clipped: values above the white level are the caller's concern.
 """
 
 from __future__ import annotations
