@@ -7,7 +7,7 @@ arguments when they change, never per frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEMOSAIC_METHODS: tuple[str, ...] = ("bilinear", "mhc", "hq")
 TONE_CURVES: tuple[str, ...] = ("srgb", "linear", "contrast")
@@ -28,6 +28,16 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(choices)}")
     return value
+
+
+# Assist settings live in their stage modules, which import check_range/check_choice above:
+# imported here, after those helpers, so the import cycle resolves.
+from .stages.falsecolor import FalseColourSettings  # noqa: E402
+from .stages.histogram import HistogramSettings  # noqa: E402
+from .stages.magnifier import MagnifierSettings  # noqa: E402
+from .stages.peaking import PeakingSettings  # noqa: E402
+from .stages.scopes import ScopeSettings  # noqa: E402
+from .stages.zebra import ZebraSettings  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,12 @@ class Settings:
     view_size: tuple[int, int] | None = None
     # Assist sub-settings follow; each is a frozen dataclass defined in its stage module so
     # that the stage owns its parameters.
+    peaking: PeakingSettings = field(default_factory=PeakingSettings)
+    zebra: ZebraSettings = field(default_factory=ZebraSettings)
+    histogram: HistogramSettings = field(default_factory=HistogramSettings)
+    false_colour: FalseColourSettings = field(default_factory=FalseColourSettings)
+    scopes: ScopeSettings = field(default_factory=ScopeSettings)
+    magnifier: MagnifierSettings = field(default_factory=MagnifierSettings)
 
     def __post_init__(self) -> None:
         check_choice("demosaic method", self.demosaic, DEMOSAIC_METHODS)

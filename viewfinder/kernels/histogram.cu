@@ -1,0 +1,48 @@
+// Exact RAW histogram per CFA site (R, Gr, Gb, B), 4 x VF_HIST_BINS counts (uint64).
+// Bins privatised in shared memory per block (when 4 * VF_HIST_BINS * 4 bytes fit in 48 KB,
+// i.e. up to 11 bits; define VF_HIST_GLOBAL for more bits: global atomics), then one atomic
+// add per non-empty bin into the output. No host synchronisation: the caller zeroes `hist`
+// and reads it back a frame later through pinned memory.
+#include "vf_assists.cuh"
+
+#ifndef VF_HIST_BINS
+#define VF_HIST_BINS 1024
+#endif
+
+extern "C" __global__ void vf_raw_histogram(const unsigned short* raw, int width, int height,
+                                            int cfa, unsigned long long* hist) {
+    const long long npairs = (long long)height * (width / 2);
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    const int half = width / 2;
+    // Site of the even and odd column of each row parity.
+    const int s00 = vf_cfa_site(cfa, 0, 0), s01 = vf_cfa_site(cfa, 0, 1);
+    const int s10 = vf_cfa_site(cfa, 1, 0), s11 = vf_cfa_site(cfa, 1, 1);
+    const unsigned int top = VF_HIST_BINS - 1;
+#ifndef VF_HIST_GLOBAL
+    __shared__ unsigned int bins[4 * VF_HIST_BINS];
+    for (int k = threadIdx.x; k < 4 * VF_HIST_BINS; k += blockDim.x) bins[k] = 0;
+    __syncthreads();
+#endif
+    const unsigned int* pairs = reinterpret_cast<const unsigned int*>(raw);  // width is even
+    for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < npairs; p += stride) {
+        const unsigned int two = pairs[p];
+        const int odd_row = (int)((p / half) & 1);
+        unsigned int v0 = two & 0xFFFFu, v1 = two >> 16;  // little-endian: v0 is the even column
+        v0 = v0 < top ? v0 : top;
+        v1 = v1 < top ? v1 : top;
+        const int a = (odd_row ? s10 : s00) * VF_HIST_BINS + (int)v0;
+        const int b = (odd_row ? s11 : s01) * VF_HIST_BINS + (int)v1;
+#ifndef VF_HIST_GLOBAL
+        atomicAdd(&bins[a], 1u);
+        atomicAdd(&bins[b], 1u);
+#else
+        atomicAdd(&hist[a], 1ull);
+        atomicAdd(&hist[b], 1ull);
+#endif
+    }
+#ifndef VF_HIST_GLOBAL
+    __syncthreads();
+    for (int k = threadIdx.x; k < 4 * VF_HIST_BINS; k += blockDim.x)
+        if (bins[k]) atomicAdd(&hist[k], (unsigned long long)bins[k]);
+#endif
+}

@@ -1,0 +1,461 @@
+"""All viewfinder assists behind one configure/process interface (the pipeline's assist stage).
+
+Per frame, in order: peaking levels and the RAW-clip flag on the full-resolution raw, max-pooled
+to the view (:mod:`.peaking`); the RAW histogram (:mod:`.histogram`); one pass over the clean
+8-bit view for the display histogram and the scopes (:mod:`.scopes`), the zebra flags
+(:mod:`.zebra`), false colour (:mod:`.falsecolor`) and the composite written into the view in
+place; the focus magnifier (:mod:`.magnifier`). The host path is Numba/OpenCV, the device path
+CUDA kernels (kernels/assists.cu, histogram.cu); :func:`composite_reference` and the
+per-assist references define what both compute.
+
+Composite order per view pixel: false colour replaces the image; peaking in grey mode turns
+it grey (luma); peaking blends its colour at 50 / 75 / 100 % for levels 1 / 2 / 3; zebra
+stripes go on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from ..backend import is_device_array
+from ..frame import Frame
+from .falsecolor import false_colour_lut, false_colour_reference
+from .histogram import PinnedReadback, raw_histogram, raw_stats
+from .magnifier import Magnifier
+from .peaking import PEAKING_COLOURS, PeakingEngine
+from .scopes import vectorscope_scales, view_histogram_reference
+from .zebra import luma8, stripes_reference, zebra_colours_reference, zebra_reference
+
+
+@dataclass
+class AssistOutputs:
+    """What the assists give for one frame; a field is None when its assist is off.
+
+    Arrays live on the pipeline's backend and stay valid until the next ``process``.
+
+    Attributes
+    ----------
+    peaking : (h, w) uint8, levels 0..3 at view size (max-pooled from sensor resolution)
+    zebra : (h, w) uint8 flags: bit 0 over, 1 under, 2-4 R/G/B clipped, 5 RAW clipped
+    raw_histogram : (4, 2**bits) int64 NumPy, R, Gr, Gb, B (on the GPU: the previous frame's)
+    raw_stats : dict (see :func:`viewfinder.stages.histogram.raw_stats`)
+    view_histogram : (4, 256) int64, R, G, B, luma of the clean view
+    false_colour : (h, w, 4) uint8
+    waveform : (256, w) uint32; parade : (3, 256, w) uint32; vectorscope : (n, n) uint32
+    magnifier : (mh, mw, 4) uint8
+    """
+
+    peaking: Any = None
+    zebra: Any = None
+    raw_histogram: Any = None
+    raw_stats: dict | None = None
+    view_histogram: Any = None
+    false_colour: Any = None
+    waveform: Any = None
+    parade: Any = None
+    vectorscope: Any = None
+    magnifier: Any = None
+
+
+# -- host view pass (Numba, serial: see peaking.py on threads) ---------------------------------
+
+
+_nj = njit(cache=True, boundscheck=False)
+
+
+@_nj
+def _luma_rows(px32, out):  # pragma: no cover - compiled
+    # RGBA8 read as little-endian uint32 (R in the low byte) so the loop vectorises.
+    h, w = out.shape
+    for y in range(h):
+        p, o = px32[y], out[y]
+        for x in range(w):
+            v = p[x]
+            o[x] = (54 * (v & 255) + 183 * ((v >> 8) & 255) + 19 * ((v >> 16) & 255) + 128) >> 8
+
+
+@_nj
+def _scope_strips(rgba, lum, step, do_w, do_p, wave, parade, loc):  # pragma: no cover
+    # Column strips whose uint16 counters (4, S, 256) stay in L1; rows 0, step, 2 step...
+    h, w = lum.shape
+    s = loc.shape[1]
+    for x0 in range(0, w, s):
+        xs = min(s, w - x0)
+        loc[:] = 0
+        for y in range(0, h, step):
+            row, lr = rgba[y, x0 : x0 + xs], lum[y, x0 : x0 + xs]
+            if do_w:
+                for i in range(xs):
+                    loc[3, i, lr[i]] += 1
+            if do_p:
+                for c in range(3):
+                    for i in range(xs):
+                        loc[c, i, row[i, c]] += 1
+        for v in range(256):
+            for i in range(xs):
+                if do_w:
+                    wave[v, x0 + i] = loc[3, i, v]
+                if do_p:
+                    for c in range(3):
+                        parade[c, v, x0 + i] = loc[c, i, v]
+
+
+@njit(cache=True)  # no fastmath: the cell maths must round like the kernel and the reference
+def _vectorscope_rows(px32, step, ku, kv, vs):  # pragma: no cover - compiled
+    n = vs.shape[0]
+    half = np.float32(0.5 * n)
+    for y in range(0, px32.shape[0], step):
+        p = px32[y]
+        for x in range(p.shape[0]):
+            q = p[x]
+            r, g, b = np.int64(q & 255), np.int64((q >> 8) & 255), np.int64((q >> 16) & 255)
+            yw = 54 * r + 183 * g + 19 * b
+            # truncation equals floor once clamped at 0
+            u = np.int64(np.float32(256 * b - yw) * ku + half)
+            v = np.int64(np.float32(256 * r - yw) * kv + half)
+            vs[min(max(v, 0), n - 1), min(max(u, 0), n - 1)] += 1
+
+
+@_nj
+def _false_colour_rows(px32, lum, fc32, fc_out):  # pragma: no cover - compiled
+    h, w = lum.shape
+    for y in range(h):
+        p, lr, o = px32[y], lum[y], fc_out[y]
+        for x in range(w):
+            v = fc32[lr[x]]
+            o[x] = v
+            p[x] = v
+
+
+@_nj
+def _peaking_rows(px32, pooled, peak_rgb, grey, peak_out):  # pragma: no cover - compiled
+    # Blend of vf_composite: grey (luma) first in grey mode, then colour by level.
+    h, w = pooled.shape
+    for y in range(h):
+        p, pr, o = px32[y], pooled[y], peak_out[y]
+        for x in range(w):
+            level = pr[x] & 3
+            o[x] = level
+            if grey == 0 and level == 0:
+                continue
+            q = np.int64(p[x])
+            r, g, b = q & 255, (q >> 8) & 255, (q >> 16) & 255
+            if grey:
+                r = (54 * r + 183 * g + 19 * b + 128) >> 8
+                g, b = r, r
+            if level > 0:
+                a = 128 if level == 1 else (192 if level == 2 else 256)
+                r = (r * (256 - a) + peak_rgb[0] * a + 128) >> 8
+                g = (g * (256 - a) + peak_rgb[1] * a + 128) >> 8
+                b = (b * (256 - a) + peak_rgb[2] * a + 128) >> 8
+            p[x] = (q & 0xFF000000) | r | (g << 8) | (b << 16)
+
+
+@_nj
+def _zebra_rows(
+    clean32, px32, lum, pooled, over_t, under_t, zebra_rgb, zebra_raw, phase, stripe_w, zebra_out
+):  # pragma: no cover - compiled; vf_zebra_flags/_colour
+    h, w = lum.shape
+    for y in range(h):
+        c, p, lr, pr, o = clean32[y], px32[y], lum[y], pooled[y], zebra_out[y]
+        for x in range(w):
+            lm = lr[x]
+            q = c[x]
+            zf = (1 if lm >= over_t else 0) | (2 if lm <= under_t else 0)
+            if zebra_rgb:
+                zf |= (4 if (q & 255) >= over_t else 0) | (8 if ((q >> 8) & 255) >= over_t else 0)
+                zf |= 16 if ((q >> 16) & 255) >= over_t else 0
+            if zebra_raw:
+                zf |= 32 if pr[x] & 4 else 0
+            o[x] = zf
+        for x in range(w):
+            zf = o[x]
+            if zf == 0 or ((x + y + phase) // stripe_w) % 2 != 0:
+                continue
+            c0, c1, c2 = 0, 0, 0
+            if zf & 32:
+                c0, c1 = 255, 128
+            elif zf & 28:
+                if (zf & 28) != 28:
+                    c0 = 255 if zf & 4 else 0
+                    c1 = 255 if zf & 8 else 0
+                    c2 = 255 if zf & 16 else 0
+            elif zf & 2:
+                c1, c2 = 80, 255
+            p[x] = (p[x] & 0xFF000000) | c0 | (c1 << 8) | (c2 << 16)
+
+
+def composite_reference(
+    rgba: np.ndarray, pooled: np.ndarray, settings: Any, seq: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The definition of the overlays: (shown RGBA (h, w, 4), zebra flags, false colour).
+
+    ``rgba`` is the clean view; ``pooled`` the pooled peaking level (bits 0-1) and RAW-clip
+    flag (bit 2); ``settings`` a :class:`viewfinder.Settings`.
+    """
+    p, z, fc = settings.peaking, settings.zebra, settings.false_colour
+    out = rgba.copy()
+    img = rgba[..., :3].astype(np.int64)
+    flags = fcol = None
+    if fc.enabled:
+        fcol = false_colour_reference(rgba, fc.band_table())
+        img = fcol[..., :3].astype(np.int64)
+    if p.enabled:
+        if p.mode == "grey":
+            img = np.repeat(luma8(img)[..., None].astype(np.int64), 3, axis=2)
+        level = (pooled & 3).astype(np.int64)
+        a = np.array([0, 128, 192, 256])[level][..., None]
+        colour = np.array(PEAKING_COLOURS[p.colour], np.int64)
+        img = (img * (256 - a) + colour * a + 128) >> 8
+    if z.enabled:
+        flags = zebra_reference(rgba, (pooled & 4) > 0, z)
+        draw = (flags > 0) & stripes_reference(flags.shape, z.phase(seq), z.stripe_width)
+        img = np.where(draw[..., None], zebra_colours_reference(flags), img)
+    out[..., :3] = img.astype(np.uint8)
+    return out, flags, fcol
+
+
+class Assists:
+    """The assist stage: ``configure`` allocates every buffer, ``process`` only fills them."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._lut_key: Any = None
+
+    def configure(
+        self,
+        xp: Any,
+        frame_shape: tuple[int, int],
+        view_shape: tuple[int, int],
+        bits: int,
+        settings: Any,
+    ) -> None:
+        """Allocate for frames of ``frame_shape`` (H, W) and views of ``view_shape`` (h, w)."""
+        n = int(settings.scopes.vectorscope_size)
+        key = (
+            xp.__name__,
+            tuple(frame_shape),
+            tuple(view_shape),
+            int(bits),
+            n,
+            settings.magnifier.buffer_key(),
+        )
+        if key == self._key:
+            return
+        h, w = view_shape
+        self.xp, self.bits, self.on_gpu = xp, int(bits), xp is not np
+        self.frame_shape, self.view_shape = tuple(frame_shape), tuple(view_shape)
+        self.engine = PeakingEngine()
+        self.engine.configure(xp, frame_shape, view_shape, bits)
+        self.zebra = xp.zeros((h, w), xp.uint8)
+        self.peak = xp.zeros((h, w), xp.uint8)
+        self.fc = xp.zeros((h, w, 4), xp.uint8)
+        self.fc_lut = xp.zeros((256, 4), xp.uint8)
+        self.view_hist = xp.zeros((4, 256), xp.int64)
+        self.wave = xp.zeros((256, w), xp.uint32)
+        self.parade = xp.zeros((3, 256, w), xp.uint32)
+        self.vs = xp.zeros((n, n), xp.uint32)
+        self.lum = np.empty((h, w), np.uint8)
+        self.clean = np.empty((h, w), np.uint32)
+        self.loc = np.empty((4, 16, 256), np.uint16)  # per-strip scope counters (h < 65536)
+        self.raw_hist = xp.zeros((4, 1 << self.bits), xp.int64)
+        self.readback = PinnedReadback(xp, (4, 1 << self.bits), np.int64)
+        self.raw_dev = xp.empty(frame_shape, xp.uint16) if self.on_gpu else None
+        self.magnifier = Magnifier()
+        self.magnifier.configure(xp, frame_shape, bits, settings.magnifier)
+        self._lut_key = None
+        self._key = key
+
+    def process(
+        self,
+        frame: Frame,
+        scaling: Any,
+        view_linear: Any,
+        view_display: Any,
+        view_rgba: Any,
+        settings: Any,
+    ) -> AssistOutputs:
+        """Run the enabled assists; composite the overlays into ``view_rgba`` in place."""
+        self.configure(self.xp, frame.shape, view_rgba.shape[:2], frame.bits, settings)
+        p, z, hs, fc, sc = (
+            settings.peaking,
+            settings.zebra,
+            settings.histogram,
+            settings.false_colour,
+            settings.scopes,
+        )
+        xp = self.xp
+        if self.on_gpu and not is_device_array(frame.data):
+            self.raw_dev.set(np.ascontiguousarray(frame.data, dtype=np.uint16))
+            frame = Frame(
+                self.raw_dev,
+                frame.cfa,
+                frame.black_level,
+                frame.white_level,
+                frame.bits,
+                frame.seq,
+                frame.timestamp_ns,
+                frame.meta,
+            )
+        raw_white = float(frame.white_level) if (z.enabled and z.raw) else None
+        pooled = self.engine.run(frame, p if p.enabled else None, raw_white=raw_white)
+        out = AssistOutputs()
+        if hs.raw:
+            raw_histogram(frame.data, frame.cfa, frame.bits, out=self.raw_hist)
+            self.readback.push(self.raw_hist)
+            host = self.readback.latest()
+            if host is not None:
+                out.raw_histogram = host
+                out.raw_stats = raw_stats(host, frame.black_level, frame.white_level, hs)
+        if fc.enabled and self._lut_key != fc.band_table():
+            lut = false_colour_lut(fc.band_table())
+            self.fc_lut[...] = xp.asarray(lut) if self.on_gpu else lut
+            self._lut_key = fc.band_table()
+        for flag, buf in (
+            (hs.view, self.view_hist),
+            (sc.waveform, self.wave),
+            (sc.parade, self.parade),
+            (sc.vectorscope, self.vs),
+        ):
+            if flag:
+                buf.fill(0)
+        if any((hs.view, sc.waveform, sc.parade, sc.vectorscope, z.enabled, fc.enabled, p.enabled)):
+            if self.on_gpu:
+                self._view_pass_gpu(view_rgba, pooled, frame.seq, settings)
+            else:
+                self._view_pass_cpu(view_rgba, pooled, frame.seq, settings)
+        out.peaking = self.peak if p.enabled else None
+        out.zebra = self.zebra if z.enabled else None
+        out.view_histogram = self.view_hist if hs.view else None
+        out.false_colour = self.fc if fc.enabled else None
+        out.waveform = self.wave if sc.waveform else None
+        out.parade = self.parade if sc.parade else None
+        out.vectorscope = self.vs if sc.vectorscope else None
+        if settings.magnifier.enabled:
+            out.magnifier = self.magnifier.process(frame, scaling, settings, self.engine)
+        return out
+
+    def _view_pass_cpu(self, rgba: np.ndarray, pooled: np.ndarray, seq: int, settings: Any) -> None:
+        import cv2
+
+        p, z, hs, fc, sc = (
+            settings.peaking,
+            settings.zebra,
+            settings.histogram,
+            settings.false_colour,
+            settings.scopes,
+        )
+        px32 = rgba.view(np.uint32).reshape(rgba.shape[:2])
+        _luma_rows(px32, self.lum)
+        if hs.view:
+            if self.lum.size < 1 << 24:  # calcHist counts in float32: exact below 2**24
+                for c, img in enumerate((rgba, rgba, rgba, self.lum)):
+                    hist = cv2.calcHist([img], [c if c < 3 else 0], None, [256], [0, 256])
+                    self.view_hist[c] = hist.reshape(-1)
+            else:
+                self.view_hist[...] = view_histogram_reference(rgba)
+        step = int(sc.row_step)
+        if sc.waveform or sc.parade:
+            _scope_strips(
+                rgba,
+                self.lum,
+                step,
+                bool(sc.waveform),
+                bool(sc.parade),
+                self.wave,
+                self.parade,
+                self.loc,
+            )
+        if sc.vectorscope:
+            ku, kv = vectorscope_scales(self.vs.shape[0])
+            _vectorscope_rows(px32, step, ku, kv, self.vs)
+        if z.enabled:  # flags from the clean view, so copy it before the other overlays
+            np.copyto(self.clean, px32)
+        if fc.enabled:
+            _false_colour_rows(
+                px32,
+                self.lum,
+                self.fc_lut.view(np.uint32).reshape(256),
+                self.fc.view(np.uint32).reshape(self.view_shape),
+            )
+        if p.enabled:
+            _peaking_rows(
+                px32,
+                pooled,
+                np.asarray(PEAKING_COLOURS[p.colour], np.int64),
+                int(p.mode == "grey"),
+                self.peak,
+            )
+        if z.enabled:
+            _zebra_rows(
+                self.clean,
+                px32,
+                self.lum,
+                pooled,
+                z.over_threshold(),
+                z.under_threshold(),
+                z.mode == "rgb",
+                bool(z.raw),
+                z.phase(seq),
+                int(z.stripe_width),
+                self.zebra,
+            )
+
+    def _view_pass_gpu(self, rgba: Any, pooled: Any, seq: int, settings: Any) -> None:
+        from ..kernels import get_kernel
+
+        p, z, hs, fc, sc = (
+            settings.peaking,
+            settings.zebra,
+            settings.histogram,
+            settings.false_colour,
+            settings.scopes,
+        )
+        i32, f32 = np.int32, np.float32
+        h, w = self.view_shape
+        ku, kv = vectorscope_scales(self.vs.shape[0])
+        prgb = PEAKING_COLOURS[p.colour]
+        get_kernel("assists", "vf_view_pass")(
+            ((w + 31) // 32, (h + 7) // 8, 1),
+            (32, 8, 1),
+            (
+                rgba,
+                pooled,
+                i32(w),
+                i32(h),
+                i32(sc.row_step),
+                i32(hs.view),
+                self.view_hist,
+                i32(sc.waveform),
+                self.wave,
+                i32(sc.parade),
+                self.parade,
+                i32(sc.vectorscope),
+                self.vs,
+                i32(self.vs.shape[0]),
+                f32(ku),
+                f32(kv),
+                i32(z.enabled),
+                i32(1),
+                i32(z.over_threshold()),
+                i32(z.under_threshold()),
+                i32(z.mode == "rgb"),
+                i32(z.raw),
+                i32(z.phase(seq)),
+                i32(z.stripe_width),
+                self.zebra,
+                i32(fc.enabled),
+                self.fc_lut,
+                self.fc,
+                i32(p.enabled),
+                i32(prgb[0]),
+                i32(prgb[1]),
+                i32(prgb[2]),
+                i32(p.mode == "grey"),
+                self.peak,
+            ),
+        )
