@@ -257,7 +257,7 @@ def dng_tags(frame: Frame) -> list[tuple]:
     """The tifffile ``extratags`` of a DNG of ``frame`` (IFD0 tags; EXIF goes in its own IFD)."""
     meta = frame.meta
     cfa = [("RGB".index(c)) for c in frame.cfa]
-    camera = _label(_meta_first(meta, "camera_model", "sensor", "camera")) or "Viewfinder"
+    camera = _label(_meta_first(meta, "camera_model", "sensor", "camera", "card")) or "Viewfinder"
     camera = f"Viewfinder {camera}" if not camera.startswith("Viewfinder") else camera
     stamp = _exif_datetime(meta)
     tags: list[tuple] = [
