@@ -55,6 +55,8 @@ def test_depth_of_field_beyond_hyperfocal_is_infinite():
     assert near == pytest.approx(6.860593, abs=1e-6)
     assert far == math.inf
     # focused at the hyperfocal distance everything from H / 2 is sharp
+    # focused at infinity: from f^2 / (N c) = 10416.667 mm on
+    assert optics.depth_of_field(50, 8, math.inf, 0.03) == (pytest.approx(10.416667), math.inf)
     h = optics.hyperfocal_m(50, 8, 0.03)
     near, far = optics.depth_of_field(50, 8, h, 0.03)
     assert near == pytest.approx(h / 2, rel=1e-9)
@@ -67,6 +69,9 @@ def test_blur_circle_hand_worked():
     # subject at 4 m: times |4000 - 2000| / 4000
     assert optics.blur_circle_mm(50, 2, 2.0, 4.0) == pytest.approx(0.320513, abs=1e-6)
     assert optics.blur_circle_mm(50, 2, 2.0, 2.0) == 0.0
+    # focused at infinity: f^2 / (N d) = 2500 / (2 * 5000) = 0.25 mm for d = 5 m
+    assert optics.blur_circle_mm(50, 2, math.inf, 5.0) == pytest.approx(0.25, abs=1e-12)
+    assert optics.blur_circle_mm(50, 2, math.inf, math.inf) == 0.0
     # vectorised, in pixels of 1.6 um: 0.320513 mm = 200.32 px
     px = optics.coc_px(50, 2, 2.0, np.array([2.0, 4.0, np.inf]), 1.6)
     np.testing.assert_allclose(px, [0.0, 200.3205, 400.641], atol=1e-3)

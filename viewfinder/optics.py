@@ -104,6 +104,8 @@ def depth_of_field(
     if s <= f:
         raise ValueError(f"focus_m must be beyond the focal length ({f} mm), got {focus_m!r}")
     h = hyperfocal_m(f, f_number, coc_mm) * 1000.0
+    if math.isinf(s):  # the limit of the formula: everything from H - f = f^2 / (N c)
+        return (h - f) / 1000.0, math.inf
     near = s * (h - f) / (h + s - 2.0 * f)
     far = math.inf if s >= h else s * (h - f) / (h - s)
     return near / 1000.0, far / 1000.0
@@ -114,20 +116,19 @@ def blur_circle_mm(
 ) -> float | np.ndarray:
     """Blur-circle diameter on the sensor (mm) of a point at ``subject_m`` (may be ``inf``).
 
-    Vectorised over ``subject_m`` (a float or a NumPy array of distances in m).
+    Vectorised over ``subject_m`` (a float or a NumPy array of distances in m). Computed as
+    ``f**2 / N * |1/d - 1/s| / (1 - f/s)``, the same formula written so that ``s`` and ``d``
+    may be infinite.
     """
     f = _positive("focal_mm", focal_mm)
     n = _positive("f_number", f_number)
     s = _positive("focus_m", focus_m) * 1000.0
     if s <= f:
         raise ValueError(f"focus_m must be beyond the focal length ({f} mm), got {focus_m!r}")
-    scale = f * f / (n * (s - f))
     d = np.asarray(subject_m, dtype=np.float64) * 1000.0
-    if np.any(d <= 0):
+    if np.any(d <= 0) or np.any(np.isnan(d)):
         raise ValueError("subject distances must be positive")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rel = np.where(np.isinf(d), 1.0, np.abs(d - s) / d)
-    out = scale * rel
+    out = f * f / n * np.abs(1.0 / d - 1.0 / s) / (1.0 - f / s)
     return float(out) if out.ndim == 0 else out
 
 

@@ -17,6 +17,7 @@ smooth, so nothing visible is lost) to keep a focus change cheap.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,6 +106,19 @@ def _procedural_texture(seed: int, h: int = 384, w: int = 512) -> np.ndarray:
         small = rng.random((max(2, h // scale), max(2, w // scale), 3), dtype=np.float32)
         out += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) / 3
     return np.clip(out, 0.02, 0.9).astype(np.float32)
+
+
+DETAIL_SCALE = 8.0
+DETAIL_AMPLITUDE = 0.3
+
+
+@functools.cache
+def _detail_tile() -> np.ndarray:
+    """Seeded, wrap-around surface grain in [-1, 1], (128, 128) float32."""
+    rng = np.random.default_rng(20261121)
+    tile = rng.standard_normal((128, 128)).astype(np.float32)
+    tile = cv2.GaussianBlur(np.pad(tile, 4, mode="wrap"), (0, 0), 0.8)[4:-4, 4:-4]
+    return np.clip(tile / (3 * tile.std()), -1, 1)
 
 
 def _photo(name: str, seed: int) -> np.ndarray:
@@ -262,6 +276,17 @@ def _render_plane(plane: Plane, canvas: Canvas, y0: int, x0: int, y1: int, x1: i
         m = np.float32([[sx, 0, bx0 + 0.5 * sx - 0.5 - x0], [0, sy, by0 + 0.5 * sy - 0.5 - y0]])
         border = cv2.BORDER_WRAP if plane.tiles != (1, 1) else cv2.BORDER_REPLICATE
         out[:, :, :3] = cv2.warpAffine(tex, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=border)
+        # Photos have ~500 texels: at 50 MP one texel covers many pixels and the plane would
+        # look (and focus) like a smooth wash. A fine surface grain, DETAIL_SCALE times finer
+        # than the photo, gives it detail at full resolution; it is left out when it would be
+        # finer than a pixel (it averages out there).
+        dsx = sx / DETAIL_SCALE
+        if dsx >= 1.0:
+            md = np.float32([[dsx, 0, m[0, 2]], [0, dsx, m[1, 2]]])
+            grain = cv2.warpAffine(
+                _detail_tile(), md, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
+            )
+            out[:, :, :3] *= (1.0 + DETAIL_AMPLITUDE * grain)[:, :, None]
     else:
         # procedural content, sampled at pixel centres in plane metres
         m_per_px = canvas.pixel_mm / canvas.focal_mm * plane.depth_m

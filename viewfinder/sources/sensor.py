@@ -141,8 +141,7 @@ def expose_reference(
     return np.clip(dn, 0, p.white_level).astype(np.uint16)
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
-def _expose(rate, oy, ox, time_s, gain, full_well, read_dn, black, white, bank, o1, o2, out):
+def _expose_py(rate, oy, ox, time_s, gain, full_well, read_dn, black, white, bank, o1, o2, out):
     h, w = out.shape
     for y in numba.prange(h):
         base = y * w
@@ -155,14 +154,23 @@ def _expose(rate, oy, ox, time_s, gain, full_well, read_dn, black, white, bank, 
             out[y, x] = np.uint16(min(max(dn, 0.0), white))
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
-def _expose_mean(rate, oy, ox, time_s, gain, full_well, black, white, out):
+def _expose_mean_py(rate, oy, ox, time_s, gain, full_well, black, white, out):
     h, w = out.shape
     for y in numba.prange(h):
         for x in range(w):
             e = min(max(rate[y + oy, x + ox] * time_s, 0.0), full_well)
             dn = math.floor(black + gain * e + 0.5)
             out[y, x] = np.uint16(min(max(dn, 0.0), white))
+
+
+# Two builds of each kernel: threaded for frames, serial for small windows (autofocus), where
+# waking the thread pool costs more than the work.
+_expose_par = numba.njit(parallel=True, fastmath=True, cache=True)(_expose_py)
+_expose_ser = numba.njit(fastmath=True, cache=True)(_expose_py)
+_expose_mean_par = numba.njit(parallel=True, fastmath=True, cache=True)(_expose_mean_py)
+_expose_mean_ser = numba.njit(fastmath=True, cache=True)(_expose_mean_py)
+#: Windows below this many pixels run the serial kernels.
+SERIAL_BELOW = 1 << 18
 
 
 class Sensor:
@@ -316,7 +324,8 @@ class Sensor:
             out = np.empty((h, w), np.uint16)
         p = self.noise_params(iso_v)
         if not noise:
-            _expose_mean(
+            kernel = _expose_mean_ser if h * w < SERIAL_BELOW else _expose_mean_par
+            kernel(
                 rate_e_s,
                 oy,
                 ox,
@@ -339,7 +348,8 @@ class Sensor:
                 raise ValueError(
                     f"noise offsets must be distinct in [0, {self.BANK_SLACK}), got {noise_offsets}"
                 )
-        _expose(
+        kernel = _expose_ser if h * w < SERIAL_BELOW else _expose_par
+        kernel(
             rate_e_s,
             oy,
             ox,

@@ -104,6 +104,7 @@ class SimulatedCamera:
         self._af: dict[str, Any] = {"state": "idle"}
         self._cache: dict[str, Any] = {}
         self._gpu: Any = None
+        self._af_sensor: Sensor | None = None
         self._seq = 0
         self._last: tuple[dict[str, Any], tuple[int, int]] | None = None
         self._next_t = time.monotonic()
@@ -201,9 +202,11 @@ class SimulatedCamera:
         f_number: float,
         canvas: Canvas,
         window: tuple[int, int, int, int],
+        sensor: Sensor | None = None,
     ) -> np.ndarray:
-        """Mosaic (h, w) float32 of mean photo-electrons per second of a canvas window."""
-        sensor = self.sensors[self._mode]
+        """Mosaic (h, w) float32 of mean photo-electrons per second of a canvas window
+        (as seen by ``sensor``, default the active one)."""
+        sensor = sensor or self.sensors[self._mode]
         y0, x0, y1, x1 = window
         e_lux = sensor.electrons_per_lux_s()
         # sensor illuminance (lux) of a white reflector: E = pi L T / (4 N^2)
@@ -388,7 +391,8 @@ class SimulatedCamera:
         Renders a small window around the point at each focus step, exposes it through the
         sensor (noise included) and scores it by the mean squared gradient of the green
         sites; a coarse sweep in dioptres from the closest focus to infinity is refined
-        around the best step. Returns the locked focus distance (m).
+        around the best step. Returns the locked focus distance (m); on a featureless spot
+        the sweep fails (``meta["af"]["state"] == "failed"``) and the focus stays.
         """
         with self._lock:
             if self._mode != "builtin":
@@ -400,6 +404,14 @@ class SimulatedCamera:
                     f"autofocus point ({x}, {y}) is outside the {self.width}x{self.height} frame"
                 )
             focus, steps = self._contrast_sweep(float(x), float(y))
+            if focus is None:  # hunting failed: keep the focus, say so
+                self._af = {
+                    "state": "failed",
+                    "reason": "no contrast",
+                    "point": (float(x), float(y)),
+                    "steps": steps,
+                }
+                return self._focus["builtin"]
             self._focus["builtin"] = focus
             self._af = {
                 "state": "locked",
@@ -409,40 +421,70 @@ class SimulatedCamera:
             }
             return focus
 
-    def _af_window(self, x: float, y: float) -> tuple[int, int, int, int]:
-        canvas_h, canvas_w = self.height + 2 * MARGIN, self.width + 2 * MARGIN
-        half = max(24, min(self.width, self.height) // 16) // 2 * 2
-        y0 = int(min(max(round(y + MARGIN - half) // 2 * 2, 0), canvas_h - 2 * half))
-        x0 = int(min(max(round(x + MARGIN - half) // 2 * 2, 0), canvas_w - 2 * half))
-        return y0, x0, y0 + 2 * half, x0 + 2 * half
+    #: Side (native pixels) of the autofocus window.
+    AF_WINDOW = 192
 
-    def _af_score(self, focus_m: float, window: tuple[int, int, int, int]) -> float:
+    def _af_setup(self, x: float, y: float) -> tuple[Canvas, Sensor, tuple[int, int, int, int]]:
+        """Native-resolution canvas, sensor and window around output pixel (x, y).
+
+        Contrast AF reads the sensor at full resolution around the tapped point (as a phone
+        does), so its precision does not depend on the preview size.
+        """
+        spec = self.sensors["builtin"].spec
+        if self._af_sensor is None:
+            self._af_sensor = Sensor(spec, None, seed=self.seed + 7)
+        lens = self.lenses["builtin"]
+        canvas = Canvas(spec.width, spec.height, spec.pixel_um / 1000.0, lens.focal_mm)
+        out_pitch = self.sensors["builtin"].pixel_um / spec.pixel_um  # native px per output px
+        cx = (x + 0.5 - self.width / 2) * out_pitch + spec.width / 2
+        cy = (y + 0.5 - self.height / 2) * out_pitch + spec.height / 2
+        side = self.AF_WINDOW
+        x0 = int(min(max(round(cx - side / 2) // 2 * 2, 0), spec.width - side))
+        y0 = int(min(max(round(cy - side / 2) // 2 * 2, 0), spec.height - side))
+        return canvas, self._af_sensor, (y0, x0, y0 + side, x0 + side)
+
+    def _af_score(
+        self, focus_m: float, canvas: Canvas, sensor: Sensor, window: tuple[int, int, int, int]
+    ) -> float:
         """Sharpness of ``window`` focused at ``focus_m``: mean squared gradient of Gr."""
         lens = self.lenses["builtin"]
         n = self._aperture["builtin"]
-        canvas = self._canvas(lens)
         rgb, _ = render(self.scene, canvas, Optics(lens.focal_mm, n, focus_m), window)
-        rate = self._rate_map(rgb, lens, n, canvas, window)
+        rate = self._rate_map(rgb, lens, n, canvas, window, sensor)
         raw = np.empty(rate.shape, np.uint16)
-        self.sensors["builtin"].expose(rate, *self._exposure, noise=self.noise, out=raw)
+        sensor.expose(rate, *self._exposure, noise=self.noise, out=raw)
         g = raw[0::2, 1::2].astype(np.float32)  # Gr sites: windows start on even pixels
         return float(np.mean(np.diff(g, axis=0) ** 2) + np.mean(np.diff(g, axis=1) ** 2))
 
-    def _contrast_sweep(self, x: float, y: float) -> tuple[float, int]:
-        """Coarse sweep in dioptres (closest focus to infinity), then a fine one."""
+    #: The sweep fails ("no contrast") when its sharpness varies less than this fraction.
+    AF_MIN_CONTRAST = 0.1
+
+    def _contrast_sweep(self, x: float, y: float) -> tuple[float | None, int]:
+        """Coarse sweep in dioptres (closest focus to infinity), then a fine one.
+
+        Returns the best focus distance (``None`` when the window has too little detail for
+        the statistic to change with focus) and the number of steps taken.
+        """
         lens = self.lenses["builtin"]
-        window = self._af_window(x, y)
+        canvas, sensor, window = self._af_setup(x, y)
         d_max = 1.0 / lens.min_focus_m
 
-        def best(dioptres: np.ndarray) -> int:
-            scores = [self._af_score(math.inf if d <= 0 else 1.0 / d, window) for d in dioptres]
-            return int(np.argmax(scores))
+        def scores(dioptres: np.ndarray) -> np.ndarray:
+            return np.array(
+                [
+                    self._af_score(math.inf if d <= 0 else 1.0 / d, canvas, sensor, window)
+                    for d in dioptres
+                ]
+            )
 
-        coarse = np.linspace(0.0, d_max, 41)
-        i = best(coarse)
+        coarse = np.linspace(0.0, d_max, 25)
+        s = scores(coarse)
+        if s.max() - s.min() < self.AF_MIN_CONTRAST * s.max():
+            return None, len(coarse)
+        i = int(np.argmax(s))
         step = coarse[1] - coarse[0]
         fine = np.linspace(max(coarse[i] - step, 0.0), min(coarse[i] + step, d_max), 9)
-        d = fine[best(fine)]
+        d = fine[int(np.argmax(scores(fine)))]
         focus = math.inf if d <= 0 else max(1.0 / d, lens.min_focus_m)
         return focus, len(coarse) + len(fine)
 

@@ -1,0 +1,373 @@
+"""The simulated dual-sensor camera: frames, optics truth, noise, bad input, autofocus, GPU."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from viewfinder import optics
+from viewfinder.frame import Frame
+from viewfinder.sources.base import FrameSource, SourceError
+from viewfinder.sources.simulated import MARGIN, SimulatedCamera
+
+SIZE = (640, 480)  # 4:3, 20.48 um output pixels: small and fast
+
+
+def camera(**kw) -> SimulatedCamera:
+    kw.setdefault("motion", False)
+    return SimulatedCamera(SIZE, backend="numpy", **kw)
+
+
+def green_energy(raw: np.ndarray, mask: np.ndarray) -> float:
+    """Mean squared horizontal difference of the Gr sites inside ``mask``."""
+    g = raw[0::2, 1::2].astype(np.float64)
+    m = mask[0::2, 1::2]
+    d = np.diff(g, axis=1) ** 2
+    inside = m[:, 1:] & m[:, :-1]
+    return float(d[inside].mean())
+
+
+def interior(mask: np.ndarray, r: int) -> np.ndarray:
+    out = mask.copy()
+    for _ in range(r):
+        out[1:-1, 1:-1] &= out[:-2, 1:-1] & out[2:, 1:-1] & out[1:-1, :-2] & out[1:-1, 2:]
+    out[:r] = out[-r:] = False
+    out[:, :r] = out[:, -r:] = False
+    return out
+
+
+def test_is_a_frame_source_with_full_meta():
+    with camera() as cam:
+        assert isinstance(cam, FrameSource)
+        frame = cam.read()
+        assert isinstance(frame, Frame)
+        assert frame.data.shape == (480, 640) and frame.data.dtype == np.uint16
+        assert (frame.cfa, frame.black_level, frame.white_level, frame.bits) == (
+            "RGGB",
+            64,
+            1023,
+            10,
+        )
+        assert frame.data.max() <= 1023
+        m = frame.meta
+        for key in (
+            "sensor",
+            "lens",
+            "lens_name",
+            "aperture",
+            "focus_m",
+            "focal_mm",
+            "exposure_s",
+            "iso",
+            "white_balance",
+            "color_matrix",
+            "mode",
+            "noise",
+        ):
+            assert key in m, key
+        assert (m["sensor"], m["mode"], m["lens"], m["aperture"], m["focal_mm"]) == (
+            "IMX989",
+            "builtin",
+            "builtin",
+            1.9,
+            8.7,
+        )
+        assert m["equivalent_focal_mm"] == pytest.approx(23.0, abs=0.05)
+        assert {"gain_dn_per_e", "read_noise_dn"} <= set(m["noise"])
+        assert np.asarray(m["color_matrix"]).shape == (3, 3)
+        assert cam.read().seq == frame.seq + 1
+    with pytest.raises(SourceError, match="closed"):
+        cam.read()
+
+
+def test_default_sizes():
+    cam = SimulatedCamera(backend="numpy")
+    assert (cam.width, cam.height) == (1920, 1440)
+    cam.close()
+
+
+def summilux(cam: SimulatedCamera, f_number: float, focus: float = 1.0) -> np.ndarray:
+    cam.set_mode("m")
+    cam.attach_lens("summilux-35")
+    cam.set_focus(focus)
+    cam.set_aperture(f_number)
+    cam.set_exposure(1 / 60 * (f_number / 1.4) ** 2 / 64, 100)  # same exposure level
+    return cam.read().data
+
+
+def test_summilux_wide_open_blurs_the_3m_plane_and_f16_much_less():
+    cam = camera(noise=False)
+    wide = summilux(cam, 1.4)
+    truth_wide = cam.truth()
+    stopped = summilux(cam, 16.0)
+    truth_stopped = cam.truth()
+    sharp = summilux(cam, 1.4, focus=3.0)
+    plane = interior(truth_wide["depth_m"] == 3.0, 4)
+    assert plane.sum() > 2000  # the astronaut panel is in the frame
+    e_wide, e_f16, e_sharp = (green_energy(x, plane) for x in (wide, stopped, sharp))
+    assert e_wide < 0.1 * e_f16  # visibly blurred wide open
+    assert e_f16 > 0.3 * e_sharp  # much less at f/16
+    # truth: blur-circle diameters from the thin-lens formula, in output pixels
+    px = optics.coc_px(35.0, 1.4, 1.0, 3.0, cam.sensors["m"].pixel_um)
+    assert px == pytest.approx(35**2 / (1.4 * 965) * (2 / 3) / (8192 * 1.6e-3 / 640), rel=1e-9)
+    assert np.all(truth_wide["coc_px"][plane] == np.float32(px))
+    f16 = optics.coc_px(35.0, 16.0, 1.0, 3.0, cam.sensors["m"].pixel_um)
+    assert np.all(truth_stopped["coc_px"][plane] == np.float32(f16))
+    assert px / f16 == pytest.approx(16 / 1.4)
+
+
+def test_truth_depth_matches_the_scene_geometry():
+    cam = camera()
+    summilux(cam, 2.0)
+    truth = cam.truth()
+    depth, coc = truth["depth_m"], truth["coc_px"]
+    assert depth.shape == coc.shape == (480, 640)
+    assert depth.dtype == coc.dtype == np.float32
+    pitch_mm = cam.sensors["m"].pixel_um / 1000
+    for name in ("charts", "astronaut", "color_checker"):
+        plane = cam.scene.plane(name)
+        l, t, r, b = plane.tan_box()
+        # a point 80% across the plane, projected f X / Z / pitch from the centre
+        u, v = l + 0.8 * (r - l), (t + b) / 2
+        x, y = int(320 + 35.0 * u / pitch_mm), int(240 + 35.0 * v / pitch_mm)
+        assert depth[y, x] == plane.depth_m, name
+    in_focus = depth == 1.0
+    assert np.all(coc[in_focus] == 0)
+    near, far = optics.depth_of_field(35, 2.0, 1.0, optics.coc_criterion_mm(13.1072, 9.8304))
+    sharp_px = optics.coc_criterion_mm(13.1072, 9.8304) / pitch_mm
+    inside = (depth >= near) & (depth <= far)
+    assert np.all(coc[inside] <= sharp_px + 1e-4)
+
+
+def test_flat_field_noise_follows_photon_transfer_at_three_isos():
+    # no lens on the M mount: the bare sensor sees a uniform wash of light
+    cam = camera()
+    cam.set_mode("m")
+    for iso in (100, 800, 3200):
+        p = cam.sensors["m"].noise_params(iso)
+        target = 0.4 * (p.white_level - p.black_level)  # DN above black
+        rate = cam._ensure_cache()["rate"][MARGIN:-MARGIN, MARGIN:-MARGIN]
+        time_s = target / (p.gain_dn_per_e * float(rate[0::2, 1::2].mean()))
+        cam.set_exposure(time_s, iso)
+        frame = cam.read()
+        assert frame.meta["status"] == "no lens attached" and frame.meta["lens"] is None
+        gr = frame.data[0::2, 1::2].astype(np.float64)  # one colour: a flat patch
+        signal = gr.mean() - p.black_level
+        assert signal == pytest.approx(target, rel=0.02)
+        assert gr.var() == pytest.approx(p.variance_dn2(signal), rel=0.05)
+        assert frame.meta["noise"]["gain_dn_per_e"] == p.gain_dn_per_e
+    truth = cam.truth()
+    assert np.isnan(truth["depth_m"]).all() and np.isnan(truth["coc_px"]).all()
+
+
+def test_doubling_exposure_doubles_the_signal():
+    cam = camera(noise=False)
+    cam.set_exposure(1 / 125, 100)
+    a = cam.read().data.astype(np.float64) - 64
+    cam.set_exposure(2 / 125, 100)
+    b = cam.read().data.astype(np.float64) - 64
+    ok = (a > 10) & (b < 1023 - 64 - 1)  # above the rounding, below clipping
+    assert ok.mean() > 0.5
+    assert b[ok].sum() / a[ok].sum() == pytest.approx(2.0, rel=0.003)
+
+
+def state(cam: SimulatedCamera) -> tuple:
+    return (cam.mode, cam.lens.id if cam.lens else None, cam.aperture, cam.focus_m, cam.exposure)
+
+
+@pytest.mark.parametrize(
+    "action, match",
+    [
+        (
+            lambda c: c.attach_lens("summilux-50"),
+            r"unknown M lens 'summilux-50': known are "
+            r"summilux-35, summicron-50, noctilux-50",
+        ),
+        (lambda c: c.attach_lens("builtin"), "unknown M lens 'builtin'"),
+        (lambda c: c.attach_lens("elmarit-28", six_bit="12"), "6-bit code"),
+        (
+            lambda c: c.set_aperture(1.2),
+            r"outside the range of Summilux-M 35 f/1.4 ASPH: "
+            r"f/1.4 to f/16",
+        ),
+        (lambda c: c.set_aperture(22), r"f/1.4 to f/16"),
+        (lambda c: c.set_focus(0.5), r"closer than the minimum focus distance .* \(0.7 m\)"),
+        (lambda c: c.set_focus(float("nan")), "minimum focus distance"),
+        (lambda c: c.set_exposure(1 / 100, 25600), r"ISO must be in \[50.0, 6400.0\]"),
+        (lambda c: c.set_exposure(-1, 100), r"exposure time \(s\) must be in"),
+        (lambda c: c.set_mode("tele"), "unknown mode 'tele'"),
+        (lambda c: c.focus_at(10, 10), "autofocus needs the built-in lens"),
+    ],
+)
+def test_bad_input_keeps_the_previous_state(action, match):
+    cam = camera()
+    cam.set_mode("m")
+    cam.attach_lens("summilux-35")
+    cam.set_aperture(2.8)
+    cam.set_focus(2.0)
+    cam.set_exposure(1 / 125, 200)
+    before = state(cam)
+    frame_before = cam.read().meta
+    with pytest.raises(ValueError, match=match):
+        action(cam)
+    assert state(cam) == before
+    after = cam.read().meta
+    for key in ("lens", "aperture", "focus_m", "exposure_s", "iso", "mode"):
+        assert after[key] == frame_before[key]
+
+
+def test_builtin_lens_and_empty_mount_errors():
+    cam = camera()
+    with pytest.raises(ValueError, match="fixed aperture f/1.9"):
+        cam.set_aperture(2.8)
+    cam.set_mode("m")
+    with pytest.raises(ValueError, match="no lens attached"):
+        cam.set_aperture(2.0)
+    with pytest.raises(ValueError, match="no lens attached"):
+        cam.set_focus(2.0)
+    cam.attach_lens("noctilux-50", six_bit="110011")
+    assert cam.read().meta["six_bit"] == "110011"
+    cam.detach_lens()
+    frame = cam.read()
+    assert frame.meta["status"] == "no lens attached"
+    # the builtin sensor kept its own state
+    cam.set_mode("builtin")
+    assert cam.read().meta["lens"] == "builtin"
+
+
+def test_user_lens_file(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        '[[lens]]\nid = "test-75"\nname = "Test 75"\nmount = "m"\n'
+        "focal_mm = 75\napertures = [2.4, 16]\nmin_focus_m = 0.7\n"
+        "vignetting_ev = 1\nimage_circle_mm = 43.3\n"
+    )
+    cam = camera(lens_file=path)
+    cam.set_mode("m")
+    cam.attach_lens("test-75")
+    cam.set_aperture(5.0)
+    meta = cam.read().meta
+    assert (meta["lens"], meta["focal_mm"], meta["aperture"]) == ("test-75", 75, 5.0)
+
+
+def test_diffraction_warning_in_meta():
+    cam = SimulatedCamera((1920, 1440), backend="numpy", motion=False)  # 4.27 um pixels
+    cam.set_mode("m")
+    cam.attach_lens("elmarit-28")
+    assert cam.read().meta["diffraction_warning"] is None  # f/2.8: 0.9 px
+    cam.set_aperture(22)
+    meta = cam.read().meta
+    assert meta["airy_px"] == pytest.approx(2.44 * 0.55 * 22 / (8192 * 1.6 / 1920))
+    assert meta["diffraction_warning"] is not None
+
+
+def test_motion_moves_the_view_and_its_truth():
+    cam = SimulatedCamera(SIZE, backend="numpy", noise=False)
+    frames, depths = [], []
+    for _ in range(60):
+        frames.append(cam.read().data)
+        depths.append(cam.truth()["depth_m"])
+    moved = [i for i in range(1, 60) if not np.array_equal(frames[i], frames[0])]
+    assert moved  # alive
+    for i in moved[:3]:  # the frame and the depth truth move together
+        shifts = [
+            (dy, dx)
+            for dy in range(-8, 9, 2)
+            for dx in range(-8, 9, 2)
+            if np.array_equal(
+                np.roll(frames[0], (dy, dx), (0, 1))[10:-10, 10:-10], frames[i][10:-10, 10:-10]
+            )
+        ]
+        assert len(shifts) == 1
+        rolled = np.roll(depths[0], shifts[0], (0, 1))[10:-10, 10:-10]
+        np.testing.assert_array_equal(rolled, depths[i][10:-10, 10:-10])
+
+
+@pytest.mark.parametrize("plane_name", ["charts", "cat", "sky"])
+def test_contrast_autofocus_locks_on_the_tapped_plane(plane_name):
+    cam = camera()
+    plane = cam.scene.plane(plane_name)
+    l, t, r, b = plane.tan_box()
+    pitch_mm = cam.sensors["builtin"].pixel_um / 1000
+    u, v = l + 0.75 * (r - l), (t + b) / 2
+    x, y = 320 + 8.7 * u / pitch_mm, 240 + 8.7 * v / pitch_mm
+    cam.read()
+    assert cam.truth()["depth_m"][int(y), int(x)] == plane.depth_m
+    focus = cam.focus_at(x, y)
+    coc = optics.coc_criterion_mm(13.1072, 9.8304)
+    near, far = optics.depth_of_field(8.7, 1.9, plane.depth_m, coc)
+    assert near <= focus <= far
+    meta = cam.read().meta
+    assert meta["af"]["state"] == "locked" and meta["focus_m"] == focus
+    with pytest.raises(ValueError, match="outside the 640x480 frame"):
+        cam.focus_at(700, 10)
+
+
+def test_autofocus_fails_on_a_featureless_scene():
+    from viewfinder.sources.scene import Plane, Scene
+
+    scene = Scene(0)
+    flat = np.full((1, 1, 3), 0.3, np.float32)
+    scene.planes = [
+        Plane(
+            "grey",
+            math.inf,
+            (0.0, 0.0),
+            (3.0, 3.0),
+            content=lambda x, y, px: np.broadcast_to(flat, (*x.shape, 3)),
+        )
+    ]
+    cam = camera(scene=scene)
+    cam.set_focus(2.0)
+    assert cam.focus_at(320, 240) == 2.0  # kept
+    meta = cam.read().meta
+    assert meta["af"]["state"] == "failed" and meta["focus_m"] == 2.0
+
+
+# ----- GPU: the CuPy path against the NumPy path ------------------------------------------
+
+
+@pytest.mark.gpu
+def test_gpu_frames_stay_on_device_and_match_numpy():
+    import cupy as cp
+
+    gpu = SimulatedCamera(SIZE, backend="cupy", motion=False, noise=False)
+    cpu = camera(noise=False)
+    for cam in (gpu, cpu):
+        cam.set_mode("m")
+        cam.attach_lens("summicron-50")
+        cam.set_focus(2.0)
+    g, c = gpu.read(), cpu.read()
+    assert isinstance(g.data, cp.ndarray) and g.data.dtype == cp.uint16
+    diff = np.abs(cp.asnumpy(g.data).astype(int) - c.data.astype(int))
+    assert diff.max() <= 1 and diff.mean() < 1e-3
+    host = SimulatedCamera(SIZE, backend="cupy", host=True, motion=False, noise=False)
+    assert isinstance(host.read().data, np.ndarray)
+
+
+@pytest.mark.gpu
+def test_gpu_flat_field_noise_follows_photon_transfer():
+    import cupy as cp
+
+    cam = SimulatedCamera((2048, 1536), backend="cupy", motion=False)
+    cam.set_mode("m")
+    p = cam.sensors["m"].noise_params(800)
+    rate = cam._ensure_cache()["rate"]
+    target = 0.4 * (p.white_level - p.black_level)
+    cam.set_exposure(target / (p.gain_dn_per_e * float(rate[0::2, 1::2].mean())), 800)
+    a = cp.asnumpy(cam.read().data)[0::2, 1::2].astype(np.float64)
+    b = cp.asnumpy(cam.read().data)[0::2, 1::2].astype(np.float64)
+    signal = a.mean() - p.black_level
+    assert a.var() == pytest.approx(p.variance_dn2(signal), rel=0.05)
+    assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.01  # fresh noise per frame
+
+
+@pytest.mark.gpu
+def test_gpu_full_resolution_reuses_its_buffers():
+    cam = SimulatedCamera(backend="cupy", motion=True)
+    assert (cam.width, cam.height) == (8192, 6144)
+    ptrs = {cam.read().data.data.ptr for _ in range(12)}
+    assert len(ptrs) == 6  # a ring of preallocated device frames, no per-frame allocation
+    assert not math.isnan(float(cam.read().data[100, 100]))
