@@ -31,11 +31,12 @@ M = np.array([[1.6, -0.4, -0.2], [-0.3, 1.5, -0.2], [0.0, -0.5, 1.5]])
 META = {
     "white_balance": (2.0, 1.0, 1.5),
     "color_matrix": M,
-    "exposure_time": 1 / 120,
+    "exposure_s": 1 / 120,
     "iso": 200,
     "aperture": 1.9,
-    "focal_length": 8.7,
-    "lens": "built-in 8.7 mm f/1.9",
+    "focal_mm": 8.7,
+    "lens": "builtin",
+    "lens_name": "built-in 8.7 mm f/1.9",
     "sensor": "IMX989",
 }
 
@@ -83,7 +84,7 @@ def test_dng_round_trip_bit_exact(tmp_path, cfa, bits):
         assert other.shutter_speed == pytest.approx(1 / 120, rel=1e-5)
         assert other.iso_speed == 200 and other.aperture == pytest.approx(1.9, rel=1e-5)
         assert other.focal_length == pytest.approx(8.7, rel=1e-5)
-        assert raw.lens.model == META["lens"]
+        assert raw.lens.model == META["lens_name"]
 
 
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)
@@ -296,6 +297,27 @@ def test_burst_reports_full_disk(tmp_path, full_disk):
     assert err.value.errno == errno.ENOSPC and "2 more failed" in str(err.value)
     assert len(w.errors) == 3 and w.written == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_simulated_camera_capture(tmp_path):
+    """A frame of the simulated camera (via open_source) as a DNG: its metadata in the file."""
+    from viewfinder.sources.open import open_source
+
+    try:
+        cam = open_source("sim", lens="summilux-35", size=(128, 96))
+    except (ImportError, ValueError) as exc:
+        pytest.skip(f"simulated camera not usable here: {exc}")
+    try:
+        f = cam.read()
+    finally:
+        cam.close()
+    path = write_dng(f, tmp_path / "sim.dng")
+    with rawpy.imread(str(path)) as raw:
+        np.testing.assert_array_equal(raw.raw_image_visible, np.asarray(f.data))
+        assert raw.other.aperture == pytest.approx(f.meta["aperture"], rel=1e-4)
+        assert raw.other.iso_speed == pytest.approx(f.meta["iso"])
+        assert raw.lens.model == f.meta["lens_name"]
+        np.testing.assert_allclose(raw.color_matrix[:, :3], f.meta["color_matrix"], atol=1e-5)
 
 
 def test_cli_capture_from_files(tmp_path, capsys):

@@ -161,7 +161,7 @@ def _label(value: Any) -> str | None:
 def _exposure_time_s(meta: dict[str, Any]) -> float | None:
     if meta.get("exposure_time_ns") is not None:
         return float(meta["exposure_time_ns"]) * 1e-9
-    t = _meta_first(meta, "exposure_time", "exposure_time_s", "exposure")
+    t = _meta_first(meta, "exposure_s", "exposure_time", "exposure_time_s")
     return None if t is None else float(t)
 
 
@@ -198,10 +198,10 @@ def _exif_entries(meta: dict[str, Any]) -> list[tuple[int, int, int, bytes]]:
     entries.append((36864, 7, 4, b"0231"))  # ExifVersion
     n, b = ascii_(_exif_datetime(meta))
     entries.append((36867, 2, n, b))  # DateTimeOriginal
-    focal = _meta_first(meta, "focal_length", "focal_length_mm")
+    focal = _meta_first(meta, "focal_mm", "focal_length", "focal_length_mm")
     if focal is not None:
         entries.append((37386, 5, 1, rational(float(focal))))
-    lens = _label(meta.get("lens"))
+    lens = _label(_meta_first(meta, "lens_name", "lens"))
     if lens:
         n, b = ascii_(lens)
         entries.append((42036, 2, n, b))  # LensModel

@@ -124,6 +124,7 @@ class BurstWriter:
         self.rejected = 0
         self.max_depth = 0
         self.submitted = 0
+        self._names: set[Path] = set()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._renderer = Renderer()
         self._lock = threading.Lock()
@@ -132,8 +133,16 @@ class BurstWriter:
         self._thread.start()
 
     def path_for(self, frame: Frame, index: int) -> Path:
-        name = self.pattern.format(seq=frame.seq, index=index)
-        return self.out_dir / (name + FORMATS[self.fmt])
+        """The file name of a frame: ``pattern`` + extension, never an existing file's name
+        nor one already given in this burst (``_1``, ``_2``... are appended)."""
+        stem = self.pattern.format(seq=frame.seq, index=index)
+        ext = FORMATS[self.fmt]
+        path, n = self.out_dir / (stem + ext), 0
+        while path in self._names or path.exists():
+            n += 1
+            path = self.out_dir / f"{stem}_{n}{ext}"
+        self._names.add(path)
+        return path
 
     def put(self, frame: Frame, timeout: float | None = None) -> bool:
         """Queue ``frame`` for writing; the caller must not modify it afterwards.
@@ -147,7 +156,9 @@ class BurstWriter:
         with self._lock:
             index = self.submitted
             self.submitted += 1
-        item = (frame, self.path_for(frame, index))
+        with self._lock:
+            path = self.path_for(frame, index)
+        item = (frame, path)
         try:
             self._queue.put_nowait(item)
         except queue.Full:

@@ -48,9 +48,9 @@ def test_read_raw_file_round_trip(tmp_path, cfa):
     assert g.bits == 12
     np.testing.assert_allclose(g.meta["color_matrix"], M, atol=1e-5)
     np.testing.assert_allclose(g.meta["white_balance"], (2.1, 1.0, 1.6), rtol=1e-5)
-    assert g.meta["exposure_time"] == pytest.approx(1 / 250, rel=1e-4)
+    assert g.meta["exposure_s"] == pytest.approx(1 / 250, rel=1e-4)
     assert g.meta["iso"] == 400 and g.meta["aperture"] == pytest.approx(1.4, rel=1e-5)
-    assert g.meta["focal_length"] == pytest.approx(35.0) and g.meta["lens"] == f.meta["lens"]
+    assert g.meta["focal_mm"] == pytest.approx(35.0) and g.meta["lens_name"] == f.meta["lens"]
 
 
 def _shift_cfa(cfa: str, dy: int, dx: int) -> str:

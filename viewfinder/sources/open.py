@@ -43,21 +43,17 @@ def open_source(
             from .simulated import SimulatedCamera
         except ImportError as exc:
             raise SourceError(f"the simulated camera is not available: {exc}") from exc
+        if arg:
+            raise ValueError(f"the simulated camera takes no argument, got {spec!r}")
         params = inspect.signature(SimulatedCamera).parameters
-        opts = dict(kw)
-        if lens is not None:
-            opts["lens"] = lens
-        if size is not None:
-            opts["size"] = size
-        unknown = [
-            k
-            for k in opts
-            if k not in params
-            and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        ]
+        unknown = [k for k in kw if k not in params]
         if unknown:
             raise ValueError(f"the simulated camera takes no option {', '.join(unknown)}")
-        return SimulatedCamera(**opts)
+        cam = SimulatedCamera(size, **kw)
+        if lens is not None and lens != "builtin":
+            cam.attach_lens(lens)  # ValueError lists the known lenses
+            cam.set_mode("m")
+        return cam
     if lens is not None and lens != "builtin":
         raise ValueError(f"--lens {lens!r} applies only to the simulated camera (--source sim)")
     if kind == "file":

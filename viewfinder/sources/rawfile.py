@@ -120,15 +120,15 @@ def read_raw_file(path: str | Path, seq: int = 0) -> Frame:
             }
             other, lens = raw.other, raw.lens
             if other.shutter_speed > 0:
-                meta["exposure_time"] = float(other.shutter_speed)
+                meta["exposure_s"] = float(other.shutter_speed)
             if other.iso_speed > 0:
                 meta["iso"] = float(other.iso_speed)
             if other.aperture > 0:
                 meta["aperture"] = float(other.aperture)
             if other.focal_length > 0:
-                meta["focal_length"] = float(other.focal_length)
+                meta["focal_mm"] = float(other.focal_length)
             if lens.model:
-                meta["lens"] = str(lens.model)
+                meta["lens_name"] = str(lens.model)
             if other.timestamp is not None:
                 meta["wall_time"] = other.timestamp.timestamp()
     except SourceError:
