@@ -87,6 +87,18 @@ def test_dng_round_trip_bit_exact(tmp_path, cfa, bits):
         assert raw.lens.model == META["lens_name"]
 
 
+@pytest.mark.gpu
+def test_dng_from_cupy_frame(tmp_path):
+    cp = pytest.importorskip("cupy")
+    f = _random_frame("GBRG", 10, seed=3)
+    g = Frame(cp.asarray(f.data), cfa=f.cfa, bits=10, black_level=f.black_level, meta=f.meta)
+    write_dng(g, tmp_path / "gpu.dng")
+    with rawpy.imread(str(tmp_path / "gpu.dng")) as raw:
+        np.testing.assert_array_equal(raw.raw_image_visible, f.data)
+    rgb = capture.develop(g, bits=16)
+    np.testing.assert_array_equal(rgb, capture.develop(f, bits=16))
+
+
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)
 def test_red_patch_comes_out_red(tmp_path, cfa):
     write_dng(_red_patch(cfa), tmp_path / "red.dng")

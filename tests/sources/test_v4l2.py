@@ -158,6 +158,18 @@ def test_stand_in_is_linear_10bit_rggb(kernel, fmt, tol):
         assert abs(site.mean() - expect(128)) < tol
 
 
+def test_corrupt_mjpeg_frame_is_skipped_and_counted(kernel):
+    def broken_second(fmt, w, h, stride, seq):
+        return b"\xff\xd8 truncated" if seq == 1 else payload(fmt, w, h, stride, seq)
+
+    cam = kernel.add(FakeCamera("/dev/video0", {"MJPEG": [(W, H)]}, broken_second))
+    with V4L2Source(0) as src:
+        cam.wait_streaming()
+        cam.emit(3)
+        assert [src.read(timeout=3).meta["driver_sequence"] for _ in range(2)] == [0, 2]
+        assert src.corrupt == 1 and src.captured == 2
+
+
 # -- drops ----------------------------------------------------------------------------------
 
 
