@@ -37,7 +37,7 @@ VF_HD float vf_peak_binomial(const Src& t, int y, int x) {
 }
 
 // darktable-style sharpness: L1 gradient magnitudes (principal + diagonal) at distance 1
-// minus `far` times the same at distance 2, halved. `L` reads luma with mirrored borders.
+// minus `far` times the same at distance 2, halved, clipped at 0. `L` reads luma with mirrored borders.
 template <class Src>
 VF_HD float vf_peak_score(const Src& L, int y, int x, float far) {
     float g[2];
@@ -46,7 +46,8 @@ VF_HD float vf_peak_score(const Src& L, int y, int x, float far) {
         g[k] = fabsf(L(y, x + d) - L(y, x - d)) + fabsf(L(y + d, x) - L(y - d, x)) +
                fabsf(L(y + d, x + d) - L(y - d, x - d)) + fabsf(L(y + d, x - d) - L(y - d, x + d));
     }
-    return 0.5f * (g[0] - far * g[1]);
+    const float score = 0.5f * (g[0] - far * g[1]);
+    return score > 0.0f ? score : 0.0f;  // negative lobes beside a crisp step must not cancel it
 }
 
 // 3x3 box mean of the score, then the level 0..3.

@@ -1,0 +1,269 @@
+"""Focus peaking: sharp vs defocused scenes at three ISOs, noise, references, kernel maths."""
+
+from __future__ import annotations
+
+import ctypes
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.kernels.shim import build_shim, ptr
+from viewfinder import Frame
+from viewfinder.backend import gpu_available
+from viewfinder.stages.peaking import (
+    MaxPool,
+    NoiseModel,
+    PeakingEngine,
+    PeakingSettings,
+    estimate_noise,
+    maxpool_reference,
+    peaking,
+    peaking_reference,
+    pool_ranges,
+    score_reference,
+    sharpness_reference,
+    stabilise_lut,
+)
+
+FULL_WELL_E = 12000.0  # electrons at white, ISO 100
+READ_E = 2.5
+BLACK, BITS = 64, 10
+WHITE = (1 << BITS) - 1
+
+
+def textured_scene(rng: np.random.Generator, h: int = 384, w: int = 512) -> np.ndarray:
+    """Linear scene: blocky edges plus fine texture; the right half defocused (sigma 3 px)."""
+    blocks = cv2.resize(rng.random((h // 8, w // 8)), (w, h), interpolation=cv2.INTER_NEAREST)
+    fine = cv2.GaussianBlur(rng.random((h, w)), (0, 0), 0.7)
+    img = np.clip(0.05 + 0.48 * blocks + 0.6 * (fine - fine.mean()), 0.02, 0.9)
+    out = img.copy()
+    out[:, w // 2 :] = cv2.GaussianBlur(img, (0, 0), 3.0)[:, w // 2 :]
+    return out
+
+
+def capture(scene: np.ndarray, iso: float, rng: np.random.Generator, meta: bool = True) -> Frame:
+    """Photon-transfer sensor: Poisson electrons (exposure scaled for ISO) + read noise, RGGB."""
+    gain = (WHITE - BLACK) / FULL_WELL_E * iso / 100.0
+    h, w = scene.shape
+    cfa_gain = np.ones((h, w))
+    cfa_gain[0::2, 0::2], cfa_gain[1::2, 1::2] = 0.55, 0.7
+    electrons = rng.poisson(scene * cfa_gain * FULL_WELL_E * 100.0 / iso)
+    dn = electrons * gain + rng.normal(0.0, READ_E * gain, (h, w)) + BLACK
+    raw = np.clip(np.round(dn), 0, WHITE).astype(np.uint16)
+    noise = {"gain_dn_per_e": gain, "read_noise_dn": READ_E * gain}
+    return Frame(raw, "RGGB", BLACK, WHITE, BITS, meta={"iso": iso, "noise": noise} if meta else {})
+
+
+@pytest.mark.parametrize("iso", [100, 800, 3200])
+@pytest.mark.parametrize("with_model", [True, False], ids=["meta-noise", "estimated-noise"])
+def test_marks_lie_in_the_sharp_half(iso, with_model):
+    rng = np.random.default_rng(iso)
+    frame = capture(textured_scene(rng), iso, rng, meta=with_model)
+    levels = peaking(frame)
+    assert levels.shape == frame.shape and levels.dtype == np.uint8
+    assert levels.max() <= 3
+    marked = levels > 0
+    w = marked.shape[1]
+    sharp, blurred = marked[:, : w // 2 - 8], marked[:, w // 2 + 8 :]  # skip the seam
+    in_sharp = sharp.sum() / max(1, sharp.sum() + blurred.sum())
+    assert in_sharp >= 0.90, f"only {in_sharp:.1%} of the marks in the sharp half"
+    assert sharp.mean() >= 0.05, f"peaking found almost nothing ({sharp.mean():.2%})"
+
+
+@pytest.mark.parametrize("with_model", [True, False])
+def test_flat_noisy_area_at_iso_3200_stays_clean(with_model):
+    rng = np.random.default_rng(7)
+    frame = capture(np.full((256, 256), 0.3), 3200, rng, meta=with_model)
+    assert (peaking(frame) > 0).mean() <= 0.01
+
+
+def test_contrasty_defocused_edge_is_not_focus():
+    """Plain local contrast is rejected: a big blurred step scores nothing, a sharp one does."""
+    rng = np.random.default_rng(3)
+    step = np.where(np.arange(256)[None, :] < 128, 0.05, 0.85) * np.ones((128, 1))
+    soft = capture(cv2.GaussianBlur(step, (0, 0), 2.5), 100, rng)
+    sharp = capture(step, 100, rng)
+    assert (peaking(soft) > 0).mean() < 1e-3  # noise-level false positives only
+    assert (peaking(soft)[:, 112:144] > 0).mean() < 0.01
+    assert (peaking(sharp)[:, 124:132] == 3).any(axis=1).all()  # every row, full strength
+    # the same gradient without the distance-2 term (plain contrast) does fire on the soft edge
+    from viewfinder.stages import peaking as pk
+
+    t = stabilise_lut(BITS, BLACK, NoiseModel.from_meta(soft.meta))[soft.data]
+    h, w = t.shape
+    lp = np.pad(pk._binomial_ref(t), 2, mode="reflect")
+    assert (0.5 * pk._gradient_ref(lp, 1, h, w) > PeakingSettings().thresholds()[2]).any()
+
+
+def test_sensitivity_is_monotonic_and_levels_nest():
+    rng = np.random.default_rng(11)
+    frame = capture(textured_scene(rng, 192, 256), 800, rng)
+    counts = [(peaking(frame, PeakingSettings(True, s)) > 0).sum() for s in (0.0, 0.5, 1.0)]
+    assert counts[0] < counts[1] < counts[2]
+    t = PeakingSettings(sensitivity=0.3).thresholds()
+    assert t[0] < t[1] < t[2]
+
+
+def test_stabilised_noise_has_unit_std():
+    """The Anscombe LUT turns shot + read noise into ~N(0, 1) at every level."""
+    rng = np.random.default_rng(2)
+    gain, read = 0.7, 3.0
+    lut = stabilise_lut(12, 100, NoiseModel(gain, read))
+    for level in (20.0, 300.0, 2500.0):
+        e = rng.poisson(level / gain, 200_000)
+        dn = np.clip(np.round(e * gain + rng.normal(0, read, e.size) + 100), 0, 4095)
+        assert 0.9 < lut[dn.astype(np.int64)].std() < 1.1
+
+
+def test_noise_estimate_recovers_the_model():
+    rng = np.random.default_rng(4)
+    gain, read = 0.4, 2.0
+    ramp = np.linspace(20, 800, 512)[None, :] * np.ones((256, 1))
+    e = rng.poisson(ramp / gain)
+    raw = np.clip(np.round(e * gain + rng.normal(0, read, ramp.shape) + BLACK), 0, WHITE)
+    m = estimate_noise(raw.astype(np.uint16), "RGGB", BLACK, WHITE)
+    assert abs(m.gain_dn_per_e - gain) / gain < 0.25
+    assert abs(m.read_noise_dn - read) / read < 0.5
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "GBRG"])
+def test_fast_path_equals_reference(cfa):
+    rng = np.random.default_rng(5)
+    frame = capture(textured_scene(rng, 130, 174), 800, rng)
+    frame = Frame(frame.data, cfa, BLACK, WHITE, BITS, meta=frame.meta)
+    model = NoiseModel.from_meta(frame.meta)
+    s = PeakingSettings(True, 0.7)
+    ref = peaking_reference(frame.data, BITS, BLACK, model, s)
+    fast = peaking(frame, s)
+    assert (fast != ref).mean() < 1e-3  # float rounding at a threshold, nothing more
+    assert ref.any()
+
+
+@pytest.mark.parametrize(
+    "src,dst",
+    [((100, 130), (37, 51)), ((64, 64), (64, 64)), ((10, 14), (23, 31)), ((90, 120), (45, 60))],
+)
+def test_maxpool_equals_reference(src, dst):
+    a = np.random.default_rng(1).integers(0, 4, src).astype(np.uint8)
+    out = np.empty(dst, np.uint8)
+    MaxPool(src, dst)(a, out)
+    np.testing.assert_array_equal(out, maxpool_reference(a, dst))
+    start, stop = pool_ranges(src[0], dst[0])
+    if dst[0] <= src[0]:  # a partition of the rows when downscaling
+        assert start[0] == 0 and stop[-1] == src[0] and (start[1:] == stop[:-1]).all()
+
+
+def test_engine_pools_levels_and_raw_clip():
+    rng = np.random.default_rng(6)
+    frame = capture(textured_scene(rng, 128, 160), 400, rng)
+    frame.data[5, 7] = WHITE
+    s = PeakingSettings(True)
+    full = peaking(frame, s)
+    eng = PeakingEngine()
+    eng.configure(np, frame.shape, (40, 50), BITS)
+    pooled = eng.run(frame, s, raw_white=WHITE).copy()
+    np.testing.assert_array_equal(pooled & 3, maxpool_reference(full, (40, 50)))
+    clip = maxpool_reference((frame.data >= WHITE).astype(np.uint8), (40, 50))
+    np.testing.assert_array_equal((pooled >> 2) & 1, clip)
+    assert clip[5 * 40 // 128, 7 * 50 // 160] == 1
+
+
+@pytest.mark.parametrize("value", [0, BLACK, WHITE, 500])
+def test_degenerate_frames_are_sane(value):
+    raw = np.full((64, 96), value, np.uint16)
+    for meta in ({}, {"noise": {"gain_dn_per_e": 0.0, "read_noise_dn": 0.0}}):
+        levels = peaking(Frame(raw, "RGGB", BLACK, WHITE, BITS, meta=meta))
+        assert not levels.any()
+    assert np.isfinite(sharpness_reference(np.zeros((8, 8)))).all()
+
+
+def test_bad_settings_and_input_are_refused():
+    with pytest.raises(ValueError, match=r"peaking sensitivity must be in \[0.0, 1.0\]"):
+        PeakingSettings(sensitivity=1.5)
+    with pytest.raises(ValueError, match="unknown peaking colour 'purple'"):
+        PeakingSettings(colour="purple")
+    with pytest.raises(ValueError, match="unknown peaking mode"):
+        PeakingSettings(mode="overlay")
+    with pytest.raises(ValueError, match="gain_dn_per_e"):
+        NoiseModel(-1.0, 1.0)
+    with pytest.raises(ValueError, match="takes a viewfinder.Frame"):
+        peaking(np.zeros((8, 8), np.uint16))
+
+
+SHIM = r"""
+#include "vf_assists.cuh"
+struct Lut { const unsigned short* raw; const float* lut; int w, h, top;
+  float operator()(int y, int x) const {
+    int v = raw[vf_mirror(y, h) * w + vf_mirror(x, w)]; return lut[v < top ? v : top]; } };
+extern "C" void levels(const unsigned short* raw, const float* lut, int nlut, int w, int h,
+                       float far, float t1, float t2, float t3, float* lum, float* score,
+                       unsigned char* out) {
+  Lut src{raw, lut, w, h, nlut - 1};
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) lum[y * w + x] = vf_peak_binomial(src, y, x);
+  VfFloatSource l{lum, w, h};
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) score[y * w + x] = vf_peak_score(l, y, x, far);
+  VfFloatSource s{score, w, h};
+  for (int y = 0; y < h; ++y) for (int x = 0; x < w; ++x)
+    out[y * w + x] = (unsigned char)vf_peak_level(s, y, x, t1, t2, t3);
+}
+extern "C" void ranges(int src, int dst, int* start, int* stop) {
+  for (int j = 0; j < dst; ++j) vf_pool_range(j, src, dst, start + j, stop + j);
+}
+"""
+
+
+def test_kernel_maths_match_the_reference():
+    lib = build_shim(SHIM, "peaking_shim")
+    rng = np.random.default_rng(9)
+    frame = capture(textured_scene(rng, 96, 128), 800, rng)
+    model = NoiseModel.from_meta(frame.meta)
+    s = PeakingSettings(True, 0.6)
+    lut = stabilise_lut(BITS, BLACK, model)
+    h, w = frame.shape
+    lum, score = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+    out = np.empty((h, w), np.uint8)
+    f = ctypes.c_float
+    lib.levels(
+        ptr(frame.data),
+        ptr(lut),
+        len(lut),
+        w,
+        h,
+        f(0.67),
+        *(f(t) for t in s.thresholds()),
+        ptr(lum),
+        ptr(score),
+        ptr(out),
+    )
+    ref = peaking_reference(frame.data, BITS, BLACK, model, s)
+    assert (out != ref).mean() < 1e-3 and ref.any()
+    np.testing.assert_allclose(score, score_reference(lut[frame.data]), atol=1e-4)
+    for src, dst in ((1000, 333), (6144, 1080), (10, 37)):
+        start, stop = np.empty(dst, np.int32), np.empty(dst, np.int32)
+        lib.ranges(src, dst, ptr(start), ptr(stop))
+        rs, re = pool_ranges(src, dst)
+        np.testing.assert_array_equal(start, rs)
+        np.testing.assert_array_equal(stop, re)
+
+
+@pytest.mark.gpu
+def test_cupy_peaking_equals_numpy():
+    import cupy as cp
+
+    rng = np.random.default_rng(10)
+    frame = capture(textured_scene(rng, 256, 320), 1600, rng)
+    host = peaking(frame)
+    dev = peaking(Frame(cp.asarray(frame.data), "RGGB", BLACK, WHITE, BITS, meta=frame.meta))
+    assert (cp.asnumpy(dev) != host).mean() < 1e-3
+    eng = PeakingEngine()
+    eng.configure(cp, frame.shape, (100, 128), BITS)
+    pooled = eng.run(
+        Frame(cp.asarray(frame.data), "RGGB", BLACK, WHITE, BITS, meta=frame.meta),
+        PeakingSettings(True),
+        raw_white=WHITE,
+    )
+    assert (cp.asnumpy(pooled) & 3 != maxpool_reference(host, (100, 128))).mean() < 1e-2
+    assert gpu_available()
