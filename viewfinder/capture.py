@@ -60,17 +60,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     final = Path(path)
     if not final.parent.is_dir():
         raise CaptureError(errno.ENOENT, f"output folder {str(final.parent)!r} does not exist")
-    fh, tmp = _open_temp(final)
+    tmp: Path | None = None
     try:
+        fh, tmp = _open_temp(final)  # can itself fail when the disk is full (no inodes)
         try:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            os.fsync(fh.fileno())  # data on disk before the name points at it
         finally:
             fh.close()
         os.replace(tmp, final)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             free = shutil.disk_usage(final.parent).free
             raise CaptureError(

@@ -114,15 +114,14 @@ class FakeCamera:
     ) -> None:
         self.path, self.formats, self.payload, self.fps_list = path, formats, payload, fps
         self.card, self.pad = card, pad
-        # id -> (name, min, max, default): exposure_time_absolute and gain, as UVC has them
-        self.control_info = (
-            controls
-            if controls is not None
-            else {
-                0x9A0902: ("Exposure Time, Absolute", 1, 5000, 156),
-                0x980913: ("Gain", 0, 255, 32),
-            }
-        )
+        # id -> (name, min, max, default): auto exposure, exposure time and gain, as UVC has
+        # them (auto_exposure is a menu on UVC; an integer here, the fake has no QUERYMENU)
+        default_controls = {
+            0x9A0901: ("Auto Exposure", 0, 3, 3),
+            0x9A0902: ("Exposure Time, Absolute", 1, 5000, 156),
+            0x980913: ("Gain", 0, 255, 32),
+        }
+        self.control_info = default_controls if controls is None else controls
         self.control_values = {k: v[3] for k, v in self.control_info.items()}
         self.present, self.busy, self.generation = True, False, 0
         self.cond = threading.Condition()

@@ -249,7 +249,9 @@ def test_controls(kernel):
         ctrls = src.controls()
         assert ctrls["exposure"]["min"] == 1 and ctrls["exposure"]["max"] == 5000
         assert ctrls["gain"]["value"] == 32
+        assert cam.control_values[0x9A0901] == 3  # aperture priority (auto)
         assert src.set_control("exposure", 300) == 300 and cam.control_values[0x9A0902] == 300
+        assert cam.control_values[0x9A0901] == 1  # switched to manual first
         assert src.set_control("gain", 999) == 255  # clipped to the device's range
     cam2 = camera(kernel, "SRGGB10", path="/dev/video1", controls={})
     with V4L2Source(1) as src:

@@ -93,6 +93,16 @@ class V4L2Source:
         ring: int = 3,
         reconnect_interval: float = 0.5,
     ) -> None:
+        if not 1 <= int(buffers) <= 32:
+            raise ValueError(f"buffers must be in 1..32, got {buffers}")
+        if not reconnect_interval > 0:
+            raise ValueError(f"reconnect_interval must be > 0 s, got {reconnect_interval}")
+        if size is not None and (len(size) != 2 or min(size) <= 0):
+            raise ValueError(f"size must be (width, height) > 0, got {size!r}")
+        try:
+            import linuxpy.video.device  # noqa: F401
+        except ImportError as exc:
+            raise SourceError(f"V4L2 cameras need linuxpy (pip install linuxpy): {exc}") from exc
         self.path = device_path(device)
         self.name = f"v4l2:{self.path}"
         self.want_size, self.want_fmt, self.want_fps = size, fmt, fps
@@ -345,14 +355,28 @@ class V4L2Source:
         return out
 
     def set_control(self, name: str, value: int) -> int:
-        """Set ``"exposure"`` or ``"gain"`` (device units, clipped to its range); returns it."""
+        """Set ``"exposure"`` or ``"gain"`` (device units, clipped to its range); returns it.
+
+        A device in auto exposure (or auto gain) ignores or refuses manual values, so its
+        auto mode is switched off first (UVC: ``auto_exposure`` = 1, manual).
+        """
+        from linuxpy.video.device import ControlID
+
         ctrls = self._controls()
         if name not in ctrls:
             raise ValueError(
                 f"{self.path} has no {name!r} control; it has: {', '.join(ctrls) or 'none'}"
             )
-        ctrls[name].value = int(value)
-        return ctrls[name].value
+        auto = {"exposure": (ControlID.EXPOSURE_AUTO, 1), "gain": (ControlID.AUTOGAIN, 0)}
+        cid, manual = auto[name]
+        try:
+            present = dict(self._dev.controls.items())
+            if cid in present and present[cid].value != manual:
+                present[cid].value = manual
+            ctrls[name].value = int(value)
+            return ctrls[name].value
+        except (OSError, AttributeError) as exc:  # read-only, inactive, or the device is gone
+            raise SourceError(f"{self.path}: cannot set {name} to {value}: {exc}") from exc
 
     def _controls(self) -> dict[str, Any]:
         from linuxpy.video.device import ControlID
@@ -429,6 +453,12 @@ def describe_devices() -> list[str]:
 
 def cli_devices(args: Any) -> int:
     """``viewfinder devices``: list V4L2 capture devices with formats, sizes and rates."""
+    try:
+        import linuxpy.video.device  # noqa: F401
+    except ImportError as exc:
+        raise SourceError(
+            f"listing V4L2 devices needs linuxpy (pip install linuxpy): {exc}"
+        ) from exc
     lines = describe_devices()
     print("\n".join(lines) if lines else "no V4L2 capture devices found (/dev/video*)")
     return 0
