@@ -260,6 +260,38 @@ def test_any_error_removes_temp(tmp_path):
         atomic_write(tmp_path / "nope" / "x.bin", lambda fh: None)
 
 
+def test_crash_mid_write_leaves_no_file_under_final_name(tmp_path):
+    """A writer process killed (SIGKILL) half-way: the final name never appears."""
+    import signal
+    import sys
+
+    code = (
+        "import sys, time\n"
+        "from viewfinder.capture import atomic_write\n"
+        "def write(fh):\n"
+        "    fh.write(b'x' * 1_000_000); fh.flush()\n"
+        "    print('half', flush=True); time.sleep(60)\n"
+        "atomic_write(sys.argv[1], write)\n"
+    )
+    target = tmp_path / "crash.dng"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(target)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        assert proc.stdout.readline().strip() == "half"
+        temps = list(tmp_path.glob(".crash.dng.*.part"))
+        assert len(temps) == 1 and temps[0].stat().st_size == 1_000_000
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert not target.exists()
+
+
 # -- burst writer ---------------------------------------------------------------------------
 
 

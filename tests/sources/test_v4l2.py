@@ -132,6 +132,13 @@ def test_prefers_raw_over_yuyv_and_picks_size(kernel):
         assert src.format["format"] == "SGRBG10" and src.format["width"] == W
     with V4L2Source(0, size=(32, 24), fmt="YUYV") as src:
         assert src.format["format"] == "YUYV" and src.format["width"] == 32
+        assert src.format["fps"] == 30
+
+
+def test_frame_rate_is_asked_for(kernel):
+    cam = camera(kernel, "SRGGB12", fps=(30, 15))
+    with V4L2Source(0, fps=15) as src:
+        assert cam.fps == 15 and src.format["fps"] == 15
 
 
 @pytest.mark.parametrize("fmt,tol", [("YUYV", 12), ("MJPEG", 25)])
