@@ -130,6 +130,20 @@ def test_color_matrix_and_neutral_are_consistent():
         dng_color_matrix({"color_matrix": np.zeros((3, 3))})
 
 
+def test_dng_time_is_exposure_time(tmp_path):
+    # A frame exposed 90 s ago (monotonic clock) and written now carries its exposure time.
+    f = _random_frame()
+    f.timestamp_ns = time.monotonic_ns() - 90_000_000_000
+    write_dng(f, tmp_path / "t.dng")
+    with rawpy.imread(str(tmp_path / "t.dng")) as raw:
+        stamp = raw.other.timestamp.timestamp()
+    assert abs(stamp - (time.time() - 90)) < 2.5
+    f.meta["wall_time"] = 1_700_000_000.0  # a RAW file's own time wins
+    write_dng(f, tmp_path / "u.dng")
+    with rawpy.imread(str(tmp_path / "u.dng")) as raw:
+        assert raw.other.timestamp.timestamp() == 1_700_000_000.0
+
+
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed")
 @pytest.mark.parametrize("cfa,bits", [("RGGB", 10), ("GBRG", 14)])
 def test_exiftool_validates(tmp_path, cfa, bits):

@@ -167,12 +167,25 @@ def _exposure_time_s(meta: dict[str, Any]) -> float | None:
     return None if t is None else float(t)
 
 
-def _exif_datetime(meta: dict[str, Any]) -> str:
-    wall = meta.get("wall_time")  # seconds since the epoch, when the source knows it
-    return time.strftime("%Y:%m:%d %H:%M:%S", time.localtime(wall if wall else time.time()))
+def wall_time(frame: Frame) -> float:
+    """When ``frame`` was exposed, in seconds since the epoch.
+
+    ``meta["wall_time"]`` when the source knows it (RAW files); else the frame's monotonic
+    timestamp moved to the wall clock, so a burst written late still carries its exposure
+    times; else now.
+    """
+    wall = frame.meta.get("wall_time")
+    if wall:
+        return float(wall)
+    age_s = (time.monotonic_ns() - int(frame.timestamp_ns)) / 1e9
+    return time.time() - age_s if 0 <= age_s < 86400 else time.time()
 
 
-def _exif_entries(meta: dict[str, Any]) -> list[tuple[int, int, int, bytes]]:
+def _exif_datetime(wall: float) -> str:
+    return time.strftime("%Y:%m:%d %H:%M:%S", time.localtime(wall))
+
+
+def _exif_entries(meta: dict[str, Any], wall: float) -> list[tuple[int, int, int, bytes]]:
     """EXIF IFD entries (tag, TIFF type, count, little-endian value bytes), sorted by tag."""
 
     def rational(x: float) -> bytes:
@@ -198,8 +211,10 @@ def _exif_entries(meta: dict[str, Any]) -> list[tuple[int, int, int, bytes]]:
     if iso is not None:
         entries.append((34855, 3, 1, struct.pack("<H", min(int(round(float(iso))), 65535))))
     entries.append((36864, 7, 4, b"0231"))  # ExifVersion
-    n, b = ascii_(_exif_datetime(meta))
+    n, b = ascii_(_exif_datetime(wall))
     entries.append((36867, 2, n, b))  # DateTimeOriginal
+    n, b = ascii_(f"{int(wall * 1000) % 1000:03d}")
+    entries.append((37521, 2, n, b))  # SubSecTimeOriginal: frames of a burst apart
     focal = _meta_first(meta, "focal_mm", "focal_length", "focal_length_mm")
     if focal is not None:
         entries.append((37386, 5, 1, rational(float(focal))))
@@ -255,13 +270,13 @@ def _link_exif_ifd(fh: BinaryIO, entries: list[tuple[int, int, int, bytes]]) -> 
     fh.seek(0, os.SEEK_END)
 
 
-def dng_tags(frame: Frame) -> list[tuple]:
+def dng_tags(frame: Frame, wall: float | None = None) -> list[tuple]:
     """The tifffile ``extratags`` of a DNG of ``frame`` (IFD0 tags; EXIF goes in its own IFD)."""
     meta = frame.meta
     cfa = [("RGB".index(c)) for c in frame.cfa]
     camera = _label(_meta_first(meta, "camera_model", "sensor", "camera", "card")) or "Viewfinder"
     camera = f"Viewfinder {camera}" if not camera.startswith("Viewfinder") else camera
-    stamp = _exif_datetime(meta)
+    stamp = _exif_datetime(wall_time(frame) if wall is None else wall)
     tags: list[tuple] = [
         (271, "s", 0, "Viewfinder", True),  # Make
         (272, "s", 0, camera, True),  # Model
@@ -305,8 +320,9 @@ def write_dng(frame: Frame, path: str | os.PathLike) -> Path:
     if hasattr(data, "get"):  # CuPy: the writer runs off the hot path, a copy is fine
         data = data.get()
     data = np.ascontiguousarray(data, dtype=np.uint16)
-    extratags = dng_tags(frame)
-    exif = _exif_entries(frame.meta)
+    wall = wall_time(frame)
+    extratags = dng_tags(frame, wall)
+    exif = _exif_entries(frame.meta, wall)
 
     def write(fh: BinaryIO) -> None:
         with tifffile.TiffWriter(fh, bigtiff=False, byteorder="<") as tif:
