@@ -248,11 +248,16 @@ def cli_capture(args: argparse.Namespace) -> int:
     source = open_source(
         args.source, lens=getattr(args, "lens", None), size=parse_size(getattr(args, "size", None))
     )
+    # A camera that stops sending (unplugged) must not hang the command: sources that take
+    # a read timeout get one.
+    import inspect
+
+    takes_timeout = "timeout" in inspect.signature(source.read).parameters
     t0 = time.perf_counter()
     try:
         with BurstWriter(args.out, fmt=args.format, queue_size=8) as writer:
             for _ in range(args.count):
-                writer.put(source.read())
+                writer.put(source.read(timeout=10.0) if takes_timeout else source.read())
     finally:
         source.close()
     dt = time.perf_counter() - t0
