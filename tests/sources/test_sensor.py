@@ -98,15 +98,23 @@ def test_bad_exposure_is_refused(time_s, iso, match):
         sensor.expose(flat((64, 64), 1.0), time_s, iso)
 
 
+def test_noise_bank_is_standard_normal():
+    sensor = Sensor(IMX989, (1024, 768), seed=9)
+    size = sensor._noise_bank(1024 * 768)[0].size
+    assert size == 1024 * 768 + Sensor.BANK_SLACK
+    z = sensor.noise_deviates(0, size).astype(np.float64)
+    assert abs(z.mean()) < 1e-6 and z.var() == pytest.approx(1.0, abs=1e-6)
+    assert np.mean(z**4) == pytest.approx(3.0, abs=0.02)  # Gaussian kurtosis
+
+
 def test_numba_kernel_equals_reference(rng):
     sensor = Sensor(IMX989, (256, 128), seed=5)
     rate = rng.uniform(0, 6e5, size=(132, 260)).astype(np.float32)  # with a margin
     p = sensor.noise_params(800)
     out = sensor.expose(rate, 0.01, 800, offset=(2, 4), noise_offsets=(10, 5000))
-    bank = sensor._noise_bank(0)
     n = 128 * 256
-    z1 = bank[10 : 10 + n].reshape(128, 256)
-    z2 = bank[5000 : 5000 + n].reshape(128, 256)
+    z1 = sensor.noise_deviates(10, n).reshape(128, 256)
+    z2 = sensor.noise_deviates(5000, n).reshape(128, 256)
     ref = expose_reference(rate[2:130, 4:260] * np.float32(0.01), z1, z2, p)
     diff = np.abs(out.astype(int) - ref.astype(int))
     assert diff.max() <= 1  # float rounding at .5 ties only

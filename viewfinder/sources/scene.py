@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -191,6 +192,8 @@ class Scene:
     def __init__(self, seed: int = 0, white_luminance: float = 500.0) -> None:
         self.seed = seed
         self.white_luminance = float(white_luminance)
+        self._sharp: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._sharp_bytes = 0
         rng = np.random.default_rng(seed)
         jitter = rng.uniform(-0.02, 0.02, size=(8, 2))  # the seed moves the planes a little
         self.planes: list[Plane] = [
@@ -226,6 +229,28 @@ class Scene:
             ),
         ]
         self.planes.sort(key=lambda p: -p.depth_m)
+
+    #: Bytes of sharp layers kept for reuse (least recently used ones go first).
+    SHARP_CACHE_BYTES = 512 << 20
+
+    def sharp_layer(
+        self, plane: Plane, canvas: Canvas, region: tuple[int, int, int, int]
+    ) -> np.ndarray:
+        """Sharp premultiplied RGBA of ``plane`` over canvas ``region`` (y0, x0, y1, x1),
+        cached: a focus or aperture change only blurs again. Do not modify the result."""
+        key = (id(plane), canvas, region)
+        layer = self._sharp.get(key)
+        if layer is not None:
+            self._sharp.move_to_end(key)
+            return layer
+        layer = _render_plane(plane, canvas, *region)
+        if layer.nbytes <= self.SHARP_CACHE_BYTES:
+            self._sharp[key] = layer
+            self._sharp_bytes += layer.nbytes
+            while self._sharp_bytes > self.SHARP_CACHE_BYTES:
+                _, old = self._sharp.popitem(last=False)
+                self._sharp_bytes -= old.nbytes
+        return layer
 
     def plane(self, name: str) -> Plane:
         for p in self.planes:
@@ -381,14 +406,15 @@ def render(
                 lens.focal_mm, lens.f_number, lens.focus_m, plane.depth_m, canvas.pixel_mm * 1000
             )
         )
-        pad = blur_radius_px(coc, airy)
+        # rounded up to 32 px so that most focus and aperture changes reuse the sharp layer
+        pad = -(-blur_radius_px(coc, airy) // 32) * 32
         bx0, by0, bx1, by1 = canvas.box_px(plane)
         # window grown by the blur reach, limited to the plane's own rectangle
         ry0, rx0 = max(y0 - pad, math.floor(by0)), max(x0 - pad, math.floor(bx0))
         ry1, rx1 = min(y1 + pad, math.ceil(by1)), min(x1 + pad, math.ceil(bx1))
         if ry1 <= ry0 or rx1 <= rx0:
             continue
-        sharp = _render_plane(plane, canvas, ry0, rx0, ry1, rx1)
+        sharp = scene.sharp_layer(plane, canvas, (ry0, rx0, ry1, rx1))
         # sharp coverage of the window gives the depth truth
         cy0, cx0 = max(ry0, y0), max(rx0, x0)
         cy1, cx1 = min(ry1, y1), min(rx1, x1)

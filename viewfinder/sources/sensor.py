@@ -18,6 +18,8 @@ use); the Gaussian is slightly wrong in shape below about 20 electrons. On the C
 deviates come from a bank drawn once per output size and read at random offsets per frame
 (drawing 2 x 2 M normals per frame costs more than the whole 60 fps budget); successive frames
 are therefore shifted copies of one noise field, which no viewer or statistic here can see. The
+bank holds int8 codes (24 per sigma, normalised to exactly zero mean and unit variance): memory
+traffic, not arithmetic, is what the CPU kernel costs. The
 GPU kernel (``kernels/sim.cu``) draws fresh counter-based normals per pixel instead.
 
 Smaller output sizes (2x2 binning, or any size for CPU use) are modelled as a sensor of the same
@@ -141,26 +143,36 @@ def expose_reference(
     return np.clip(dn, 0, p.white_level).astype(np.uint16)
 
 
-def _expose_py(rate, oy, ox, time_s, gain, full_well, read_dn, black, white, bank, o1, o2, out):
+def _expose_py(
+    rate, oy, ox, time_s, gain, full_well, read_dn, black, white, bank, zs, zc, o1, o2, out
+):
+    # float32 throughout and row slices: numba vectorises the inner loop. (x + 0.5) clipped
+    # to [0, white] and truncated is floor(x + 0.5) clipped, as in expose_reference. The bank
+    # holds int8 codes: z = code * zs + zc.
     h, w = out.shape
+    zero, half = np.float32(0.0), np.float32(0.5)
     for y in numba.prange(h):
-        base = y * w
+        r = rate[y + oy]
+        z1 = bank[o1 + y * w : o1 + y * w + w]
+        z2 = bank[o2 + y * w : o2 + y * w + w]
+        o = out[y]
         for x in range(w):
-            n = rate[y + oy, x + ox] * time_s
-            e = n + math.sqrt(max(n, 0.0)) * bank[o1 + base + x]
-            e = min(max(e, 0.0), full_well)
-            dn = black + gain * e + read_dn * bank[o2 + base + x]
-            dn = math.floor(dn + 0.5)
-            out[y, x] = np.uint16(min(max(dn, 0.0), white))
+            n = r[x + ox] * time_s
+            e = n + np.sqrt(max(n, zero)) * (np.float32(z1[x]) * zs + zc)
+            e = min(max(e, zero), full_well)
+            dn = black + gain * e + read_dn * (np.float32(z2[x]) * zs + zc)
+            o[x] = np.uint16(min(max(dn + half, zero), white))
 
 
 def _expose_mean_py(rate, oy, ox, time_s, gain, full_well, black, white, out):
     h, w = out.shape
+    zero, half = np.float32(0.0), np.float32(0.5)
     for y in numba.prange(h):
+        r = rate[y + oy]
+        o = out[y]
         for x in range(w):
-            e = min(max(rate[y + oy, x + ox] * time_s, 0.0), full_well)
-            dn = math.floor(black + gain * e + 0.5)
-            out[y, x] = np.uint16(min(max(dn, 0.0), white))
+            e = min(max(r[x + ox] * time_s, zero), full_well)
+            o[x] = np.uint16(min(max(black + gain * e + half, zero), white))
 
 
 # Two builds of each kernel: threaded for frames, serial for small windows (autofocus), where
@@ -218,7 +230,7 @@ class Sensor:
         self.area = (self.pixel_um / spec.pixel_um) ** 2  # native pixels per output pixel
         self.full_well_e = spec.full_well_e * self.area
         self._rng = np.random.default_rng(seed)
-        self._bank: np.ndarray | None = None
+        self._bank: tuple[np.ndarray, float, float] | None = None
 
     @property
     def width_mm(self) -> float:
@@ -258,16 +270,32 @@ class Sensor:
         area_m2 = (self.pixel_um * 1e-6) ** 2
         return PHOTONS_PER_LUX_S_M2 * area_m2 * np.asarray(self.spec.qe_rgb)
 
-    def _noise_bank(self, pixels: int) -> np.ndarray:
-        """Standard normal bank for windows of up to ``pixels`` pixels (grown on demand)."""
+    #: int8 codes of the bank per standard deviation (tails clip at 127 / 24 = 5.3 sigma).
+    BANK_CODES_PER_SIGMA = 24.0
+
+    def _noise_bank(self, pixels: int) -> tuple[np.ndarray, float, float]:
+        """Normal bank for windows of up to ``pixels`` pixels (grown on demand).
+
+        Stored as int8 codes (a quarter of the memory traffic of float32, which is what a
+        frame's noise costs); ``z = code * scale + offset`` has exactly zero mean and unit
+        variance over the bank. Returns (codes, scale, offset).
+        """
         n = pixels + self.BANK_SLACK
-        if self._bank is None or self._bank.size < n:
-            bank = self._rng.standard_normal(n, dtype=np.float32)
-            # Exactly zero mean and unit variance, so the model variance holds to the digit.
-            bank -= bank.mean(dtype=np.float64)
-            bank /= bank.std(dtype=np.float64)
-            self._bank = bank
+        if self._bank is None or self._bank[0].size < n:
+            z = self._rng.standard_normal(n, dtype=np.float32) * self.BANK_CODES_PER_SIGMA
+            codes = np.clip(np.rint(z), -127, 127).astype(np.int8)
+            mean = codes.mean(dtype=np.float64)
+            std = codes.std(dtype=np.float64)
+            self._bank = (codes, float(1.0 / std), float(-mean / std))
         return self._bank
+
+    def noise_deviates(self, offset: int, count: int) -> np.ndarray:
+        """The ``count`` standard normal deviates at ``offset`` of the bank, float32."""
+        if self._bank is None or self._bank[0].size < offset + count:
+            self._noise_bank(offset + count)
+        codes, scale, shift = self._bank
+        z = codes[offset : offset + count].astype(np.float32)
+        return z * np.float32(scale) + np.float32(shift)
 
     def expose(
         self,
@@ -337,7 +365,7 @@ class Sensor:
                 out,
             )
             return out
-        bank = self._noise_bank(h * w)
+        bank, zs, zc = self._noise_bank(h * w)
         if noise_offsets is None:
             o1, o2 = self._rng.integers(0, self.BANK_SLACK, size=2)
             if o1 == o2:  # the two noises must not read the same deviates
@@ -360,6 +388,8 @@ class Sensor:
             np.float32(p.black_level),
             np.float32(p.white_level),
             bank,
+            np.float32(zs),
+            np.float32(zc),
             int(o1),
             int(o2),
             out,

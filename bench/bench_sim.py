@@ -1,0 +1,135 @@
+"""Simulated camera benchmark: frames per second of ``SimulatedCamera.read()``.
+
+What a frame costs once the defocused scene is cached (focus, aperture and size unchanged):
+the sensor exposure (shot + read noise, clipping, quantisation) of every pixel, the motion
+offset and the ``Frame`` with its metadata. Also measured: the cost of a change (re-render of
+the blurred layers), one contrast-autofocus sweep, and, as peers in the same process, NumPy's
+own noise generators at the same size (what a straightforward per-frame implementation pays).
+On a CUDA device: 8192x6144 frames on the device (CUDA events and wall clock with a sync) and
+with ``host=True`` (device -> pinned host copy).
+
+    python -m bench.bench_sim [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numba
+import numpy as np
+
+from bench.harness import gpu_measure, measure, write_results
+from viewfinder.backend import cupy_module
+from viewfinder.sources.simulated import SimulatedCamera
+
+CPU_SIZES = [(1920, 1080), (2048, 1536), (4096, 3072)]
+
+
+def fps(stats: dict[str, float]) -> float:
+    return 1000.0 / stats["median_ms"]
+
+
+def cpu_frames(size: tuple[int, int], repeat: int) -> dict[str, object]:
+    out: dict[str, object] = {"size": list(size)}
+    cam = SimulatedCamera(size, backend="numpy", motion=True, noise=True)
+    cam.set_mode("m")
+    cam.attach_lens("summilux-35")
+    cam.set_focus(1.0)
+    cam.read()  # render and cache
+    out["read"] = measure(cam.read, repeat=repeat, warmup=5)
+    cam.noise = False
+    out["read_noise_free"] = measure(cam.read, repeat=repeat, warmup=3)
+    cam.noise = True
+    apertures = iter([2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0, 1.4] * 4)
+
+    def change() -> None:  # every call a new aperture: the layers are blurred again
+        cam.set_aperture(next(apertures))
+        cam.read()
+
+    out["aperture_change_and_read"] = measure(change, repeat=max(3, repeat // 10), warmup=1)
+    # peers: NumPy noise generators at the frame size
+    rng = np.random.default_rng(0)
+    lam = np.full((size[1], size[0]), 400.0)
+    out["peer_numpy_standard_normal_f32"] = measure(
+        lambda: rng.standard_normal(lam.shape, dtype=np.float32), repeat=max(5, repeat // 4)
+    )
+    out["peer_numpy_poisson"] = measure(lambda: rng.poisson(lam), repeat=max(3, repeat // 10))
+    out["fps"] = fps(out["read"])
+    cam.close()
+    return out
+
+
+def autofocus() -> dict[str, object]:
+    cam = SimulatedCamera((1920, 1440), backend="numpy", motion=False)
+    cam.read()
+    return {
+        "size": [1920, 1440],
+        "tap": [960, 720],
+        "focus_at": measure(lambda: cam.focus_at(960, 720), repeat=3, warmup=1),
+    }
+
+
+def gpu_frames(repeat: int) -> dict[str, object]:
+    cp = cupy_module()
+    out: dict[str, object] = {}
+    for host in (False, True):
+        cam = SimulatedCamera((8192, 6144), backend="cupy", host=host, motion=True)
+        cam.set_mode("m")
+        cam.attach_lens("summilux-35")
+        cam.set_focus(1.0)
+        cam.read()
+        key = "host" if host else "device"
+        sync = cp.cuda.Stream.null.synchronize
+        out[f"{key}_wall"] = measure(cam.read, repeat=repeat, warmup=5, sync=sync)
+        out[f"{key}_wall"]["fps"] = fps(out[f"{key}_wall"])
+        if not host:
+            out["device_events"] = gpu_measure(cam.read, repeat=repeat, warmup=5)
+            out["device_events"]["fps"] = fps(out["device_events"])
+            out["device_event_exposure_kernel_only"] = gpu_measure(
+                lambda c=cam: c._gpu.expose(
+                    (16, 16), 1 / 100, c.sensors["m"].noise_params(100), 1, True
+                ),
+                repeat=repeat,
+                warmup=5,
+            )
+        cam.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, 1920x1080 only")
+    args = parser.parse_args(argv)
+    repeat = 20 if args.quick else 100
+    payload: dict[str, object] = {"numba_threads": numba.get_num_threads(), "cpu": []}
+    for size in CPU_SIZES[:1] if args.quick else CPU_SIZES:
+        r = cpu_frames(size, repeat)
+        payload["cpu"].append(r)
+        print(
+            f"cpu {size[0]}x{size[1]}: read {r['read']['median_ms']:.2f} ms "
+            f"({r['fps']:.0f} fps), noise-free {r['read_noise_free']['median_ms']:.2f} ms, "
+            f"aperture change {r['aperture_change_and_read']['median_ms']:.0f} ms; peers: "
+            f"numpy normal {r['peer_numpy_standard_normal_f32']['median_ms']:.1f} ms, "
+            f"poisson {r['peer_numpy_poisson']['median_ms']:.1f} ms"
+        )
+    if not args.quick:
+        payload["autofocus"] = autofocus()
+        print(f"autofocus sweep: {payload['autofocus']['focus_at']['median_ms']:.0f} ms")
+    if cupy_module() is not None:
+        payload["gpu"] = gpu_frames(repeat)
+        g = payload["gpu"]
+        print(
+            f"gpu 8192x6144: events {g['device_events']['median_ms']:.3f} ms "
+            f"({g['device_events']['fps']:.0f} fps), wall {g['device_wall']['median_ms']:.3f}"
+            f" ms ({g['device_wall']['fps']:.0f} fps), host copy "
+            f"{g['host_wall']['median_ms']:.2f} ms, kernel "
+            f"{g['device_event_exposure_kernel_only']['median_ms']:.3f} ms"
+        )
+    path = write_results("sim", payload)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
