@@ -104,20 +104,23 @@ def _scope_strips(rgba, lum, step, do_w, do_p, wave, parade, loc):  # pragma: no
                         parade[c, v, x0 + i] = loc[c, i, v]
 
 
-@njit(cache=True)  # no fastmath: the cell maths must round like the kernel and the reference
-def _vectorscope_rows(px32, step, ku, kv, vs):  # pragma: no cover - compiled
+@njit(cache=True, boundscheck=False)  # no fastmath: cells must round like the kernel
+def _vectorscope_rows(px32, step, ku, kv, vs, cells):  # pragma: no cover - compiled
     n = vs.shape[0]
     half = np.float32(0.5 * n)
+    flat = vs.reshape(-1)
     for y in range(0, px32.shape[0], step):
         p = px32[y]
-        for x in range(p.shape[0]):
-            q = p[x]
-            r, g, b = np.int64(q & 255), np.int64((q >> 8) & 255), np.int64((q >> 16) & 255)
+        for x in range(p.shape[0]):  # cell indices first: this loop vectorises
+            q = np.int32(p[x])
+            r, g, b = q & 255, (q >> 8) & 255, (q >> 16) & 255
             yw = 54 * r + 183 * g + 19 * b
             # truncation equals floor once clamped at 0
-            u = np.int64(np.float32(256 * b - yw) * ku + half)
-            v = np.int64(np.float32(256 * r - yw) * kv + half)
-            vs[min(max(v, 0), n - 1), min(max(u, 0), n - 1)] += 1
+            u = np.int32(np.float32(256 * b - yw) * ku + half)
+            v = np.int32(np.float32(256 * r - yw) * kv + half)
+            cells[x] = min(max(v, 0), n - 1) * n + min(max(u, 0), n - 1)
+        for x in range(p.shape[0]):
+            flat[cells[x]] += 1
 
 
 @_nj
@@ -157,24 +160,29 @@ def _peaking_rows(px32, pooled, peak_rgb, grey, peak_out):  # pragma: no cover -
 
 @_nj
 def _zebra_rows(
-    clean32, px32, lum, pooled, over_t, under_t, zebra_rgb, zebra_raw, phase, stripe_w, zebra_out
+    clean32, px32, lum, pooled, over_t, under_t, zebra_rgb, zebra_raw, phase, pattern, zebra_out
 ):  # pragma: no cover - compiled; vf_zebra_flags/_colour
+    # pattern[k] = 1 where ((k % period) < width): stripe "on" of (x + y + phase) without a
+    # division per pixel; len(pattern) >= w + period.
     h, w = lum.shape
+    period = pattern.size - w
+    rgb = 1 if zebra_rgb else 0
+    raw = 1 if zebra_raw else 0
     for y in range(h):
         c, p, lr, pr, o = clean32[y], px32[y], lum[y], pooled[y], zebra_out[y]
-        for x in range(w):
-            lm = lr[x]
+        for x in range(w):  # branch-free so it vectorises
+            lm = np.int32(lr[x])
             q = c[x]
-            zf = (1 if lm >= over_t else 0) | (2 if lm <= under_t else 0)
-            if zebra_rgb:
-                zf |= (4 if (q & 255) >= over_t else 0) | (8 if ((q >> 8) & 255) >= over_t else 0)
-                zf |= 16 if ((q >> 16) & 255) >= over_t else 0
-            if zebra_raw:
-                zf |= 32 if pr[x] & 4 else 0
+            zf = np.int32(lm >= over_t) | (np.int32(lm <= under_t) << 1)
+            zf |= (np.int32((q & 255) >= over_t) << 2) * rgb
+            zf |= (np.int32(((q >> 8) & 255) >= over_t) << 3) * rgb
+            zf |= (np.int32(((q >> 16) & 255) >= over_t) << 4) * rgb
+            zf |= (np.int32(pr[x] >> 2) & 1) * raw << 5
             o[x] = zf
+        k0 = (y + phase) % period
         for x in range(w):
             zf = o[x]
-            if zf == 0 or ((x + y + phase) // stripe_w) % 2 != 0:
+            if zf == 0 or pattern[k0 + x] == 0:
                 continue
             c0, c1, c2 = 0, 0, 0
             if zf & 32:
@@ -261,6 +269,8 @@ class Assists:
         self.vs = xp.zeros((n, n), xp.uint32)
         self.lum = np.empty((h, w), np.uint8)
         self.clean = np.empty((h, w), np.uint32)
+        self.cells = np.empty(w, np.int32)
+        self._pattern_key: tuple | None = None
         self.loc = np.empty((4, 16, 256), np.uint16)  # per-strip scope counters (h < 65536)
         self.raw_hist = xp.zeros((4, 1 << self.bits), xp.int64)
         self.readback = PinnedReadback(xp, (4, 1 << self.bits), np.int64)
@@ -372,7 +382,7 @@ class Assists:
             )
         if sc.vectorscope:
             ku, kv = vectorscope_scales(self.vs.shape[0])
-            _vectorscope_rows(px32, step, ku, kv, self.vs)
+            _vectorscope_rows(px32, step, ku, kv, self.vs, self.cells)
         if z.enabled:  # flags from the clean view, so copy it before the other overlays
             np.copyto(self.clean, px32)
         if fc.enabled:
@@ -391,6 +401,11 @@ class Assists:
                 self.peak,
             )
         if z.enabled:
+            sw = int(z.stripe_width)
+            if self._pattern_key != sw:  # only when the width changes
+                k = np.arange(self.view_shape[1] + 2 * sw)
+                self.pattern = ((k % (2 * sw)) < sw).astype(np.uint8)
+                self._pattern_key = sw
             _zebra_rows(
                 self.clean,
                 px32,
@@ -401,7 +416,7 @@ class Assists:
                 z.mode == "rgb",
                 bool(z.raw),
                 z.phase(seq),
-                int(z.stripe_width),
+                self.pattern,
                 self.zebra,
             )
 
