@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from ..backend import is_device_array
+from ..backend import array_module, is_device_array
 from ..frame import Frame
 from .falsecolor import false_colour_lut, false_colour_reference
 from .histogram import PinnedReadback, raw_histogram, raw_stats
@@ -290,7 +290,8 @@ class Assists:
         settings: Any,
     ) -> AssistOutputs:
         """Run the enabled assists; composite the overlays into ``view_rgba`` in place."""
-        self.configure(self.xp, frame.shape, view_rgba.shape[:2], frame.bits, settings)
+        xp = getattr(self, "xp", None) or array_module(view_rgba)
+        self.configure(xp, frame.shape, view_rgba.shape[:2], frame.bits, settings)
         p, z, hs, fc, sc = (
             settings.peaking,
             settings.zebra,

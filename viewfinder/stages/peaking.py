@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from ..backend import to_host
+from ..backend import array_module, is_device_array, to_host
 from ..frame import Frame, cfa_site_offsets, check_cfa, check_mosaic
 from ..settings import check_choice, check_range
 
@@ -268,8 +268,6 @@ def peaking(frame: Frame, settings: PeakingSettings | None = None) -> np.ndarray
     """
     if not isinstance(frame, Frame):
         raise ValueError(f"peaking() takes a viewfinder.Frame, got {type(frame).__name__}")
-    from ..backend import array_module
-
     engine = PeakingEngine()
     engine.configure(array_module(frame.data), frame.shape, frame.shape, frame.bits)
     return engine.run(frame, settings or PeakingSettings(enabled=True), full_res=True)
@@ -540,6 +538,8 @@ class PeakingEngine:
 
         i32, f32 = np.int32, np.float32
         raw = frame.data
+        if raw.dtype != np.uint16 or not raw.flags.c_contiguous:  # the kernels read uint16
+            raw = self.xp.ascontiguousarray(raw, dtype=self.xp.uint16)
         (H, W), (h, w) = self.frame_shape, self.view_shape
         block = (32, 8, 1)
         grid = ((W + 31) // 32, (H + 7) // 8, 1)
@@ -579,6 +579,6 @@ def _row_bands(raw: Any, bands: int = 16, rows: int = 8) -> np.ndarray:
         return to_host(raw)
     starts = (np.linspace(0, h - rows, bands).astype(np.int64) // 2) * 2
     idx = (starts[:, None] + np.arange(rows)[None, :]).ravel()
-    if type(raw).__module__.startswith("cupy"):
-        return to_host(raw[idx])  # configure-time / every ESTIMATE_EVERY frames only
+    if is_device_array(raw):  # every ESTIMATE_EVERY frames only, and a small copy
+        return to_host(raw[array_module(raw).asarray(idx)])
     return np.asarray(raw)[idx]
