@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
+import numba
 import numpy as np
 
 from .. import optics
@@ -194,6 +195,7 @@ class Scene:
         self.white_luminance = float(white_luminance)
         self._sharp: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._sharp_bytes = 0
+        self._depth: dict[tuple, np.ndarray] = {}  # render() keeps the depth of full frames
         rng = np.random.default_rng(seed)
         jitter = rng.uniform(-0.02, 0.02, size=(8, 2))  # the seed moves the planes a little
         self.planes: list[Plane] = [
@@ -231,7 +233,7 @@ class Scene:
         self.planes.sort(key=lambda p: -p.depth_m)
 
     #: Bytes of sharp layers kept for reuse (least recently used ones go first).
-    SHARP_CACHE_BYTES = 512 << 20
+    SHARP_CACHE_BYTES = 2 << 30
 
     def sharp_layer(
         self, plane: Plane, canvas: Canvas, region: tuple[int, int, int, int]
@@ -398,40 +400,96 @@ def render(
     y0, x0, y1, x1 = window if window is not None else (0, 0, canvas.height, canvas.width)
     h, w = y1 - y0, x1 - x0
     rgb = np.zeros((h, w, 3), np.float32)
-    depth = np.full((h, w), np.inf, np.float32)
+    # depth depends on the geometry only: kept per canvas and window
+    depth_key = (canvas, (y0, x0, y1, x1), tuple(id(p) for p in scene.planes))
+    cached_depth = scene._depth.get(depth_key) if window is None else None
+    depth = cached_depth if cached_depth is not None else np.full((h, w), np.inf, np.float32)
     airy = optics.airy_disc_px(lens.f_number, canvas.pixel_mm * 1000)
+    full = window is None
     for plane in scene.planes:  # far to near
         coc = float(
             optics.coc_px(
                 lens.focal_mm, lens.f_number, lens.focus_m, plane.depth_m, canvas.pixel_mm * 1000
             )
         )
-        # rounded up to 32 px so that most focus and aperture changes reuse the sharp layer
-        pad = -(-blur_radius_px(coc, airy) // 32) * 32
+        pad = blur_radius_px(coc, airy)
         bx0, by0, bx1, by1 = canvas.box_px(plane)
-        # window grown by the blur reach, limited to the plane's own rectangle
-        ry0, rx0 = max(y0 - pad, math.floor(by0)), max(x0 - pad, math.floor(bx0))
-        ry1, rx1 = min(y1 + pad, math.ceil(by1)), min(x1 + pad, math.ceil(bx1))
+        py0, px0, py1, px1 = math.floor(by0), math.floor(bx0), math.ceil(by1), math.ceil(bx1)
+        # The sharp layer: a full render keeps one per plane (SHARP_MARGIN around the canvas,
+        # whatever the blur, so focus and aperture changes reuse it); a window takes what its
+        # blur reaches. Both are limited to the plane's own rectangle.
+        reach = SHARP_MARGIN if full else pad
+        ry0, rx0 = max(y0 - reach, py0), max(x0 - reach, px0)
+        ry1, rx1 = min(y1 + reach, py1), min(x1 + reach, px1)
         if ry1 <= ry0 or rx1 <= rx0:
             continue
         sharp = scene.sharp_layer(plane, canvas, (ry0, rx0, ry1, rx1))
         # sharp coverage of the window gives the depth truth
         cy0, cx0 = max(ry0, y0), max(rx0, x0)
         cy1, cx1 = min(ry1, y1), min(rx1, x1)
-        if cy1 > cy0 and cx1 > cx0:
+        if cached_depth is None and cy1 > cy0 and cx1 > cx0:
             cov = sharp[cy0 - ry0 : cy1 - ry0, cx0 - rx0 : cx1 - rx0, 3] >= 0.5
             depth[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0][cov] = plane.depth_m
-        # the blurred layer spreads up to `pad` beyond the plane's rectangle
+        # the blurred layer covers the window where it lies within `pad` of the sharp one
         gy0, gx0 = max(ry0 - pad, y0), max(rx0 - pad, x0)
         gy1, gx1 = min(ry1 + pad, y1), min(rx1 + pad, x1)
         if gy1 <= gy0 or gx1 <= gx0:
             continue
-        grown = np.zeros((gy1 - gy0 + 2 * pad, gx1 - gx0 + 2 * pad, 4), np.float32)
-        oy, ox = ry0 - (gy0 - pad), rx0 - (gx0 - pad)
-        grown[oy : oy + sharp.shape[0], ox : ox + sharp.shape[1]] = sharp
-        blurred = defocus_blur(grown, coc, airy)[pad:-pad, pad:-pad]
-        a = blurred[:, :, 3:4]
-        view = rgb[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0]
-        view *= 1.0 - a
-        view += blurred[:, :, :3]
+        src = _blur_source(
+            sharp,
+            (ry0, rx0, ry1, rx1),
+            (gy0 - pad, gx0 - pad, gy1 + pad, gx1 + pad),
+            (py0, px0, py1, px1),
+        )
+        blurred = defocus_blur(src, coc, airy)[pad:-pad, pad:-pad]
+        _over(rgb[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0], blurred)
+    if window is None and cached_depth is None:
+        if len(scene._depth) >= 4:  # a few lenses' worth
+            scene._depth.pop(next(iter(scene._depth)))
+        scene._depth[depth_key] = depth
     return rgb, depth
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _over(dst: np.ndarray, layer: np.ndarray) -> None:
+    """``dst = dst * (1 - alpha) + rgb`` for a premultiplied RGBA ``layer``, in place."""
+    h, w = dst.shape[:2]
+    one = np.float32(1.0)
+    for y in numba.prange(h):
+        for x in range(w):
+            t = one - layer[y, x, 3]
+            for c in range(3):
+                dst[y, x, c] = dst[y, x, c] * t + layer[y, x, c]
+
+
+#: Pixels of sharp layer kept around the canvas by a full render (see :func:`render`).
+SHARP_MARGIN = 64
+
+
+def _blur_source(
+    sharp: np.ndarray,
+    have: tuple[int, int, int, int],
+    need: tuple[int, int, int, int],
+    plane_box: tuple[int, int, int, int],
+) -> np.ndarray:
+    """The sharp layer over the ``need`` box (y0, x0, y1, x1) from what it covers (``have``):
+    zeros beyond the plane's edges, a mirror image where the plane goes on beyond ``have``."""
+    ry0, rx0, ry1, rx1 = have
+    ny0, nx0, ny1, nx1 = need
+    py0, px0, py1, px1 = plane_box
+    sy0, sx0, sy1, sx1 = max(ry0, ny0), max(rx0, nx0), min(ry1, ny1), min(rx1, nx1)
+    src = sharp[sy0 - ry0 : sy1 - ry0, sx0 - rx0 : sx1 - rx0]
+    mirror = (
+        (sy0 - max(py0, ny0), min(py1, ny1) - sy1),
+        (sx0 - max(px0, nx0), min(px1, nx1) - sx1),
+        (0, 0),
+    )
+    mirror = tuple((max(a, 0), max(b, 0)) for a, b in mirror)
+    if any(a or b for a, b in mirror):
+        src = np.pad(src, mirror, mode="reflect")
+    zeros = (
+        (sy0 - ny0 - mirror[0][0], ny1 - sy1 - mirror[0][1]),
+        (sx0 - nx0 - mirror[1][0], nx1 - sx1 - mirror[1][1]),
+        (0, 0),
+    )
+    return np.pad(src, zeros) if any(a or b for a, b in zeros) else np.ascontiguousarray(src)
