@@ -68,7 +68,8 @@ def test_clipping_at_full_well_and_white_level():
 
 def test_binned_and_small_outputs_scale_with_pixel_area():
     native = Sensor(IMX989).noise_params(400)
-    binned_sensor = Sensor(IMX989, (4096, 3072))
+    binned_sensor = Sensor(IMX989, "binned")
+    assert (binned_sensor.width, binned_sensor.height) == (4096, 3072)
     binned = binned_sensor.noise_params(400)
     assert binned_sensor.pixel_um == pytest.approx(3.2)
     assert binned.full_well_e == pytest.approx(4 * native.full_well_e)
@@ -76,7 +77,7 @@ def test_binned_and_small_outputs_scale_with_pixel_area():
     assert Sensor(IMX989, (1920, 1080)).height_mm < IMX989.height_mm  # a 16:9 crop
 
 
-@pytest.mark.parametrize("size", [(8193, 6144), (1921, 1080), (16384, 100), (2, 2)])
+@pytest.mark.parametrize("size", [(8193, 6144), (1921, 1080), (16384, 100), (2, 2), "half"])
 def test_bad_sizes_are_refused(size):
     with pytest.raises(ValueError, match="sensor output size"):
         Sensor(IMX989, size)

@@ -192,8 +192,9 @@ class Sensor:
     ----------
     spec : SensorSpec
         The sensor model.
-    size : (width, height) or None
-        Output size; ``None`` is the native size. It must be even, no larger than native.
+    size : (width, height), "full", "binned" or None
+        Output size; ``None`` and ``"full"`` are the native size, ``"binned"`` the 2x2 binned
+        mode (4096 x 3072). It must be even, no larger than native.
         A different aspect ratio crops the sensor (16:9 keeps the full width, like a video
         mode).
     seed : int
@@ -205,9 +206,15 @@ class Sensor:
     BANK_SLACK = 1 << 20
 
     def __init__(
-        self, spec: SensorSpec = IMX989, size: tuple[int, int] | None = None, seed: int = 0
+        self, spec: SensorSpec = IMX989, size: tuple[int, int] | str | None = None, seed: int = 0
     ) -> None:
-        w, h = size if size is not None else (spec.width, spec.height)
+        if size is None or size == "full":
+            size = (spec.width, spec.height)
+        elif size == "binned":  # 2x2 binning: 4096 x 3072 pixels of 3.2 um
+            size = (spec.width // 2, spec.height // 2)
+        elif isinstance(size, str):
+            raise ValueError(f"sensor output size must be 'full', 'binned' or (w, h), got {size!r}")
+        w, h = size
         if (
             not isinstance(w, (int, np.integer))
             or not isinstance(h, (int, np.integer))

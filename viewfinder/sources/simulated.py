@@ -46,8 +46,9 @@ class SimulatedCamera:
 
     Parameters
     ----------
-    size : (width, height) or None
-        Output size. Default: 1920x1440 on the NumPy backend, the native 8192x6144 on CuPy.
+    size : (width, height), "full", "binned" or None
+        Output size (see :class:`~viewfinder.sources.sensor.Sensor`). Default: 1920x1440 on
+        the NumPy backend, the native 8192x6144 on CuPy.
     backend : {"numpy", "cupy"} or None
         Where frames are exposed (default: :func:`viewfinder.backend.backend_name`).
     host : bool
@@ -64,7 +65,7 @@ class SimulatedCamera:
 
     def __init__(
         self,
-        size: tuple[int, int] | None = None,
+        size: tuple[int, int] | str | None = None,
         *,
         backend: str | None = None,
         host: bool = False,
