@@ -35,9 +35,10 @@ extern "C" __global__ void vf_peak_score(const float* lum, int width, int height
 
 // Pass 3, per view pixel: max over its sensor block of the peaking level (box + thresholds)
 // in bits 0-1, and bit 2 where a photosite of the block reaches `white` (raw zebra).
-extern "C" __global__ void vf_peak_pool(const float* score, const unsigned short* raw, int width,
-                                        int height, int vw, int vh, int do_peak, float t1,
-                                        float t2, float t3, int do_raw, float white,
+extern "C" __global__ void vf_peak_pool(const float* score, const float* lum,
+                                        const unsigned short* raw, int width, int height, int vw,
+                                        int vh, int do_peak, float t1, float t2, float t3,
+                                        float fg, int do_raw, float white,
                                         unsigned char* pooled) {
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
     const int i = blockIdx.y * blockDim.y + threadIdx.y;
@@ -46,10 +47,11 @@ extern "C" __global__ void vf_peak_pool(const float* score, const unsigned short
     vf_pool_range(i, height, vh, &y0, &y1);
     vf_pool_range(j, width, vw, &x0, &x1);
     const VfFloatSource src{score, width, height};
+    const VfFloatSource lsrc{lum, width, height};
     int level = 0, clip = 0;
     for (int y = y0; y < y1; ++y) {
         for (int x = x0; x < x1; ++x) {
-            if (do_peak && level < 3) level = vf_maxi(level, vf_peak_level(src, y, x, t1, t2, t3));
+            if (do_peak && level < 3) level = vf_maxi(level, vf_peak_level(src, lsrc, y, x, height, width, t1, t2, t3, fg));
             if (do_raw && !clip) clip = (float)raw[(long long)y * width + x] >= white;
         }
     }

@@ -50,16 +50,23 @@ VF_HD float vf_peak_score(const Src& L, int y, int x, float far) {
     return score > 0.0f ? score : 0.0f;  // negative lobes beside a crisp step must not cancel it
 }
 
-// 3x3 box mean of the score, then the level 0..3.
-template <class Src>
-VF_HD int vf_peak_level(const Src& score, int y, int x, float t1, float t2, float t3) {
+// 3x3 box mean of the score, then the level 0..3: level k where the mean exceeds
+// max(t_k, 2^(k-1) f), f = fg * max(lum(y, x), 0) the Weber-contrast floor. Sites within 2 of
+// the frame's border (`height` x `width`) get 0: their distance-2 taps are mirrored, so a
+// ramp there would look like a sharp ridge.
+template <class Src, class Lum>
+VF_HD int vf_peak_level(const Src& score, const Lum& lum, int y, int x, int height, int width,
+                        float t1, float t2, float t3, float fg) {
+    if (y < 2 || x < 2 || y >= height - 2 || x >= width - 2) return 0;
     float col[3];
     for (int i = 0; i < 3; ++i) {
         const int xx = x + i - 1;
         col[i] = score(y - 1, xx) + score(y, xx) + score(y + 1, xx);
     }
     const float v = (col[0] + col[1] + col[2]) * (1.0f / 9.0f);
-    return (v > t1) + (v > t2) + (v > t3);
+    const float l = lum(y, x);
+    const float f = fg * (l > 0.0f ? l : 0.0f);
+    return (v > fmaxf(t1, f)) + (v > fmaxf(t2, 2.0f * f)) + (v > fmaxf(t3, 4.0f * f));
 }
 
 // Source range [*start, *stop) of pooled cell j when `src` samples pool onto `dst` cells.

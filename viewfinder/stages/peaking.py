@@ -18,6 +18,7 @@ Method (per photosite of the raw mosaic, then max-pooled to the view):
    otherwise cancel it), then a 3x3 box mean joins isolated dots and averages the noise down.
 4. Three levels: the score above ``T``, ``2 T``, ``4 T``, where ``T`` is a number of noise
    standard deviations of the score (calibrated on unit white noise), set by ``sensitivity``.
+   The 2 sites next to the frame border stay unmarked (their distance-2 taps are mirrored).
 
 Because the threshold is in units of the frame's own noise, the defaults suit every ISO.
 """
@@ -65,15 +66,21 @@ class PeakingSettings:
     colour : {"red", "yellow", "blue", "green", "white"}
     mode : {"colour", "grey"}
         Colour over the image, or colour over a grey (luma) copy of it.
+    min_contrast : float in [0, 0.2]
+        Weber-contrast floor (default 2 %): at low ISO the noise is so low that faint residual
+        detail of a defocused area (a disc PSF passes some fine detail) would clear a
+        noise-only threshold; the floor asks for this much detail contrast as well.
     """
 
     enabled: bool = False
     sensitivity: float = 0.5
     colour: str = "red"
     mode: str = "colour"
+    min_contrast: float = 0.02
 
     def __post_init__(self) -> None:
         check_range("peaking sensitivity", self.sensitivity, 0.0, 1.0)
+        check_range("peaking min_contrast", self.min_contrast, 0.0, 0.2)
         check_choice("peaking colour", self.colour, tuple(PEAKING_COLOURS))
         check_choice("peaking mode", self.mode, PEAKING_MODES)
 
@@ -82,6 +89,12 @@ class PeakingSettings:
         k = BASE_SIGMAS * 2.0 ** (4.0 * (0.5 - float(self.sensitivity)))
         t1 = NOISE_SCORE_MEAN + k * NOISE_SCORE_STD
         return (t1, 2.0 * t1, 4.0 * t1)
+
+    def floor_gain(self) -> np.float32:
+        """Level-1 floor per unit of stabilised luma: ``min_contrast / 2`` (as d t / t = dS /
+        (2 S) for shot noise), scaled by the sensitivity like the noise thresholds."""
+        k = 2.0 ** (4.0 * (0.5 - float(self.sensitivity)))
+        return np.float32(0.5 * float(self.min_contrast) * k)
 
 
 @dataclass(frozen=True)
@@ -213,10 +226,32 @@ def sharpness_reference(t: np.ndarray) -> np.ndarray:
     return (box / np.float32(9.0)).astype(np.float32)
 
 
-def levels_from_score(score: np.ndarray, thresholds: tuple[float, float, float]) -> np.ndarray:
-    """0..3 levels, (H, W) uint8."""
+def levels_from_score(
+    score: np.ndarray,
+    thresholds: tuple[float, float, float],
+    lum: np.ndarray | None = None,
+    floor_gain: float = 0.0,
+) -> np.ndarray:
+    """0..3 levels, (H, W) uint8: level k where the score exceeds ``max(t_k, 2**(k-1) f)``,
+    ``f = floor_gain * max(lum, 0)`` the contrast floor (none without ``lum``)."""
     t1, t2, t3 = (np.float32(t) for t in thresholds)
-    return ((score > t1).astype(np.uint8) + (score > t2) + (score > t3)).astype(np.uint8)
+    f = np.zeros_like(score) if lum is None else np.float32(floor_gain) * np.maximum(lum, 0)
+    levels = (
+        (score > np.maximum(t1, f)).astype(np.uint8)
+        + (score > np.maximum(t2, np.float32(2) * f))
+        + (score > np.maximum(t3, np.float32(4) * f))
+    ).astype(np.uint8)
+    _clear_border(levels)
+    return levels
+
+
+def _clear_border(levels: np.ndarray) -> None:
+    """No marks within 2 sites of the frame border: the distance-2 taps are mirrored there,
+    which turns a ramp (vignetting, a lens-edge falloff) into an apparent sharp ridge."""
+    levels[:2] = 0
+    levels[-2:] = 0
+    levels[:, :2] = 0
+    levels[:, -2:] = 0
 
 
 def peaking_reference(
@@ -225,7 +260,9 @@ def peaking_reference(
     """Peaking levels of a raw mosaic, the plain NumPy definition, (H, W) uint8 in 0..3."""
     lut = stabilise_lut(bits, black, model)
     t = lut[np.minimum(np.asarray(raw), lut.size - 1)]
-    return levels_from_score(sharpness_reference(t), settings.thresholds())
+    return levels_from_score(
+        sharpness_reference(t), settings.thresholds(), _binomial_ref(t), settings.floor_gain()
+    )
 
 
 def pool_ranges(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
@@ -348,8 +385,8 @@ def _score_rows(
 
 
 @_njit
-def _box_levels_rows(score, mx, my, t1, t2, t3, out):  # pragma: no cover - compiled
-    # 3x3 mean (reflect-101) then the three thresholds; mx/my rows -1, +1.
+def _box_levels_rows(score, lum, mx, my, t1, t2, t3, fg, out):  # pragma: no cover - compiled
+    # 3x3 mean (reflect-101) then the three thresholds with the contrast floor fg * lum.
     h, w = score.shape
     col = np.empty(w + 2, np.float32)  # column sums with one mirrored column each side
     ninth = np.float32(1.0 / 9.0)
@@ -360,10 +397,15 @@ def _box_levels_rows(score, mx, my, t1, t2, t3, out):  # pragma: no cover - comp
             cs[x] = a[x] + b[x] + c[x]
         col[0] = col[2]
         col[w + 1] = col[w - 1]
-        o = out[y]
+        o, lr = out[y], lum[y]
         for x in range(w):
             v = (col[x] + col[x + 1] + col[x + 2]) * ninth
-            o[x] = np.uint8(v > t1) + np.uint8(v > t2) + np.uint8(v > t3)
+            f = fg * max(lr[x], np.float32(0.0))
+            o[x] = (
+                np.uint8(v > max(t1, f))
+                + np.uint8(v > max(t2, np.float32(2.0) * f))
+                + np.uint8(v > max(t3, np.float32(4.0) * f))
+            )
 
 
 def _mirror_table(n: int) -> np.ndarray:
@@ -519,7 +561,9 @@ class PeakingEngine:
             mx, my = self._mx, self._my
             _score_rows(self.lum, mx, my, np.float32(FAR_WEIGHT), self.score)
             t1, t2, t3 = (np.float32(t) for t in settings.thresholds())
-            _box_levels_rows(self.score, mx, my, t1, t2, t3, self.levels)
+            fg = settings.floor_gain()
+            _box_levels_rows(self.score, self.lum, mx, my, t1, t2, t3, fg, self.levels)
+            _clear_border(self.levels)
             if full_res:
                 return self.levels
             self.pool(self.levels, self.pooled)
@@ -543,7 +587,7 @@ class PeakingEngine:
         (H, W), (h, w) = self.frame_shape, self.view_shape
         block = (32, 8, 1)
         grid = ((W + 31) // 32, (H + 7) // 8, 1)
-        thresholds = (0.0, 0.0, 0.0)
+        thresholds, fg = (0.0, 0.0, 0.0), np.float32(0.0)
         if settings is not None:
             get_kernel("assists", "vf_peak_luma")(
                 grid, block, (raw, i32(W), i32(H), self.lut_dev, i32(self.lut_dev.size), self.lum)
@@ -551,12 +595,13 @@ class PeakingEngine:
             get_kernel("assists", "vf_peak_score")(
                 grid, block, (self.lum, i32(W), i32(H), f32(FAR_WEIGHT), self.score)
             )
-            thresholds = settings.thresholds()
+            thresholds, fg = settings.thresholds(), settings.floor_gain()
         get_kernel("assists", "vf_peak_pool")(
             ((w + 31) // 32, (h + 7) // 8, 1),
             block,
             (
                 self.score,
+                self.lum,
                 raw,
                 i32(W),
                 i32(H),
@@ -564,6 +609,7 @@ class PeakingEngine:
                 i32(h),
                 i32(settings is not None),
                 *(f32(t) for t in thresholds),
+                f32(fg),
                 i32(raw_white is not None),
                 f32(raw_white if raw_white is not None else 0.0),
                 self.pooled,
