@@ -14,6 +14,7 @@ with ``host=True`` (device -> pinned host copy).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numba
@@ -102,12 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 1920x1080 only")
     args = parser.parse_args(argv)
     repeat = 20 if args.quick else 100
-    payload: dict[str, object] = {"numba_threads": numba.get_num_threads(), "cpu": []}
+    payload: dict[str, object] = {
+        "numba_threads": numba.get_num_threads(),
+        "load_average_before": list(os.getloadavg()),  # the CPU figures are shared-machine ones
+        "cpu": [],
+    }
     for size in CPU_SIZES[:1] if args.quick else CPU_SIZES:
         r = cpu_frames(size, repeat)
         payload["cpu"].append(r)
         print(
             f"cpu {size[0]}x{size[1]}: read {r['read']['median_ms']:.2f} ms "
+            f"(min {r['read']['min_ms']:.2f}) "
             f"({r['fps']:.0f} fps), noise-free {r['read_noise_free']['median_ms']:.2f} ms, "
             f"aperture change {r['aperture_change_and_read']['median_ms']:.0f} ms; peers: "
             f"numpy normal {r['peer_numpy_standard_normal_f32']['median_ms']:.1f} ms, "
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{g['host_wall']['median_ms']:.2f} ms, kernel "
             f"{g['device_event_exposure_kernel_only']['median_ms']:.3f} ms"
         )
+    payload["load_average_after"] = list(os.getloadavg())
     path = write_results("sim", payload)
     print(f"wrote {path}")
     return 0

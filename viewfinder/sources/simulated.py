@@ -6,6 +6,12 @@ the catalogue. Per frame only the sensor exposure runs (numba on the CPU, one CU
 the GPU): the defocused scene is rendered into a cached map of photo-electron rates whenever the
 lens, aperture, focus or size changes, and gentle motion moves the read window over that map
 in even-pixel steps (which keeps the CFA).
+
+Exposure: a reflectance of 1 has the scene's white luminance ``L`` (cd/m^2); the sensor
+illuminance is ``E = pi L T / (4 N^2)`` lux (lens transmission ``T``, f-number ``N``, times the
+lens's vignetting), a pixel collects ``E * t * photons_per_lux_s * area * QE`` electrons in the
+exposure time ``t``, and the ISO sets the analogue gain (see ``sensor.py``). With the default
+scene (500 cd/m^2) the metered exposure at f/1.9 and ISO 100 is about 1/160 s, the default.
 """
 
 from __future__ import annotations
@@ -103,7 +109,7 @@ class SimulatedCamera:
         self._focus = {"builtin": 3.0, "m": None}
         self._exposure = (1.0 / 160.0, 100.0)
         self._af: dict[str, Any] = {"state": "idle"}
-        self._cache: dict[str, Any] = {}
+        self._caches: dict[str, dict[str, Any]] = {}
         self._gpu: Any = None
         self._af_sensor: Sensor | None = None
         self._seq = 0
@@ -240,9 +246,11 @@ class SimulatedCamera:
         )
 
     def _ensure_cache(self) -> dict[str, Any]:
+        """The rendered rate map and depth of the active sensor (one kept per mode)."""
         key = self._state_key()
-        if self._cache.get("key") == key:
-            return self._cache
+        cache = self._caches.get(self._mode)
+        if cache is not None and cache["key"] == key:
+            return cache
         lens = self.lens
         if lens is None:
             canvas = Canvas(
@@ -263,7 +271,7 @@ class SimulatedCamera:
             rate = self._rate_map(
                 rgb, lens, state.f_number, canvas, (0, 0, canvas.height, canvas.width)
             )
-        self._cache = {
+        cache = self._caches[self._mode] = {
             "key": key,
             "rate": rate,
             "depth": depth,
@@ -271,9 +279,8 @@ class SimulatedCamera:
             "lens": lens,
             "aperture": self._aperture[self._mode],
             "focus": self._focus[self._mode],
-            "device_rate": None,
         }
-        return self._cache
+        return cache
 
     def _offset(self, seq: int) -> tuple[int, int]:
         """Even-pixel read offset of frame ``seq``: a slow Lissajous sway of the view."""
@@ -493,7 +500,7 @@ class SimulatedCamera:
     def close(self) -> None:
         self._closed = True
         self._gpu = None
-        self._cache = {}
+        self._caches = {}
 
     def __enter__(self) -> SimulatedCamera:
         return self
