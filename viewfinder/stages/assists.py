@@ -64,7 +64,7 @@ class AssistOutputs:
 # -- host view pass (Numba, serial: see peaking.py on threads) ---------------------------------
 
 
-_nj = njit(cache=True, boundscheck=False)
+_nj = njit(cache=True, boundscheck=False, nogil=True)
 
 
 @_nj
@@ -104,7 +104,7 @@ def _scope_strips(rgba, lum, step, do_w, do_p, wave, parade, loc):  # pragma: no
                         parade[c, v, x0 + i] = loc[c, i, v]
 
 
-@njit(cache=True, boundscheck=False)  # no fastmath: cells must round like the kernel
+@njit(cache=True, boundscheck=False, nogil=True)  # no fastmath: cells round like the kernel
 def _vectorscope_rows(px32, step, ku, kv, vs, cells):  # pragma: no cover - compiled
     n = vs.shape[0]
     half = np.float32(0.5 * n)
@@ -231,7 +231,10 @@ class Assists:
     """The assist stage: ``configure`` allocates every buffer, ``process`` only fills them."""
 
     def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self._key: tuple | None = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="vf-assists")
         self._lut_key: Any = None
 
     def configure(
@@ -313,15 +316,8 @@ class Assists:
                 frame.meta,
             )
         raw_white = float(frame.white_level) if (z.enabled and z.raw) else None
-        pooled = self.engine.run(frame, p if p.enabled else None, raw_white=raw_white)
+        peak = p if p.enabled else None
         out = AssistOutputs()
-        if hs.raw:
-            raw_histogram(frame.data, frame.cfa, frame.bits, out=self.raw_hist)
-            self.readback.push(self.raw_hist)
-            host = self.readback.latest()
-            if host is not None:
-                out.raw_histogram = host
-                out.raw_stats = raw_stats(host, frame.black_level, frame.white_level, hs)
         if fc.enabled and self._lut_key != fc.band_table():
             lut = false_colour_lut(fc.band_table())
             self.fc_lut[...] = xp.asarray(lut) if self.on_gpu else lut
@@ -334,11 +330,29 @@ class Assists:
         ):
             if flag:
                 buf.fill(0)
-        if any((hs.view, sc.waveform, sc.parade, sc.vectorscope, z.enabled, fc.enabled, p.enabled)):
-            if self.on_gpu:
+        view_work = any(
+            (hs.view, sc.waveform, sc.parade, sc.vectorscope, z.enabled, fc.enabled, p.enabled)
+        )
+        if self.on_gpu:
+            pooled = self._raw_side(frame, peak, raw_white, hs.raw)
+            if view_work:
                 self._view_pass_gpu(view_rgba, pooled, frame.seq, settings)
-            else:
-                self._view_pass_cpu(view_rgba, pooled, frame.seq, settings)
+        else:
+            # The raw side (peaking, RAW clip, RAW histogram) runs on the worker thread while
+            # this one does the scopes of the clean view: Numba (nogil) and OpenCV release
+            # the GIL, so the two cores share the work. The overlays need both.
+            job = self._worker.submit(self._raw_side, frame, peak, raw_white, hs.raw)
+            if view_work:
+                self._scopes_cpu(view_rgba, settings)
+            pooled = job.result()
+            if view_work:
+                self._composite_cpu(view_rgba, pooled, frame.seq, settings)
+        if hs.raw:
+            self.readback.push(self.raw_hist)
+            host = self.readback.latest()
+            if host is not None:
+                out.raw_histogram = host
+                out.raw_stats = raw_stats(host, frame.black_level, frame.white_level, hs)
         out.peaking = self.peak if p.enabled else None
         out.zebra = self.zebra if z.enabled else None
         out.view_histogram = self.view_hist if hs.view else None
@@ -350,25 +364,19 @@ class Assists:
             out.magnifier = self.magnifier.process(frame, scaling, settings, self.engine)
         return out
 
-    def _view_pass_cpu(self, rgba: np.ndarray, pooled: np.ndarray, seq: int, settings: Any) -> None:
+    def _raw_side(self, frame: Frame, peak: Any, raw_white: float | None, raw_hist: bool) -> Any:
+        pooled = self.engine.run(frame, peak, raw_white=raw_white)
+        if raw_hist:
+            raw_histogram(frame.data, frame.cfa, frame.bits, out=self.raw_hist)
+        return pooled
+
+    def _scopes_cpu(self, rgba: np.ndarray, settings: Any) -> None:
+        """Luma, display histogram, waveform, parade and vectorscope of the clean view."""
         import cv2
 
-        p, z, hs, fc, sc = (
-            settings.peaking,
-            settings.zebra,
-            settings.histogram,
-            settings.false_colour,
-            settings.scopes,
-        )
+        hs, sc = settings.histogram, settings.scopes
         px32 = rgba.view(np.uint32).reshape(rgba.shape[:2])
         _luma_rows(px32, self.lum)
-        if hs.view:
-            if self.lum.size < 1 << 24:  # calcHist counts in float32: exact below 2**24
-                for c, img in enumerate((rgba, rgba, rgba, self.lum)):
-                    hist = cv2.calcHist([img], [c if c < 3 else 0], None, [256], [0, 256])
-                    self.view_hist[c] = hist.reshape(-1)
-            else:
-                self.view_hist[...] = view_histogram_reference(rgba)
         step = int(sc.row_step)
         if sc.waveform or sc.parade:
             _scope_strips(
@@ -381,10 +389,25 @@ class Assists:
                 self.parade,
                 self.loc,
             )
+        if hs.view:
+            if sc.waveform and sc.parade and step == 1:  # the column sums of the scopes
+                np.sum(self.parade, axis=2, out=self.view_hist[:3])
+                np.sum(self.wave, axis=1, out=self.view_hist[3])
+            elif self.lum.size < 1 << 24:  # calcHist counts in float32: exact below 2**24
+                for c, img in enumerate((rgba, rgba, rgba, self.lum)):
+                    hist = cv2.calcHist([img], [c if c < 3 else 0], None, [256], [0, 256])
+                    self.view_hist[c] = hist.reshape(-1)
+            else:
+                self.view_hist[...] = view_histogram_reference(rgba)
         if sc.vectorscope:
             ku, kv = vectorscope_scales(self.vs.shape[0])
             _vectorscope_rows(px32, step, ku, kv, self.vs, self.cells)
-        if z.enabled:  # flags from the clean view, so copy it before the other overlays
+
+    def _composite_cpu(self, rgba: np.ndarray, pooled: np.ndarray, seq: int, settings: Any) -> None:
+        """Zebra flags, false colour, peaking and stripes, written into ``rgba`` in place."""
+        p, z, fc = settings.peaking, settings.zebra, settings.false_colour
+        px32 = rgba.view(np.uint32).reshape(rgba.shape[:2])
+        if z.enabled:  # flags come from the clean view: keep it before the other overlays
             np.copyto(self.clean, px32)
         if fc.enabled:
             _false_colour_rows(

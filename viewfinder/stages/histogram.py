@@ -74,7 +74,7 @@ def raw_histogram_reference(raw: np.ndarray, cfa: str = "RGGB", bits: int = 10) 
     return out
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, boundscheck=False, nogil=True)
 def _hist_rows(raw, s00, s01, s10, s11, out):  # pragma: no cover - compiled
     h, w = raw.shape
     top = out.shape[1] - 1

@@ -314,8 +314,8 @@ def peaking(frame: Frame, settings: PeakingSettings | None = None) -> np.ndarray
 
 # Serial Numba on purpose: on the 2-core target, OpenMP-parallel loops next to OpenCV's own
 # thread pool ran 5-8x slower than one vectorised thread (measured); OpenCV parallelises the
-# filters instead.
-_njit = njit(cache=True, fastmath=True, boundscheck=False)
+# filters, and the assist stage runs this raw side on a second thread (nogil).
+_njit = njit(cache=True, fastmath=True, boundscheck=False, nogil=True)
 
 
 @_njit
