@@ -419,53 +419,45 @@ def _mirror_table(n: int) -> np.ndarray:
     return np.clip(np.array(rows, dtype=np.int64), 0, n - 1)
 
 
-class MaxPool:
-    """Exact max-pooling of uint8 maps onto :func:`pool_ranges` blocks, with OpenCV.
+@_njit
+def _maxpool_rows(a, ys, ye, xs, xe, tmp, out):  # pragma: no cover - compiled
+    for i in range(out.shape[0]):
+        tmp[:] = a[ys[i]]
+        for y in range(ys[i] + 1, ye[i]):
+            r = a[y]
+            for x in range(tmp.size):
+                tmp[x] = max(tmp[x], r[x])
+        o = out[i]
+        for j in range(out.shape[1]):
+            m = tmp[xs[j]]
+            for x in range(xs[j] + 1, xe[j]):
+                m = max(m, tmp[x])
+            o[j] = m
 
-    A block is ``k`` or ``k + 1`` long; a dilation with a top-anchored window of each length
-    gives every block's max at its start, which is then gathered. Same result as
-    :func:`maxpool_reference`.
-    """
+
+@_njit
+def _or_clip(raw, white, levels):  # pragma: no cover - compiled
+    for y in range(raw.shape[0]):
+        r, o = raw[y], levels[y]
+        for x in range(raw.shape[1]):
+            o[x] |= np.uint8(r[x] >= white) << 2
+
+
+class MaxPool:
+    """Max-pooling of uint8 maps onto the :func:`pool_ranges` blocks (same result as
+    :func:`maxpool_reference`), with its index ranges and row buffer made once."""
 
     def __init__(self, src_shape: tuple[int, int], dst_shape: tuple[int, int]) -> None:
-        import cv2
-
-        self._cv2 = cv2
         self.identity = tuple(src_shape) == tuple(dst_shape)
-        self._axes = []
-        for src, dst in zip(src_shape, dst_shape, strict=True):
-            start, stop = pool_ranges(src, dst)
-            length = stop - start
-            k = int(length.min())
-            self._axes.append((start, k, length == k, int(length.max())))
-        self._rows = np.empty((dst_shape[0], src_shape[1]), np.uint8)
-        self._rows_k1 = np.empty_like(self._rows)
-
-    def _dilate(self, a: np.ndarray, n: int, axis: int) -> np.ndarray:
-        if n == 1:
-            return a
-        shape = (n, 1) if axis == 0 else (1, n)
-        return self._cv2.dilate(
-            a,
-            np.ones(shape, np.uint8),
-            anchor=(0, 0),
-            borderType=self._cv2.BORDER_CONSTANT,
-            borderValue=0,
-        )
+        self._ys, self._ye = pool_ranges(src_shape[0], dst_shape[0])
+        self._xs, self._xe = pool_ranges(src_shape[1], dst_shape[1])
+        self._tmp = np.empty(src_shape[1], np.uint8)
 
     def __call__(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
         if self.identity:
             np.copyto(out, a)
-            return out
-        (ys, ky, ysel, kymax), (xs, kx, xsel, kxmax) = self._axes
-        np.take(self._dilate(a, ky, 0), ys, axis=0, out=self._rows)
-        if kymax > ky:
-            np.take(self._dilate(a, kymax, 0), ys, axis=0, out=self._rows_k1)
-            np.copyto(self._rows, self._rows_k1, where=~ysel[:, None])
-        np.take(self._dilate(self._rows, kx, 1), xs, axis=1, out=out)
-        if kxmax > kx:
-            wide = np.take(self._dilate(self._rows, kxmax, 1), xs, axis=1)
-            np.copyto(out, wide, where=~xsel[None, :])
+        else:
+            _maxpool_rows(a, self._ys, self._ye, self._xs, self._xe, self._tmp, out)
         return out
 
 
@@ -494,7 +486,6 @@ class PeakingEngine:
             self.t = np.empty((h, w), np.float32)
             self.levels = np.empty((h, w), np.uint8)
             self.pool = MaxPool(frame_shape, view_shape)
-            self._clip_pooled = np.empty(view_shape, np.uint8)
             self._mx, self._my = _mirror_table(w), _mirror_table(h)
 
     def model(self, frame: Frame) -> NoiseModel:
@@ -551,7 +542,7 @@ class PeakingEngine:
 
         raw = to_host(frame.data)
         if settings is None:
-            self.pooled.fill(0)
+            self.levels.fill(0)
         else:
             _lut_rows(raw, self.lut, self.t)
             k = np.array([0.25, 0.5, 0.25], np.float32)
@@ -566,14 +557,11 @@ class PeakingEngine:
             _clear_border(self.levels)
             if full_res:
                 return self.levels
-            self.pool(self.levels, self.pooled)
-        if raw_white is not None:
-            # any photosite at or above white, as bit 2, max-pooled like the levels
-            np.greater_equal(raw, raw_white, out=self.levels.view(bool))
-            self.pool(self.levels, self._clip_pooled)
-            np.left_shift(self._clip_pooled, 2, out=self._clip_pooled)
-            self.pooled |= self._clip_pooled
-        return self.pooled
+        if raw_white is not None:  # bit 2: a photosite at or above white, pooled with the levels
+            _or_clip(
+                raw, raw.dtype.type(min(np.ceil(raw_white), np.iinfo(raw.dtype).max)), self.levels
+            )
+        return self.pool(self.levels, self.pooled)
 
     def _run_gpu(
         self, frame: Frame, settings: PeakingSettings | None, raw_white: float | None
