@@ -190,3 +190,72 @@ def test_bad_out_buffer_is_refused(out):
         demosaic(np.zeros((8, 8), np.uint16), out=out)
     with pytest.raises(ValueError, match="needs an out buffer"):
         demosaic_into(np.zeros((8, 8), np.uint16), None)
+
+
+# -- GPU: the CuPy path against the NumPy reference ---------------------------------------------
+
+
+def _gpu_vs_numpy(raw: np.ndarray, cfa: str, method: str, scale: float) -> None:
+    cp = pytest.importorskip("cupy")
+    ref = demosaic(raw, cfa, method)
+    got = demosaic(cp.asarray(raw), cfa, method)
+    assert isinstance(got, cp.ndarray)
+    assert got.dtype == cp.float32 and got.shape == ref.shape
+    got = cp.asnumpy(got)
+    assert np.isfinite(got).all()
+    if method != "hq":
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * scale)
+        return
+    # nvcc contracts multiply-adds into FMAs, so the last bits differ; where RCD's direction
+    # test sits on a tie the choice may flip, which moves a rare pixel by more.
+    diff = np.abs(got - ref)
+    assert np.mean(diff <= 1e-4 * scale) > 0.999, np.mean(diff <= 1e-4 * scale)
+    assert diff.max() < 0.05 * scale, diff.max()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+@pytest.mark.parametrize("cfa", CFA_PATTERNS)
+@pytest.mark.parametrize("method", METHODS)
+def test_cupy_path_matches_numpy_on_a_photo(method, cfa, dtype):
+    img = skimage_photos()["astronaut"]
+    if dtype == np.uint16:
+        raw, scale = mosaic(img, cfa).astype(np.uint16) * 4, 1020.0
+    else:
+        raw, scale = mosaic(img, cfa).astype(np.float32) / 255, 1.0
+    _gpu_vs_numpy(raw, cfa, method, scale)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(4, 4), (6, 10), (70, 46), (34, 290)])
+@pytest.mark.parametrize("method", METHODS)
+def test_cupy_path_matches_numpy_on_odd_grids(method, shape, rng):
+    # Sizes that are not multiples of the 32x8 block, and frames smaller than the stencils.
+    raw = rng.integers(0, 1024, size=shape).astype(np.uint16)
+    _gpu_vs_numpy(raw, "GBRG", method, 1023.0)
+
+
+@pytest.mark.gpu
+def test_cupy_path_keeps_hq_quality():
+    cp = pytest.importorskip("cupy")
+    for img in skimage_photos().values():
+        raw = mosaic(img, "RGGB").astype(np.float32)
+        cpu = cpsnr(img, demosaic(raw, "RGGB", "hq"))
+        gpu = cpsnr(img, cp.asnumpy(demosaic(cp.asarray(raw), "RGGB", "hq")))
+        assert gpu == pytest.approx(cpu, abs=0.01)
+
+
+@pytest.mark.gpu
+def test_cupy_buffers_are_reused_and_checked():
+    cp = pytest.importorskip("cupy")
+    raw = cp.asarray(mosaic(skimage_photos()["chelsea"], "BGGR").astype(np.uint16))
+    h, w = raw.shape
+    out = cp.empty((h, w, 3), cp.float32)
+    scratch = cp.empty(hq_scratch_shape((h, w)), cp.float32)
+    got = demosaic(raw, "BGGR", "hq", out=out, scratch=scratch)
+    assert got is out
+    np.testing.assert_array_equal(cp.asnumpy(out), cp.asnumpy(demosaic(raw, "BGGR", "hq")))
+    with pytest.raises(ValueError, match="scratch must be"):
+        demosaic(raw, "BGGR", "hq", out=out, scratch=cp.empty((2, h, w + 2), cp.float32))
+    with pytest.raises(ValueError, match="out must be a cupy array"):
+        demosaic(raw, "BGGR", "mhc", out=np.empty((h, w, 3), np.float32))
