@@ -417,8 +417,9 @@ def render(
         py0, px0, py1, px1 = math.floor(by0), math.floor(bx0), math.ceil(by1), math.ceil(bx1)
         # The sharp layer: a full render keeps one per plane (SHARP_MARGIN around the canvas,
         # whatever the blur, so focus and aperture changes reuse it); a window takes what its
-        # blur reaches. Both are limited to the plane's own rectangle.
-        reach = SHARP_MARGIN if full else pad
+        # blur reaches, in steps of 64 px so that a focus sweep reuses a few. Both are limited
+        # to the plane's own rectangle.
+        reach = SHARP_MARGIN if full else -(-pad // 64) * 64  # steps of 64: reuse
         ry0, rx0 = max(y0 - reach, py0), max(x0 - reach, px0)
         ry1, rx1 = min(y1 + reach, py1), min(x1 + reach, px1)
         if ry1 <= ry0 or rx1 <= rx0:
