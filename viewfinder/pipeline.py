@@ -28,7 +28,7 @@ from . import backend as be
 from .frame import Frame, cfa_colors
 from .settings import Settings
 from .stages.color import apply_matrix, color_matrix_for
-from .stages.demosaic import demosaic
+from .stages.demosaic import demosaic, hq_scratch_shape
 from .stages.normalize import RawScaling, normalize, raw_scaling
 from .stages.output import to_rgba8
 from .stages.resize import area_downscale, area_weights, view_size_for
@@ -148,6 +148,7 @@ class Pipeline:
             if s.demosaic == "hq":
                 b["mosaic"] = xp.empty((H, W), xp.float32)
                 b["rgb"] = xp.empty((H, W, 3), xp.float32)
+                b["hq_scratch"] = xp.empty(hq_scratch_shape((H, W)), xp.float32)
         self._buffers = b
         self._layout = layout
         self._params_key = None
@@ -247,7 +248,8 @@ class Pipeline:
         taps = (b["iy"], b["wy"], np.int32(b["iy"].shape[1]),
                 b["ix"], b["wx"], np.int32(b["ix"].shape[1]), self._ccm_dev)
         if s.demosaic == "hq":
-            demosaic(normalize(raw, sc, out=b["mosaic"]), frame.cfa, "hq", out=b["rgb"])
+            demosaic(normalize(raw, sc, out=b["mosaic"]), frame.cfa, "hq", out=b["rgb"],
+                     scratch=b["hq_scratch"])
             kernel = get_kernel("preview", "vf_preview_rgb")
             kernel(grid, block, (b["rgb"], np.int32(frame.width), np.int32(frame.height),
                                  *taps, *tone_args))
