@@ -342,30 +342,20 @@ def write_dng(frame: Frame, path: str | os.PathLike) -> Path:
 # -- processed captures ---------------------------------------------------------------------
 
 
-def develop(frame: Frame, bits: int = 16) -> np.ndarray:
-    """A plain full-resolution rendering of ``frame``: sRGB-encoded RGB, (H, W, 3) uint8/16.
+def develop(frame: Frame, bits: int = 16, method: str = "hq") -> np.ndarray:
+    """A full-resolution rendering of ``frame``: sRGB-encoded RGB, (H, W, 3) uint8/16.
 
-    Black/white normalisation, white balance, OpenCV's edge-aware demosaic, the frame's colour
-    matrix and the sRGB curve; used for 16-bit PNGs (the live pipeline's view is 8 bit).
+    The pipeline's own stage chain (:func:`viewfinder.pipeline.develop_reference`) with the
+    high-quality demosaic, so a capture looks like the live view; used for 16-bit PNGs (the
+    live view is 8 bit).
     """
-    import cv2
+    from .pipeline import develop_reference
+    from .settings import Settings
 
-    raw = frame.data.get() if hasattr(frame.data, "get") else np.asarray(frame.data)
-    gains = white_balance_gains(frame.meta)
-    code = {
-        "RGGB": cv2.COLOR_BayerRGGB2RGB_EA,
-        "BGGR": cv2.COLOR_BayerBGGR2RGB_EA,
-        "GRBG": cv2.COLOR_BayerGRBG2RGB_EA,
-        "GBRG": cv2.COLOR_BayerGBRG2RGB_EA,
-    }[frame.cfa]
-    rgb = cv2.cvtColor(np.ascontiguousarray(raw, dtype=np.uint16), code).astype(np.float32)
-    rgb = (rgb - np.float32(frame.black_level)) / np.float32(frame.white_level - frame.black_level)
-    rgb *= gains.astype(np.float32)
-    rgb = np.clip(rgb, 0.0, 1.0) @ camera_to_srgb(frame.meta).T.astype(np.float32)
-    rgb = np.clip(rgb, 0.0, 1.0)
-    srgb = np.where(rgb <= 0.0031308, 12.92 * rgb, 1.055 * np.power(rgb, 1 / 2.4) - 0.055)
+    _, display, _ = develop_reference(frame, Settings(demosaic=method))
+    display = display.get() if hasattr(display, "get") else np.asarray(display)
     top = (1 << bits) - 1
-    return (srgb * top + 0.5).astype(np.uint16 if bits > 8 else np.uint8)
+    return (np.clip(display, 0.0, 1.0) * top + 0.5).astype(np.uint16 if bits > 8 else np.uint8)
 
 
 def _encode(rgb: np.ndarray, ext: str, params: list[int]) -> bytes:
