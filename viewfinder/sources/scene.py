@@ -214,20 +214,20 @@ class Scene:
             Plane(
                 "astronaut",
                 3.0,
-                (0.3 + jitter[3, 0], -0.05 + jitter[3, 1]),
-                (0.5, 0.5),
+                (0.35 + jitter[3, 0], -0.05 + jitter[3, 1]),
+                (0.45, 0.45),
                 _photo("astronaut", seed + 3),
             ),
             Plane(
                 "color_checker",
                 2.0,
-                (-0.2, 0.1 + jitter[4, 1]),
+                (-0.16, 0.15 + jitter[4, 1]),
                 (0.28, 0.19),
                 content=_color_checker,
             ),
             Plane("charts", 1.0, (-0.07, -0.02), (0.24, 0.12), content=_chart_board),
             Plane(
-                "cat", 0.5, (-0.12 + jitter[6, 0], 0.1), (0.18, 0.12), _photo("chelsea", seed + 6)
+                "cat", 0.5, (-0.16 + jitter[6, 0], 0.12), (0.18, 0.12), _photo("chelsea", seed + 6)
             ),
         ]
         self.planes.sort(key=lambda p: -p.depth_m)
