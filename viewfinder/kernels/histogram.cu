@@ -26,7 +26,8 @@ extern "C" __global__ void vf_raw_histogram(const unsigned short* raw, int width
     const unsigned int* pairs = reinterpret_cast<const unsigned int*>(raw);  // width is even
     for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < npairs; p += stride) {
         const unsigned int two = pairs[p];
-        const int odd_row = (int)((p / half) & 1);
+        // 32-bit division: pairs of a frame up to 8 Gpx fit in an unsigned int
+        const int odd_row = (int)(((unsigned int)p / (unsigned int)half) & 1u);
         unsigned int v0 = two & 0xFFFFu, v1 = two >> 16;  // little-endian: v0 is the even column
         v0 = v0 < top ? v0 : top;
         v1 = v1 < top ? v1 : top;
