@@ -140,7 +140,29 @@ SHIM = r"""
 extern "C" void sites(int cfa, int* out) {
   for (int y = 0; y < 2; ++y) for (int x = 0; x < 2; ++x) out[2 * y + x] = vf_cfa_site(cfa, y, x);
 }
+// The kernel's loop, one thread: 32-bit words of sample pairs into 4 x nbins counts.
+extern "C" void histogram(const unsigned int* words, int width, int height, int cfa, int nbins,
+                          long long* hist) {
+  const long long npairs = (long long)height * (width / 2);
+  for (long long p = 0; p < npairs; ++p) {
+    int a, b;
+    vf_hist_pair(words[p], (int)((p / (width / 2)) & 1), cfa, nbins, &a, &b);
+    ++hist[a];
+    ++hist[b];
+  }
+}
 """
+
+
+@pytest.mark.parametrize("cfa", CFA_PATTERNS)
+@pytest.mark.parametrize("bits", [8, 10, 12, 16])
+def test_kernel_histogram_maths_equal_bincount(cfa, bits):
+    lib = build_shim(SHIM, "hist_shim")
+    raw = np.random.default_rng(bits).integers(0, 1 << bits, (30, 46), dtype=np.uint16)
+    raw[0, 1] = 65535  # clamped into the last bin
+    out = np.zeros((4, 1 << bits), np.int64)
+    lib.histogram(ptr(raw), 46, 30, CFA_CODES[cfa], 1 << bits, ptr(out))
+    np.testing.assert_array_equal(out, bincount_oracle(raw, cfa, bits))
 
 
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)

@@ -14,10 +14,6 @@ extern "C" __global__ void vf_raw_histogram(const unsigned short* raw, int width
     const long long npairs = (long long)height * (width / 2);
     const long long stride = (long long)gridDim.x * blockDim.x;
     const int half = width / 2;
-    // Site of the even and odd column of each row parity.
-    const int s00 = vf_cfa_site(cfa, 0, 0), s01 = vf_cfa_site(cfa, 0, 1);
-    const int s10 = vf_cfa_site(cfa, 1, 0), s11 = vf_cfa_site(cfa, 1, 1);
-    const unsigned int top = VF_HIST_BINS - 1;
 #ifndef VF_HIST_GLOBAL
     __shared__ unsigned int bins[4 * VF_HIST_BINS];
     for (int k = threadIdx.x; k < 4 * VF_HIST_BINS; k += blockDim.x) bins[k] = 0;
@@ -25,14 +21,10 @@ extern "C" __global__ void vf_raw_histogram(const unsigned short* raw, int width
 #endif
     const unsigned int* pairs = reinterpret_cast<const unsigned int*>(raw);  // width is even
     for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < npairs; p += stride) {
-        const unsigned int two = pairs[p];
         // 32-bit division: pairs of a frame up to 8 Gpx fit in an unsigned int
         const int odd_row = (int)(((unsigned int)p / (unsigned int)half) & 1u);
-        unsigned int v0 = two & 0xFFFFu, v1 = two >> 16;  // little-endian: v0 is the even column
-        v0 = v0 < top ? v0 : top;
-        v1 = v1 < top ? v1 : top;
-        const int a = (odd_row ? s10 : s00) * VF_HIST_BINS + (int)v0;
-        const int b = (odd_row ? s11 : s01) * VF_HIST_BINS + (int)v1;
+        int a, b;
+        vf_hist_pair(pairs[p], odd_row, cfa, VF_HIST_BINS, &a, &b);
 #ifndef VF_HIST_GLOBAL
         atomicAdd(&bins[a], 1u);
         atomicAdd(&bins[b], 1u);

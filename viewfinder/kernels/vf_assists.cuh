@@ -169,3 +169,14 @@ VF_HD int vf_cfa_site(int cfa, int y, int x) {
     // a green on the row that holds red is Gr
     return vf_cfa_color(cfa, y, x ^ 1) == 0 ? 1 : 2;
 }
+
+// Histogram bins (site * nbins + value, values clamped to nbins - 1) of the two samples of one
+// little-endian 32-bit word of an even-width uint16 row: the even column in the low half.
+VF_HD void vf_hist_pair(unsigned int two, int odd_row, int cfa, int nbins, int* a, int* b) {
+    const unsigned int top = (unsigned int)nbins - 1u;
+    unsigned int v0 = two & 0xFFFFu, v1 = two >> 16;
+    v0 = v0 < top ? v0 : top;
+    v1 = v1 < top ? v1 : top;
+    *a = vf_cfa_site(cfa, odd_row, 0) * nbins + (int)v0;
+    *b = vf_cfa_site(cfa, odd_row, 1) * nbins + (int)v1;
+}
