@@ -305,6 +305,29 @@ def test_contrast_autofocus_locks_on_the_tapped_plane(plane_name):
         cam.focus_at(700, 10)
 
 
+def test_live_view_goes_on_during_the_autofocus_sweep():
+    from viewfinder.sources.base import FrameRing, SourceThread
+
+    cam = SimulatedCamera(SIZE, backend="numpy", motion=False, fps=200)
+    cam.read()
+    thread = SourceThread(cam, FrameRing(capacity=2000)).start()
+    try:
+        focus = cam.focus_at(320, 240)
+    finally:
+        thread.stop()
+    assert thread.error is None
+    states = []
+    while (frame := thread.ring.get(timeout=0)) is not None:
+        states.append(frame.meta["af"]["state"])
+    assert "scanning" in states  # frames kept coming while the lens swept
+    assert cam.read().meta["af"] == {
+        "state": "locked",
+        "point": (320.0, 240.0),
+        "focus_m": focus,
+        "steps": 34,
+    }
+
+
 def test_autofocus_fails_on_a_featureless_scene():
     from viewfinder.sources.scene import Plane, Scene
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,6 +196,7 @@ class Scene:
         self.white_luminance = float(white_luminance)
         self._sharp: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._sharp_bytes = 0
+        self._lock = threading.Lock()
         self._depth: dict[tuple, np.ndarray] = {}  # render() keeps the depth of full frames
         rng = np.random.default_rng(seed)
         jitter = rng.uniform(-0.02, 0.02, size=(8, 2))  # the seed moves the planes a little
@@ -241,17 +243,19 @@ class Scene:
         """Sharp premultiplied RGBA of ``plane`` over canvas ``region`` (y0, x0, y1, x1),
         cached: a focus or aperture change only blurs again. Do not modify the result."""
         key = (id(plane), canvas, region)
-        layer = self._sharp.get(key)
-        if layer is not None:
-            self._sharp.move_to_end(key)
-            return layer
+        with self._lock:  # the camera's reader and its autofocus sweep share the scene
+            layer = self._sharp.get(key)
+            if layer is not None:
+                self._sharp.move_to_end(key)
+                return layer
         layer = _render_plane(plane, canvas, *region)
-        if layer.nbytes <= self.SHARP_CACHE_BYTES:
-            self._sharp[key] = layer
-            self._sharp_bytes += layer.nbytes
-            while self._sharp_bytes > self.SHARP_CACHE_BYTES:
-                _, old = self._sharp.popitem(last=False)
-                self._sharp_bytes -= old.nbytes
+        with self._lock:
+            if layer.nbytes <= self.SHARP_CACHE_BYTES and key not in self._sharp:
+                self._sharp[key] = layer
+                self._sharp_bytes += layer.nbytes
+                while self._sharp_bytes > self.SHARP_CACHE_BYTES:
+                    _, old = self._sharp.popitem(last=False)
+                    self._sharp_bytes -= old.nbytes
         return layer
 
     def plane(self, name: str) -> Plane:
@@ -445,9 +449,10 @@ def render(
         blurred = defocus_blur(src, coc, airy)[pad:-pad, pad:-pad]
         _over(rgb[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0], blurred)
     if window is None and cached_depth is None:
-        if len(scene._depth) >= 4:  # a few lenses' worth
-            scene._depth.pop(next(iter(scene._depth)))
-        scene._depth[depth_key] = depth
+        with scene._lock:
+            if len(scene._depth) >= 4:  # a few lenses' worth
+                scene._depth.pop(next(iter(scene._depth)))
+            scene._depth[depth_key] = depth
     return rgb, depth
 
 

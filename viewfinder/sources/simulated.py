@@ -411,22 +411,23 @@ class SimulatedCamera:
                 raise ValueError(
                     f"autofocus point ({x}, {y}) is outside the {self.width}x{self.height} frame"
                 )
-            focus, steps = self._contrast_sweep(float(x), float(y))
+            point = (float(x), float(y))
+            self._af = {"state": "scanning", "point": point}
+            exposure = self._exposure
+        # The sweep runs outside the lock, so the live view goes on meanwhile (its frames say
+        # "scanning"); the scene's caches are shared, and guarded by the scene's own lock.
+        focus, steps = self._contrast_sweep(point[0], point[1], exposure)
+        with self._lock:
             if focus is None:  # hunting failed: keep the focus, say so
                 self._af = {
                     "state": "failed",
                     "reason": "no contrast",
-                    "point": (float(x), float(y)),
+                    "point": point,
                     "steps": steps,
                 }
                 return self._focus["builtin"]
             self._focus["builtin"] = focus
-            self._af = {
-                "state": "locked",
-                "point": (float(x), float(y)),
-                "focus_m": focus,
-                "steps": steps,
-            }
+            self._af = {"state": "locked", "point": point, "focus_m": focus, "steps": steps}
             return focus
 
     #: Side (native pixels) of the autofocus window.
@@ -452,7 +453,12 @@ class SimulatedCamera:
         return canvas, self._af_sensor, (y0, x0, y0 + side, x0 + side)
 
     def _af_score(
-        self, focus_m: float, canvas: Canvas, sensor: Sensor, window: tuple[int, int, int, int]
+        self,
+        focus_m: float,
+        canvas: Canvas,
+        sensor: Sensor,
+        window: tuple[int, int, int, int],
+        exposure: tuple[float, float],
     ) -> float:
         """Sharpness of ``window`` focused at ``focus_m``: mean squared gradient of Gr."""
         lens = self.lenses["builtin"]
@@ -460,14 +466,16 @@ class SimulatedCamera:
         rgb, _ = render(self.scene, canvas, Optics(lens.focal_mm, n, focus_m), window)
         rate = self._rate_map(rgb, lens, n, canvas, window, sensor)
         raw = np.empty(rate.shape, np.uint16)
-        sensor.expose(rate, *self._exposure, noise=self.noise, out=raw)
+        sensor.expose(rate, *exposure, noise=self.noise, out=raw)
         g = raw[0::2, 1::2].astype(np.float32)  # Gr sites: windows start on even pixels
         return float(np.mean(np.diff(g, axis=0) ** 2) + np.mean(np.diff(g, axis=1) ** 2))
 
     #: The sweep fails ("no contrast") when its sharpness varies less than this fraction.
     AF_MIN_CONTRAST = 0.1
 
-    def _contrast_sweep(self, x: float, y: float) -> tuple[float | None, int]:
+    def _contrast_sweep(
+        self, x: float, y: float, exposure: tuple[float, float]
+    ) -> tuple[float | None, int]:
         """Coarse sweep in dioptres (closest focus to infinity), then a fine one.
 
         Returns the best focus distance (``None`` when the window has too little detail for
@@ -477,12 +485,12 @@ class SimulatedCamera:
         canvas, sensor, window = self._af_setup(x, y)
         d_max = 1.0 / lens.min_focus_m
 
+        def d_to_m(d: float) -> float:
+            return math.inf if d <= 0 else 1.0 / d
+
         def scores(dioptres: np.ndarray) -> np.ndarray:
             return np.array(
-                [
-                    self._af_score(math.inf if d <= 0 else 1.0 / d, canvas, sensor, window)
-                    for d in dioptres
-                ]
+                [self._af_score(d_to_m(d), canvas, sensor, window, exposure) for d in dioptres]
             )
 
         coarse = np.linspace(0.0, d_max, 25)
