@@ -1,0 +1,145 @@
+"""``viewfinder run``: the live view in a window, or offscreen with ``--headless``.
+
+With no arguments the simulated camera opens on its M mount with the Summilux-M 35 f/1.4
+attached and focus peaking on. ``--headless --frames N --snapshot out.png`` renders the same
+view and panels offscreen (EGL with no X server, else a hidden window), prints one line of
+figures per frame and writes the last frame as a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LENS = "summilux-35"
+WINDOW_SIZE = (1280, 720)
+
+
+def parse_size(text: str | None, what: str) -> tuple[int, int] | None:
+    """``"WxH"`` -> (W, H); ``None`` stays ``None``; ``ValueError`` names a bad value."""
+    if text is None:
+        return None
+    parts = str(text).lower().split("x")
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"{what} must be WIDTHxHEIGHT, e.g. 1920x1080, got {text!r}") from None
+    if w < 2 or h < 2 or w > 65536 or h > 65536:
+        raise ValueError(f"{what} must be between 2x2 and 65536x65536, got {text!r}")
+    return w, h
+
+
+def open_with_lens(spec: str, lens: str | None, size: tuple[int, int] | None, paced: bool) -> Any:
+    """Open source ``spec``; on the simulated camera put ``lens`` on (default Summilux 35)."""
+    from .sources.open import open_source
+
+    is_sim = spec.strip().lower().split(":")[0] == "sim"
+    # the simulated sensor runs as fast as asked: pace it like a real one (30 fps in a window;
+    # 60 headless, so a run measures the viewer rather than waits on the sensor)
+    extra = {"fps": 30.0 if paced else 60.0} if is_sim else {}
+    source = open_source(spec, None if is_sim else lens, size, **extra)
+    if is_sim:
+        try:
+            if lens == "builtin":
+                source.set_mode("builtin")
+            else:
+                source.set_mode("m")
+                source.attach_lens(lens or DEFAULT_LENS)
+        except Exception:
+            source.close()
+            raise
+    return source
+
+
+def _view_size(frame_size: tuple[int, int], area: tuple[int, int]) -> tuple[int, int]:
+    """Largest even size of the frame's aspect that fits ``area`` (the view is 1:1 on screen)."""
+    fw, fh = frame_size
+    scale = min(area[0] / fw, area[1] / fh, 1.0)
+    return max(2, int(fw * scale) // 2 * 2), max(2, int(fh * scale) // 2 * 2)
+
+
+def _frame_line(viewer: Any) -> str:
+    st, r = viewer.stats, viewer.last_result
+    t = st.get("timings") or {}
+    stages = " ".join(f"{k} {v:.1f}" for k, v in t.items())
+    seq = r.frame.seq if r is not None and r.frame is not None else -1
+    return (
+        f"frame {viewer.presented:4d} seq {seq:5d} | {stages} ms | upload "
+        f"{st.get('upload_ms', 0):.1f} draw {st.get('draw_ms', 0):.1f} ui "
+        f"{st.get('ui_ms', 0):.1f} ms | {st.get('fps', 0):.1f} fps | latency "
+        f"{st.get('latency_ms', 0):.0f} ms | dropped {st.get('dropped', 0)}"
+    )
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    """Entry point of ``viewfinder run`` (and of bare ``viewfinder``)."""
+    from .render.context import prepare_platform
+
+    headless = bool(getattr(args, "headless", False))
+    frames = int(getattr(args, "frames", 0) or 0)
+    if frames < 0:
+        raise ValueError(f"--frames must be >= 0, got {frames}")
+    snapshot = getattr(args, "snapshot", None)
+    if snapshot and not frames and headless:
+        frames = 1
+    size = parse_size(getattr(args, "size", None), "--size")
+    view = parse_size(getattr(args, "view", None), "--view")
+    window = WINDOW_SIZE
+    prepare_platform(headless)  # before anything imports OpenGL
+
+    from .pipeline import Pipeline
+    from .render.context import create_context
+    from .render.panels import PANEL_WIDTH
+    from .render.viewer import Viewer
+    from .settings import Settings
+
+    backend = getattr(args, "backend", None)
+    if backend not in (None, "numpy", "cupy"):
+        raise ValueError(f"--backend must be numpy or cupy, got {backend!r}")
+    source = open_with_lens(args.source, args.lens, size, paced=not headless)
+    try:
+        probe = source.read()  # the frame size decides the view size
+        if view is None:
+            view = _view_size((probe.width, probe.height), (window[0] - PANEL_WIDTH, window[1]))
+        settings = Settings(demosaic=getattr(args, "demosaic", "mhc") or "mhc", view_size=view)
+        pipeline = Pipeline(settings, backend=backend)
+        ctx = create_context(headless, window, prefer_gpu=pipeline.backend == "cupy")
+    except BaseException:
+        source.close()
+        raise
+
+    def reopen(spec: str) -> Any:
+        return open_with_lens(spec, None, size, paced=not headless)
+
+    viewer = Viewer(source, pipeline, ctx, source_spec=args.source, open_source=reopen)
+    started = time.perf_counter()
+    try:
+        on_frame = (lambda v: print(_frame_line(v), flush=True)) if headless else None
+        shown = viewer.run(frames=frames, headless=headless, on_frame=on_frame)
+        elapsed = time.perf_counter() - started
+        if snapshot:
+            import cv2
+
+            pixels = ctx.read_pixels()
+            path = Path(snapshot)
+            if not cv2.imwrite(str(path), cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGR)):
+                raise OSError(f"cannot write the snapshot {str(path)!r}")
+            print(f"snapshot {path} ({pixels.shape[1]}x{pixels.shape[0]})")
+        if headless:
+            st = viewer.stats
+            print(
+                f"presented {shown} frames in {elapsed:.2f} s ({shown / max(elapsed, 1e-9):.1f}"
+                f" fps incl. start) | backend {st.get('backend')} path {st.get('path')} "
+                f"upload {st.get('upload_path')} | GL {ctx.renderer} ({ctx.kind})"
+            )
+        error = viewer.source_thread.error
+        if headless and shown == 0 and error is not None:
+            print(f"viewfinder run: error: source failed: {error}", file=sys.stderr)
+            return 1
+    finally:
+        viewer.close()
+        ctx.close()
+    return 0

@@ -1,0 +1,323 @@
+"""OpenGL 3.3 core contexts: a glfw window, a hidden glfw window, or EGL with no display.
+
+The live viewer draws into a window; ``--headless`` draws the same frame into an offscreen
+framebuffer object (FBO) of a hidden glfw window when an X display exists, or of an EGL
+context with no display at all (Mesa's surfaceless platform, or an NVIDIA EGL device on GPU
+servers). PyOpenGL picks its platform (GLX or EGL) once, at import, so
+:func:`prepare_platform` must run before anything imports ``OpenGL``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+NO_DISPLAY_HINT = (
+    "no display: DISPLAY is not set (start an X server or run under xvfb-run), or use --headless"
+)
+NO_EGL_HINT = (
+    "no OpenGL for headless rendering: no display and no usable EGL "
+    "(install libegl1 libegl-mesa0 libgl1-mesa-dri, or an NVIDIA driver; or run under xvfb-run)"
+)
+_EGL_PLATFORM_SURFACELESS_MESA = 0x31DD
+_EGL_PLATFORM_DEVICE_EXT = 0x313F
+
+
+class DisplayUnavailable(RuntimeError):
+    """No OpenGL context can be made here; the message says what to install or do."""
+
+
+def has_display() -> bool:
+    """Whether an X11 or Wayland display is named in the environment."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def prepare_platform(headless: bool) -> str:
+    """Choose PyOpenGL's platform before ``OpenGL`` is imported; returns "egl" or "glx".
+
+    Headless with no display selects EGL. A platform already chosen (by the environment, or
+    because ``OpenGL`` is imported) is kept.
+    """
+    chosen = os.environ.get("PYOPENGL_PLATFORM")
+    if chosen:
+        return chosen
+    if "OpenGL" in sys.modules:  # too late to change: whatever PyOpenGL picked stays
+        return "egl" if "OpenGL.EGL" in sys.modules else "glx"
+    if headless and not has_display():
+        os.environ["PYOPENGL_PLATFORM"] = "egl"
+        return "egl"
+    return "glx"
+
+
+class Offscreen:
+    """An RGBA8 framebuffer object of ``size`` (width, height) pixels."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        from OpenGL import GL
+
+        self.size = size
+        self.fbo = int(GL.glGenFramebuffers(1))
+        self.rbo = int(GL.glGenRenderbuffers(1))
+        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.rbo)
+        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA8, size[0], size[1])
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+        GL.glFramebufferRenderbuffer(
+            GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, self.rbo
+        )
+        status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
+        if status != GL.GL_FRAMEBUFFER_COMPLETE:
+            raise DisplayUnavailable(f"offscreen framebuffer incomplete (status 0x{status:x})")
+
+    def bind(self) -> None:
+        from OpenGL import GL
+
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+
+
+class GLContext:
+    """A current OpenGL context and the framebuffer the viewer draws into.
+
+    Attributes
+    ----------
+    kind : {"window", "hidden-window", "egl"}
+    window : glfw window handle or None
+    offscreen : Offscreen or None
+        Set for headless contexts: frames are drawn into it and read back.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        size: tuple[int, int],
+        window: Any = None,
+        egl: tuple[Any, Any] | None = None,
+    ) -> None:
+        from OpenGL import GL
+
+        self.kind = kind
+        self.window = window
+        self._egl = egl
+        self._size = size
+        self.offscreen = Offscreen(size) if kind != "window" else None
+        self.vendor = _gl_string(GL.GL_VENDOR)
+        self.renderer = _gl_string(GL.GL_RENDERER)
+        self.version = _gl_string(GL.GL_VERSION)
+
+    @property
+    def headless(self) -> bool:
+        return self.offscreen is not None
+
+    @property
+    def window_address(self) -> int:
+        """The GLFWwindow pointer as an int (what imgui-bundle's glfw backend takes)."""
+        return int(ctypes.cast(self.window, ctypes.c_void_p).value or 0)
+
+    def framebuffer_size(self) -> tuple[int, int]:
+        """(width, height) in pixels of what the viewer draws into."""
+        if self.offscreen is None:
+            import glfw
+
+            return tuple(glfw.get_framebuffer_size(self.window))  # type: ignore[return-value]
+        return self._size
+
+    def bind(self) -> None:
+        """Bind the target framebuffer (the FBO when headless, the window otherwise)."""
+        from OpenGL import GL
+
+        if self.offscreen is not None:
+            self.offscreen.bind()
+        else:
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+
+    def present(self) -> None:
+        """Swap buffers (window; waits for vsync) or finish the offscreen frame."""
+        if self.offscreen is None:
+            import glfw
+
+            glfw.swap_buffers(self.window)
+        else:
+            from OpenGL import GL
+
+            GL.glFlush()
+
+    def read_pixels(self) -> np.ndarray:
+        """The target framebuffer as (h, w, 4) uint8 RGBA, top row first."""
+        from OpenGL import GL
+
+        self.bind()
+        w, h = self.framebuffer_size()
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        if self.offscreen is None:
+            GL.glReadBuffer(GL.GL_BACK)
+        data = GL.glReadPixels(0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 4)[::-1].copy()
+
+    def should_close(self) -> bool:
+        if self.window is None:
+            return False
+        import glfw
+
+        return bool(glfw.window_should_close(self.window))
+
+    def close(self) -> None:
+        if self.window is not None:
+            import glfw
+
+            glfw.destroy_window(self.window)
+            self.window = None
+        if self._egl is not None:
+            from OpenGL import EGL
+
+            display, context = self._egl
+            EGL.eglMakeCurrent(display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, EGL.EGL_NO_CONTEXT)
+            EGL.eglDestroyContext(display, context)
+            self._egl = None
+
+
+def _gl_string(name: int) -> str:
+    from OpenGL import GL
+
+    value = GL.glGetString(name)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
+
+
+def create_context(
+    headless: bool, size: tuple[int, int], title: str = "viewfinder", prefer_gpu: bool = False
+) -> GLContext:
+    """Make an OpenGL 3.3 core context (window, or offscreen when ``headless``).
+
+    ``prefer_gpu`` asks EGL for a hardware (non-llvmpipe) device first, which CUDA-GL
+    interop needs. Raises :class:`DisplayUnavailable` with a one-line hint when none can
+    be made.
+    """
+    w, h = int(size[0]), int(size[1])
+    if w < 64 or h < 64:
+        raise ValueError(f"window size must be at least 64x64, got {w}x{h}")
+    platform = prepare_platform(headless)
+    if not headless:
+        if not has_display():
+            raise DisplayUnavailable(NO_DISPLAY_HINT)
+        return _glfw_context((w, h), title, visible=True)
+    if platform == "egl":
+        return _egl_context((w, h), prefer_gpu)
+    if has_display():
+        return _glfw_context((w, h), title, visible=False)
+    raise DisplayUnavailable(NO_EGL_HINT)
+
+
+def _glfw_context(size: tuple[int, int], title: str, visible: bool) -> GLContext:
+    import glfw
+    import imgui_bundle  # noqa: F401  (first: makes pyglfw load imgui-bundle's libglfw)
+
+    if not glfw.init():
+        hint = NO_DISPLAY_HINT if visible else NO_EGL_HINT
+        raise DisplayUnavailable(
+            f"glfw cannot open the display {os.environ.get('DISPLAY')!r}; " + hint
+        )
+    glfw.default_window_hints()
+    glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+    glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+    glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+    glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+    glfw.window_hint(glfw.VISIBLE, visible)
+    window = glfw.create_window(size[0], size[1], title, None, None)
+    if not window:
+        raise DisplayUnavailable(
+            "glfw could not create an OpenGL 3.3 core window "
+            "(update the GL driver, or install Mesa: libgl1-mesa-dri)"
+        )
+    glfw.make_context_current(window)
+    if visible:
+        glfw.swap_interval(1)  # present at vsync
+    return GLContext("window" if visible else "hidden-window", size, window=window)
+
+
+def _egl_context(size: tuple[int, int], prefer_gpu: bool) -> GLContext:
+    try:
+        from OpenGL import EGL
+    except Exception as exc:  # libEGL missing
+        raise DisplayUnavailable(NO_EGL_HINT) from exc
+    fallback = None
+    for display in _egl_displays(EGL, prefer_gpu):
+        made = _egl_try(EGL, display)
+        if made is None:
+            continue
+        renderer = _gl_string(0x1F01).lower()  # GL_RENDERER
+        if prefer_gpu and ("llvmpipe" in renderer or "softpipe" in renderer):
+            fallback = fallback or made
+            continue
+        return GLContext("egl", size, egl=made)
+    if fallback is not None:
+        EGL.eglMakeCurrent(fallback[0], EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, fallback[1])
+        return GLContext("egl", size, egl=fallback)
+    raise DisplayUnavailable(NO_EGL_HINT)
+
+
+def _egl_displays(EGL: Any, prefer_gpu: bool) -> list[Any]:
+    """Candidate EGL displays: GPU devices (when preferred), Mesa surfaceless, the default."""
+    out: list[Any] = []
+    get_platform = getattr(EGL, "eglGetPlatformDisplayEXT", None)
+    if prefer_gpu and get_platform is not None:
+        try:
+            from OpenGL.EGL.EXT.device_enumeration import eglQueryDevicesEXT
+
+            devices = (EGL.EGLDeviceEXT * 8)()
+            count = EGL.EGLint()
+            if eglQueryDevicesEXT(8, devices, ctypes.pointer(count)):
+                for i in range(count.value):
+                    out.append(get_platform(_EGL_PLATFORM_DEVICE_EXT, devices[i], None))
+        except Exception:  # no device enumeration: fall through to the other displays
+            pass
+    if get_platform is not None:
+        try:
+            out.append(get_platform(_EGL_PLATFORM_SURFACELESS_MESA, EGL.EGL_DEFAULT_DISPLAY, None))
+        except Exception:
+            pass
+    try:
+        out.append(EGL.eglGetDisplay(EGL.EGL_DEFAULT_DISPLAY))
+    except Exception:
+        pass
+    return [d for d in out if d]
+
+
+def _egl_try(EGL: Any, display: Any) -> tuple[Any, Any] | None:
+    """Initialise ``display`` and make a current 3.3 core context on it (no surface)."""
+    try:
+        major, minor = EGL.EGLint(), EGL.EGLint()
+        if not EGL.eglInitialize(display, ctypes.pointer(major), ctypes.pointer(minor)):
+            return None
+        EGL.eglBindAPI(EGL.EGL_OPENGL_API)
+        attrs = (EGL.EGLint * 5)(
+            EGL.EGL_SURFACE_TYPE,
+            EGL.EGL_PBUFFER_BIT,
+            EGL.EGL_RENDERABLE_TYPE,
+            EGL.EGL_OPENGL_BIT,
+            EGL.EGL_NONE,
+        )
+        config, n = EGL.EGLConfig(), EGL.EGLint()
+        if not EGL.eglChooseConfig(display, attrs, ctypes.pointer(config), 1, ctypes.pointer(n)):
+            return None
+        ctx_attrs = (EGL.EGLint * 7)(
+            EGL.EGL_CONTEXT_MAJOR_VERSION,
+            3,
+            EGL.EGL_CONTEXT_MINOR_VERSION,
+            3,
+            EGL.EGL_CONTEXT_OPENGL_PROFILE_MASK,
+            EGL.EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT,
+            EGL.EGL_NONE,
+        )
+        context = EGL.eglCreateContext(
+            display, config if n.value else None, EGL.EGL_NO_CONTEXT, ctx_attrs
+        )
+        if not context:
+            return None
+        if not EGL.eglMakeCurrent(display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, context):
+            EGL.eglDestroyContext(display, context)
+            return None
+        return display, context
+    except Exception:  # an EGL error on one display: try the next
+        return None

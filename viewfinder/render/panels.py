@@ -1,0 +1,474 @@
+"""The ImGui panels: lens, exposure, assists, histograms (ImPlot), stats, capture, source.
+
+``draw_panels(viewer)`` lays out one frame of the user interface. It reads the viewer's state
+and calls the viewer's methods for every change (which route them to the camera or to the
+pipeline between frames); it never touches the camera or the pipeline itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields, is_dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .view import GRIDS, GUIDES, PEAK_COLOURS
+
+PANEL_WIDTH = 360
+HIST_HEIGHT = 230
+ISO_STOPS = (
+    50,
+    64,
+    80,
+    100,
+    125,
+    160,
+    200,
+    250,
+    320,
+    400,
+    500,
+    640,
+    800,
+    1000,
+    1250,
+    1600,
+    2000,
+    2500,
+    3200,
+    4000,
+    5000,
+    6400,
+)
+SHUTTER_DENOMS = (8000, 4000, 2000, 1000, 500, 250, 125, 60, 30, 15, 8, 4, 2, 1)
+SITE_COLOURS = (
+    (1.0, 0.3, 0.3, 1.0),
+    (0.3, 1.0, 0.3, 1.0),
+    (0.1, 0.7, 0.1, 1.0),
+    (0.35, 0.5, 1.0, 1.0),
+)
+VIEW_COLOURS = (
+    (1.0, 0.3, 0.3, 1.0),
+    (0.3, 1.0, 0.3, 1.0),
+    (0.35, 0.5, 1.0, 1.0),
+    (0.9, 0.9, 0.9, 1.0),
+)
+
+
+def _vec4(c: tuple[float, ...]) -> Any:
+    from imgui_bundle import imgui
+
+    return imgui.ImVec4(*c)
+
+
+def _record_rect(viewer: Any, name: str) -> None:
+    from imgui_bundle import imgui
+
+    pos, size = imgui.get_window_pos(), imgui.get_window_size()
+    viewer.panel_rects[name] = (int(pos.x), int(pos.y), int(size.x), int(size.y))
+
+
+def draw_panels(viewer: Any, fb_size: tuple[int, int]) -> None:
+    """One frame of panels (between ``imgui.new_frame()`` and ``imgui.render()``)."""
+    from imgui_bundle import imgui
+
+    viewer.panel_rects.clear()
+    fw, fh = fb_size
+    if viewer.show_panels:
+        imgui.set_next_window_pos(imgui.ImVec2(fw - PANEL_WIDTH, 0), imgui.Cond_.always)
+        imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, fh), imgui.Cond_.always)
+        flags = (
+            imgui.WindowFlags_.no_saved_settings
+            | imgui.WindowFlags_.no_move
+            | imgui.WindowFlags_.no_resize
+            | imgui.WindowFlags_.no_collapse
+        )
+        imgui.begin("Controls", None, flags)
+        _record_rect(viewer, "Controls")
+        open_ = imgui.TreeNodeFlags_.default_open
+        if imgui.collapsing_header("Lens", open_):
+            _lens_panel(viewer)
+        if imgui.collapsing_header("Exposure", open_):
+            _exposure_panel(viewer)
+        if imgui.collapsing_header("Assists", open_):
+            _assists_panel(viewer)
+        if imgui.collapsing_header("Stats", open_):
+            _stats_panel(viewer)
+        if imgui.collapsing_header("Capture & source", open_):
+            _capture_panel(viewer)
+        imgui.end()
+    if viewer.show_histogram:
+        _histogram_window(viewer, fb_size)
+    if viewer.show_scopes:
+        _scopes_window(viewer, fb_size)
+    _view_decorations(viewer)
+
+
+def _lens_panel(v: Any) -> None:
+    from imgui_bundle import imgui
+
+    cam = v.camera
+    if not v.is_sim:
+        imgui.text_wrapped(f"{v.source_name}: lens controls need the simulated camera")
+        return
+    mode = cam.mode
+    if imgui.radio_button("Built-in 23 mm", mode == "builtin"):
+        v.set_mode("builtin")
+    imgui.same_line()
+    if imgui.radio_button("M mount", mode == "m"):
+        v.set_mode("m")
+    if mode == "m":
+        ids = ["(none)", *v.m_lens_ids]
+        current = ids.index(cam.lens.id) if cam.lens is not None and cam.lens.id in ids else 0
+        changed, idx = imgui.combo(
+            "lens", current, ["no lens" if i == "(none)" else cam.lenses[i].name for i in ids]
+        )
+        if changed:
+            v.attach_lens(None if idx == 0 else ids[idx])
+    lens = cam.lens
+    if lens is None:
+        imgui.text_colored(_vec4((1.0, 0.6, 0.2, 1.0)), "no lens attached")
+        return
+    imgui.text(f"{lens.name}")
+    # aperture ring: the lens's marked stops
+    stops = list(lens.apertures)
+    if len(stops) > 1:
+        n = cam.aperture or stops[0]
+        i = int(np.argmin([abs(math.log2(s / n)) for s in stops]))
+        changed, i = imgui.slider_int("aperture", i, 0, len(stops) - 1, f"f/{stops[i]:g}")
+        if changed:
+            v.set_aperture(stops[i])
+    else:
+        imgui.text(f"aperture f/{stops[0]:g} (fixed)")
+    # focus ring in dioptres (1/m): infinity at 0, the closest focus at the end
+    focus = cam.focus_m or math.inf
+    d_max = 1.0 / lens.min_focus_m
+    dio = 0.0 if math.isinf(focus) else 1.0 / focus
+    label = "inf" if dio <= 1e-6 else f"{1.0 / dio:.2f} m"
+    changed, dio = imgui.slider_float("focus", dio, 0.0, d_max, label)
+    if changed:
+        v.set_focus(math.inf if dio <= 1e-6 else 1.0 / dio)
+    _dof_scale(v, lens, focus)
+    if mode == "builtin":
+        af = (v.last_meta or {}).get("af") or {}
+        imgui.text(f"AF: {af.get('state', 'idle')} (click the image to focus there)")
+
+
+def _dof_scale(v: Any, lens: Any, focus: float) -> None:
+    """Distance scale with the depth of field drawn as a bar (as engraved on M lenses)."""
+    from imgui_bundle import imgui
+
+    from ..optics import coc_criterion_mm, depth_of_field
+
+    meta = v.last_meta or {}
+    size = v.sensor_size_mm
+    n = v.camera.aperture or lens.max_aperture
+    try:
+        near, far = depth_of_field(lens.focal_mm, n, focus, coc_criterion_mm(*size))
+    except (ValueError, ZeroDivisionError):
+        return
+    # log-distance scale from the closest focus (left) to infinity (right end), as engraved
+    lo, hi = math.log(lens.min_focus_m), math.log(100.0)
+
+    def to_x(d: float) -> float:
+        return 1.0 if math.isinf(d) else min(1.0, max(0.0, (math.log(d) - lo) / (hi - lo)))
+
+    dl = imgui.get_window_draw_list()
+    p = imgui.get_cursor_screen_pos()
+    width = imgui.get_content_region_avail().x - 8
+    grey = imgui.get_color_u32(_vec4((0.45, 0.45, 0.45, 1.0)))
+    white = imgui.get_color_u32(_vec4((1.0, 1.0, 1.0, 1.0)))
+    dl.add_rect_filled(imgui.ImVec2(p.x, p.y + 8), imgui.ImVec2(p.x + width, p.y + 12), grey)
+    dl.add_rect_filled(
+        imgui.ImVec2(p.x + to_x(near) * width, p.y + 5),
+        imgui.ImVec2(p.x + to_x(far) * width, p.y + 15),
+        imgui.get_color_u32(_vec4((0.3, 0.8, 1.0, 1.0))),
+    )
+    fx = p.x + to_x(focus) * width
+    dl.add_line(imgui.ImVec2(fx, p.y + 2), imgui.ImVec2(fx, p.y + 18), white, 2.0)
+    last_x = -1e9
+    for d in (lens.min_focus_m, 0.5, 1.0, 2.0, 5.0, 10.0, math.inf):
+        x = p.x + to_x(d) * width
+        if d < lens.min_focus_m or x - last_x < 28:  # keep the labels apart
+            continue
+        last_x = x
+        dl.add_line(imgui.ImVec2(x, p.y + 16), imgui.ImVec2(x, p.y + 20), white)
+        label = "inf" if math.isinf(d) else f"{d:g}"
+        dl.add_text(imgui.ImVec2(x - 6, p.y + 21), grey, label)
+    imgui.dummy(imgui.ImVec2(width, 36))
+    far_s = "inf" if math.isinf(far) else f"{far:.2f} m"
+    imgui.text(f"depth of field {near:.2f} m .. {far_s}")
+    if meta.get("diffraction_warning"):
+        imgui.text_colored(_vec4((1.0, 0.8, 0.3, 1.0)), str(meta["diffraction_warning"]))
+
+
+def _exposure_panel(v: Any) -> None:
+    from imgui_bundle import imgui
+
+    if v.is_sim:
+        t, iso = v.camera.exposure
+        i_iso = int(np.argmin([abs(s - iso) for s in ISO_STOPS]))
+        changed_iso, i_iso = imgui.combo("ISO", i_iso, [str(s) for s in ISO_STOPS])
+        i_t = int(np.argmin([abs(math.log2(t * d)) for d in SHUTTER_DENOMS]))
+        labels = [f"1/{d} s" if d > 1 else "1 s" for d in SHUTTER_DENOMS]
+        changed_t, i_t = imgui.combo("shutter", i_t, labels)
+        if changed_iso or changed_t:
+            v.set_exposure(1.0 / SHUTTER_DENOMS[i_t], ISO_STOPS[i_iso])
+    s = v.settings
+    changed, ev = imgui.slider_float("exposure comp.", s.exposure_ev, -4.0, 4.0, "%+.1f EV")
+    if changed:
+        v.update_settings(exposure_ev=round(ev * 3) / 3)
+    auto = s.white_balance is None
+    changed, auto = imgui.checkbox("white balance as shot", auto)
+    if changed:
+        wb = (v.last_meta or {}).get("white_balance") or (1.0, 1.0, 1.0)
+        v.update_settings(white_balance=None if auto else tuple(float(g) for g in wb))
+    if not auto:
+        r, g, b = s.white_balance
+        c1, r = imgui.slider_float("red gain", r, 0.25, 4.0)
+        c2, b = imgui.slider_float("blue gain", b, 0.25, 4.0)
+        if c1 or c2:
+            v.update_settings(white_balance=(r, g, b))
+
+
+def _assists_panel(v: Any) -> None:
+    from imgui_bundle import imgui
+
+    ov = v.overlays
+    _, ov.peaking = imgui.checkbox("peaking (P)", ov.peaking)
+    imgui.same_line()
+    names = list(PEAK_COLOURS)
+    changed, i = imgui.combo("##peakcol", names.index(ov.peak_colour), names)
+    if changed:
+        ov.peak_colour = names[i]
+    _, ov.zebra = imgui.checkbox("zebra (Z)", ov.zebra)
+    _, ov.false_colour = imgui.checkbox("false colour (F)", ov.false_colour)
+    _, ov.magnifier = imgui.checkbox("magnifier (M, click to place)", ov.magnifier)
+    if ov.magnifier:
+        _, ov.magnifier_zoom = imgui.slider_float("zoom", ov.magnifier_zoom, 2.0, 8.0, "%.0fx")
+    _, v.show_histogram = imgui.checkbox("histograms (H)", v.show_histogram)
+    _, v.show_scopes = imgui.checkbox("waveform & vectorscope", v.show_scopes)
+    _, ov.framelines = imgui.checkbox("framelines", ov.framelines)
+    changed, i = imgui.combo("grid", GRIDS.index(ov.grid), list(GRIDS))
+    if changed:
+        ov.grid = GRIDS[i]
+    guides = list(GUIDES)
+    changed, i = imgui.combo("aspect guide", guides.index(ov.guide), guides)
+    if changed:
+        ov.guide = guides[i]
+    # the assists stage's own parameters: every dataclass field of Settings, generically
+    for f in fields(v.settings):
+        sub = getattr(v.settings, f.name)
+        if is_dataclass(sub) and imgui.tree_node(f"{f.name} settings"):
+            _edit_dataclass(v, f.name, sub)
+            imgui.tree_pop()
+
+
+#: Fields the viewer drives from its own switches (keys, checkboxes, clicks).
+DRIVEN = {
+    "peaking": {"enabled", "colour"},
+    "zebra": {"enabled"},
+    "false_colour": {"enabled"},
+    "histogram": {"raw", "view"},
+    "scopes": {"waveform", "vectorscope"},
+    "magnifier": {"enabled", "center"},
+}
+
+
+def _edit_dataclass(v: Any, name: str, sub: Any) -> None:
+    from imgui_bundle import imgui
+
+    for f in fields(sub):
+        if f.name in DRIVEN.get(name, ()):
+            continue
+        value = getattr(sub, f.name)
+        label = f"{f.name}##{name}"
+        if isinstance(value, bool):
+            changed, new = imgui.checkbox(label, value)
+        elif isinstance(value, int):
+            changed, new = imgui.drag_int(label, value, 1.0)
+        elif isinstance(value, float):
+            changed, new = imgui.drag_float(label, value, max(abs(value), 1e-3) * 0.01)
+        else:
+            imgui.text(f"{f.name}: {value}")
+            continue
+        if changed:
+            try:
+                v.update_settings(**{name: replace(sub, **{f.name: new})})
+            except ValueError as exc:  # out of range: the message names the range
+                v.notify(str(exc))
+
+
+def _stats_panel(v: Any) -> None:
+    from imgui_bundle import imgui
+
+    st = v.stats
+    imgui.text(f"view {st.get('fps', 0.0):.1f} fps   processing {st.get('proc_fps', 0.0):.1f} fps")
+    imgui.text(f"backend {st.get('backend', '?')}  path {st.get('path', '?')}")
+    imgui.text(f"upload {st.get('upload_path', '?')}")
+    imgui.text(f"GL {st.get('gl', '?')}")
+    imgui.text(f"dropped {st.get('dropped', 0)}   latency {st.get('latency_ms', 0.0):.1f} ms")
+    imgui.text(f"GPU memory {st.get('gpu_memory', 'n/a')}")
+    for name, ms in sorted((st.get("timings") or {}).items()):
+        imgui.text(f"  {name:<12} {ms:7.2f} ms")
+    if st.get("interop_error"):
+        imgui.text_wrapped(f"interop off: {st['interop_error']}")
+
+
+def _capture_panel(v: Any) -> None:
+    from imgui_bundle import imgui
+
+    if imgui.button("Capture DNG (Space)"):
+        v.capture("dng")
+    imgui.same_line()
+    if imgui.button("Capture PNG"):
+        v.capture("png")
+    imgui.text_wrapped(f"to {v.capture_folder}")
+    changed, v.source_text = imgui.input_text("source", v.source_text)
+    if imgui.button("Open source"):
+        v.open_source(v.source_text)
+    imgui.same_line()
+    imgui.text(v.source_name)
+    for note in v.recent_notes():
+        imgui.text_wrapped(note)
+
+
+def _histogram_window(v: Any, fb_size: tuple[int, int]) -> None:
+    from imgui_bundle import imgui, implot
+
+    area = v.view_area(fb_size)
+    w = min(640, area[2] - 20)
+    imgui.set_next_window_pos(
+        imgui.ImVec2(area[0] + 10, area[1] + area[3] - HIST_HEIGHT - 10), imgui.Cond_.always
+    )
+    imgui.set_next_window_size(imgui.ImVec2(w, HIST_HEIGHT), imgui.Cond_.always)
+    imgui.set_next_window_bg_alpha(0.85)
+    imgui.begin(
+        "Histogram", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_collapse
+    )
+    _record_rect(v, "Histogram")
+    raw, view = v.histograms()
+    half = imgui.ImVec2((w - 24) / 2, HIST_HEIGHT - 60)
+    if raw is not None and implot.begin_plot("RAW (EV below white)", half, implot.Flags_.no_menus):
+        edges = raw["ev_edges"]
+        xs = -np.ascontiguousarray(edges[:-1], np.float64)
+        implot.setup_axes("EV", "", 0, implot.AxisFlags_.no_tick_labels)
+        implot.setup_axis_limits(implot.ImAxis_.x1, -float(edges[-1]), 0.5, imgui.Cond_.always)
+        for k, name in enumerate(("R", "Gr", "Gb", "B")):
+            ys = np.log1p(raw["ev_hist"][k].astype(np.float64))
+            implot.plot_line(name, xs, ys, implot.Spec(line_color=_vec4(SITE_COLOURS[k])))
+        implot.plot_inf_lines(
+            "clip", np.array([0.0]), implot.Spec(line_color=_vec4((1, 0.2, 0.2, 1)), line_weight=2)
+        )
+        implot.end_plot()
+    imgui.same_line()
+    if view is not None and implot.begin_plot("RGB / luma", half, implot.Flags_.no_menus):
+        implot.setup_axes("", "", 0, implot.AxisFlags_.no_tick_labels)
+        implot.setup_axis_limits(implot.ImAxis_.x1, 0, 255, imgui.Cond_.always)
+        for k, name in enumerate(("R", "G", "B", "Y")[: view.shape[0]]):
+            implot.plot_line(
+                name,
+                np.sqrt(view[k].astype(np.float64)),
+                spec=implot.Spec(line_color=_vec4(VIEW_COLOURS[k])),
+            )
+        implot.end_plot()
+    if raw is not None:
+        clipped = raw["clipped"]
+        clip = "  ".join(
+            f"{n} {100 * c:.2f}%" for n, c in zip(("R", "Gr", "Gb", "B"), clipped, strict=False)
+        )
+        ettr = float(raw["ettr_stops"])
+        if np.max(clipped) > 0:
+            hint = "clipping: expose less"
+        elif ettr > 0.3:
+            hint = f"ETTR: {ettr:.1f} EV of headroom, expose more"
+        else:
+            hint = "ETTR: exposed to the right"
+        imgui.text(f"clipped {clip}   {hint}")
+    imgui.end()
+
+
+def _block_sum(a: np.ndarray, fy: int, fx: int) -> np.ndarray:
+    h, w = a.shape[0] // fy * fy, a.shape[1] // fx * fx
+    return a[:h, :w].reshape(h // fy, fy, w // fx, fx).sum(axis=(1, 3))
+
+
+def _scopes_window(v: Any, fb_size: tuple[int, int]) -> None:
+    """Waveform (luma level against image column) and vectorscope, as ImPlot heat maps."""
+    from imgui_bundle import imgui, implot
+
+    area = v.view_area(fb_size)
+    imgui.set_next_window_pos(imgui.ImVec2(area[0] + 10, area[1] + 10), imgui.Cond_.always)
+    imgui.set_next_window_size(imgui.ImVec2(min(520, area[2] - 20), 210), imgui.Cond_.always)
+    imgui.set_next_window_bg_alpha(0.85)
+    imgui.begin(
+        "Scopes", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_collapse
+    )
+    _record_rect(v, "Scopes")
+    stats = v.scope_stats()
+    size = imgui.ImVec2(300, 170)
+    wave = stats.get("waveform")
+    flags = implot.Flags_.no_legend | implot.Flags_.no_menus
+    if wave is not None and implot.begin_plot("waveform", size, flags):
+        # (256, w) counts: 4 levels x a few columns a cell keeps the plot cheap to draw
+        cells = np.log1p(_block_sum(wave, 4, max(1, wave.shape[1] // 160)))[::-1]
+        implot.setup_axes("", "", implot.AxisFlags_.no_tick_labels, 0)
+        implot.plot_heatmap(
+            "w",
+            np.ascontiguousarray(cells, np.float64),
+            0,
+            0,
+            "",
+            implot.Point(0, 0),
+            implot.Point(1, 255),
+        )
+        implot.end_plot()
+    imgui.same_line()
+    vs = stats.get("vectorscope")
+    if vs is not None and implot.begin_plot(
+        "vectorscope", imgui.ImVec2(170, 170), flags | implot.Flags_.equal
+    ):
+        cells = np.log1p(_block_sum(vs, max(1, vs.shape[0] // 64), max(1, vs.shape[1] // 64)))
+        implot.setup_axes(
+            "", "", implot.AxisFlags_.no_tick_labels, implot.AxisFlags_.no_tick_labels
+        )
+        implot.plot_heatmap(
+            "v",
+            np.ascontiguousarray(cells, np.float64),
+            0,
+            0,
+            "",
+            implot.Point(-1, -1),
+            implot.Point(1, 1),
+        )
+        implot.end_plot()
+    imgui.end()
+
+
+def _view_decorations(v: Any) -> None:
+    """Frameline labels and the in-view message (source or lens errors)."""
+    from imgui_bundle import imgui
+
+    dl = imgui.get_background_draw_list()
+    x, y, w, h = v.image_rect
+    if v.overlays.framelines and w > 0:
+        for f2, (u0, v0, _, _) in v.overlays.frames:
+            dl.add_text(
+                imgui.ImVec2(x + u0 * w + 4, y + v0 * h + 3),
+                imgui.get_color_u32(_vec4((0.95, 0.95, 0.85, 1))),
+                f"{f2:g}",
+            )
+    if v.message:
+        imgui.set_next_window_pos(imgui.ImVec2(x + 10, y + 10), imgui.Cond_.always)
+        imgui.set_next_window_bg_alpha(0.8)
+        imgui.begin(
+            "##message",
+            None,
+            imgui.WindowFlags_.no_decoration
+            | imgui.WindowFlags_.no_saved_settings
+            | imgui.WindowFlags_.no_inputs
+            | imgui.WindowFlags_.always_auto_resize,
+        )
+        imgui.text_colored(_vec4((1.0, 0.5, 0.3, 1.0)), v.message)
+        imgui.end()

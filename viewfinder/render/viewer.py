@@ -1,0 +1,605 @@
+"""The live viewer: one window (or offscreen framebuffer), the image, the panels, the keys.
+
+Threads: the source fills a bounded ring (:class:`~viewfinder.sources.base.SourceThread`), a
+:class:`~viewfinder.render.worker.Processor` develops the newest frame, and this class, on the
+thread that owns the GL context, uploads the newest result, draws it with its overlays and the
+ImGui panels, and presents at vsync (or, headless, as soon as a new result is ready).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..settings import Settings
+from ..sources.base import FrameRing, SourceThread
+from .context import GLContext
+from .panels import PANEL_WIDTH, draw_panels
+from .view import Overlays, ViewRenderer, frameline_rects, letterbox
+from .worker import CaptureWriter, Processor, Result
+
+
+def default_capture_folder() -> Path:
+    """Where captures go: $VIEWFINDER_CAPTURE_DIR, else ~/Pictures/viewfinder."""
+    env = os.environ.get("VIEWFINDER_CAPTURE_DIR")
+    return Path(env) if env else Path.home() / "Pictures" / "viewfinder"
+
+
+def start_source(source: Any, ring: FrameRing) -> SourceThread:
+    """Start ``source``'s reader thread into ``ring``."""
+    thread = SourceThread(source, ring)
+    # SourceThread does ``ring or FrameRing()``, and an empty ring is falsy (it has __len__):
+    # make sure it fills the ring the processor reads.
+    thread.ring = ring
+    return thread.start()
+
+
+class Viewer:
+    """Live view of ``source`` through ``pipeline`` in the GL context ``ctx``.
+
+    Parameters
+    ----------
+    source : FrameSource
+        Already open; the viewer starts its thread and closes it at the end.
+    pipeline : Pipeline
+    ctx : GLContext
+        Current on this thread.
+    open_source : callable(spec) -> FrameSource, optional
+        Used by the source panel; its errors are shown, the old source stays.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        pipeline: Any,
+        ctx: GLContext,
+        *,
+        source_spec: str = "sim",
+        open_source: Any = None,
+        capture_folder: Path | None = None,
+        ring_capacity: int = 3,
+    ) -> None:
+        self.ctx = ctx
+        self.pipeline = pipeline
+        self.settings: Settings = pipeline.settings
+        self._settings_dirty = False
+        self._open_source = open_source
+        self.source_text = source_spec
+        self.overlays = Overlays()
+        self.show_histogram = True
+        self.show_scopes = False
+        self.show_panels = True
+        self.panel_rects: dict[str, tuple[int, int, int, int]] = {}
+        self.image_rect = (0, 0, 0, 0)
+        self.message = ""
+        self._notes: deque[tuple[float, str]] = deque(maxlen=6)
+        self.stats: dict[str, Any] = {"backend": pipeline.backend, "gl": ctx.renderer}
+        self.last_result: Result | None = None
+        self.last_meta: dict[str, Any] | None = None
+        self._raw_stats: dict[str, Any] | None = None
+        self._view_hist: np.ndarray | None = None
+        self._scopes: dict[str, np.ndarray] = {}
+        self.capture_folder = capture_folder or default_capture_folder()
+        self._writer: CaptureWriter | None = None
+        self._quit = False
+        self._fullscreen_saved: tuple[int, int, int, int] | None = None
+        self._t0 = time.monotonic()
+        self._last_present = 0.0
+        self._frame_times: deque[float] = deque(maxlen=60)
+        self._proc_marks: deque[tuple[float, int]] = deque(maxlen=60)
+        self._gpu_mem_at = 0.0
+        self.presented = 0
+        # the source side
+        self.source = source
+        self.ring = FrameRing(ring_capacity)
+        self.source_thread = start_source(source, self.ring)
+        self.processor = Processor(pipeline, self.ring, before=self._apply_settings)
+        # the GL side
+        self.renderer = ViewRenderer(interop=pipeline.backend == "cupy")
+        self._init_imgui()
+        self._refresh_frames()
+
+    # -- ImGui -----------------------------------------------------------------------------
+    def _init_imgui(self) -> None:
+        from imgui_bundle import imgui, implot
+
+        self.imgui_ctx = imgui.create_context()
+        self.implot_ctx = implot.create_context()
+        io = imgui.get_io()
+        io.set_ini_filename("")  # never write imgui.ini beside the user's work
+        io.set_log_filename("")
+        if self.ctx.window is not None:
+            import glfw
+
+            imgui.backends.glfw_init_for_opengl(self.ctx.window_address, False)
+            w = self.ctx.window
+            glfw.set_key_callback(w, self._on_key)
+            glfw.set_char_callback(
+                w, lambda _w, c: imgui.backends.glfw_char_callback(self.ctx.window_address, c)
+            )
+            glfw.set_mouse_button_callback(w, self._on_mouse_button)
+            glfw.set_cursor_pos_callback(
+                w,
+                lambda _w, x, y: imgui.backends.glfw_cursor_pos_callback(
+                    self.ctx.window_address, x, y
+                ),
+            )
+            glfw.set_scroll_callback(w, self._on_scroll)
+            glfw.set_window_focus_callback(
+                w,
+                lambda _w, f: imgui.backends.glfw_window_focus_callback(self.ctx.window_address, f),
+            )
+            glfw.set_cursor_enter_callback(
+                w,
+                lambda _w, e: imgui.backends.glfw_cursor_enter_callback(self.ctx.window_address, e),
+            )
+        imgui.backends.opengl3_init("#version 330")
+
+    # -- state the panels use --------------------------------------------------------------
+    @property
+    def camera(self) -> Any:
+        return self.source
+
+    @property
+    def is_sim(self) -> bool:
+        return all(hasattr(self.source, n) for n in ("set_mode", "attach_lens", "lenses"))
+
+    @property
+    def source_name(self) -> str:
+        return str(getattr(self.source, "name", type(self.source).__name__))
+
+    @property
+    def m_lens_ids(self) -> list[str]:
+        return [k for k, lens in self.source.lenses.items() if lens.mount == "m"]
+
+    @property
+    def sensor_size_mm(self) -> tuple[float, float]:
+        sensors = getattr(self.source, "sensors", None)
+        if sensors:
+            s = next(iter(sensors.values()))
+            return float(s.width_mm), float(s.height_mm)
+        return 13.1, 9.8  # a 1-inch type sensor
+
+    def view_area(self, fb_size: tuple[int, int]) -> tuple[int, int, int, int]:
+        fw, fh = fb_size
+        side = PANEL_WIDTH if self.show_panels and fw > 2 * PANEL_WIDTH else 0
+        return 0, 0, fw - side, fh
+
+    def notify(self, text: str, error: bool = False) -> None:
+        """A note in the capture panel; errors also go to the view and to stderr."""
+        self._notes.append((time.monotonic(), text))
+        if error:
+            self.message = text
+            print(f"viewfinder: {text}", file=sys.stderr)
+
+    def recent_notes(self) -> list[str]:
+        if self._writer is not None:
+            while self._writer.notes:
+                self._notes.append((time.monotonic(), self._writer.notes.pop(0)))
+        now = time.monotonic()
+        return [t for at, t in self._notes if now - at < 20.0]
+
+    # -- controls (routed to the camera, or to the pipeline between frames) ---------------
+    def _camera_call(self, what: str, fn: Any, *args: Any) -> bool:
+        try:
+            fn(*args)
+        except (ValueError, RuntimeError) as exc:
+            self.notify(f"{what}: {exc}", error=True)
+            return False
+        self.message = ""
+        self._refresh_frames()
+        return True
+
+    def set_mode(self, mode: str) -> bool:
+        return self._camera_call("lens", self.source.set_mode, mode)
+
+    def attach_lens(self, lens_id: str | None) -> bool:
+        if lens_id is None:
+            return self._camera_call("lens", self.source.detach_lens)
+        return self._camera_call("lens", self.source.attach_lens, lens_id)
+
+    def set_aperture(self, f_number: float) -> bool:
+        return self._camera_call("aperture", self.source.set_aperture, f_number)
+
+    def set_focus(self, distance_m: float) -> bool:
+        return self._camera_call("focus", self.source.set_focus, distance_m)
+
+    def set_exposure(self, time_s: float, iso: float) -> bool:
+        return self._camera_call("exposure", self.source.set_exposure, time_s, iso)
+
+    def switch_lens(self) -> bool:
+        """Tab: the other sensor (built-in lens <-> M mount)."""
+        if not self.is_sim:
+            self.notify("switching lenses needs the simulated camera", error=True)
+            return False
+        return self.set_mode("m" if self.source.mode == "builtin" else "builtin")
+
+    def update_settings(self, **changes: Any) -> None:
+        """Validate now; the processing thread applies them before its next frame."""
+        try:
+            self.settings = replace(self.settings, **changes)
+        except (TypeError, ValueError) as exc:
+            self.notify(str(exc), error=True)
+            return
+        self._settings_dirty = True
+
+    def _sync_assists(self) -> None:
+        """Make the pipeline compute what the overlays and panels show (and nothing more)."""
+        s, ov = self.settings, self.overlays
+        want = {
+            "peaking": {"enabled": ov.peaking, "colour": ov.peak_colour},
+            "zebra": {"enabled": ov.zebra},
+            "histogram": {"raw": self.show_histogram, "view": self.show_histogram},
+            "scopes": {"waveform": self.show_scopes, "vectorscope": self.show_scopes},
+            "magnifier": {"enabled": ov.magnifier, "center": tuple(ov.magnifier_centre)},
+            # false colour is drawn by the view shader from the clean image: not computed
+            "false_colour": {"enabled": False},
+        }
+        changes = {}
+        for name, fields_ in want.items():
+            sub = getattr(s, name, None)
+            if sub is None:
+                continue
+            diff = {k: v for k, v in fields_.items() if hasattr(sub, k) and getattr(sub, k) != v}
+            if diff:
+                changes[name] = replace(sub, **diff)
+        if changes:
+            self.update_settings(**changes)
+        zebra, fc = getattr(s, "zebra", None), getattr(s, "false_colour", None)
+        if zebra is not None:
+            ov.zebra_period_px = float(zebra.stripe_width)
+            ov.zebra_speed_px_s = 30.0 * float(zebra.speed)  # the stage's px/frame at 30 fps
+        if fc is not None:
+            ov.false_colour_bands = fc.band_table()
+
+    def _apply_settings(self) -> None:
+        if self._settings_dirty:
+            self._settings_dirty = False
+            self.pipeline.settings = self.settings
+
+    def _refresh_frames(self) -> None:
+        """Framelines for the lens now on the camera (longer lenses of the catalogue)."""
+        lens = getattr(self.source, "lens", None) if self.is_sim else None
+        if lens is None:
+            self.overlays.frames = []
+            return
+        others = [x.focal_mm for x in self.source.lenses.values() if x.mount == "m"]
+        self.overlays.frames = frameline_rects(lens.focal_mm, others, limit=6)
+
+    def open_source(self, spec: str) -> bool:
+        """Switch to the source ``spec``; on failure the current one stays and says why."""
+        if self._open_source is None:
+            self.notify("this viewer cannot open other sources", error=True)
+            return False
+        try:
+            new = self._open_source(spec)
+        except Exception as exc:  # SourceError, ValueError, OSError: shown, viewer stays up
+            self.notify(f"cannot open source {spec!r}: {exc}", error=True)
+            return False
+        old_thread, old_source = self.source_thread, self.source
+        self.source = new
+        self.ring = FrameRing(self.ring.capacity)
+        self.source_thread = start_source(new, self.ring)
+        self.processor.set_ring(self.ring)
+        old_thread.stop()
+        try:
+            old_source.close()
+        except Exception:  # closing a dead device must not take the viewer down
+            pass
+        self.message = ""
+        self.notify(f"source: {self.source_name}")
+        self._refresh_frames()
+        return True
+
+    def capture(self, kind: str = "dng") -> Path | None:
+        """Queue a DNG of the raw frame, or a PNG of the view, for the writer thread."""
+        result = self.last_result
+        if result is None or result.frame is None:
+            self.notify("nothing to capture yet")
+            return None
+        if self._writer is None:
+            self._writer = CaptureWriter(self.capture_folder)
+        frame = result.frame
+        stem = time.strftime("VF_%Y%m%d_%H%M%S") + f"_{frame.seq:06d}"
+        if kind == "dng":
+            data = frame.data
+            data = data.get() if hasattr(data, "get") else np.array(data)
+            payload: Any = replace(frame, data=data, meta=dict(frame.meta))
+        else:
+            image = result.arrays["image"]
+            image = image.get() if hasattr(image, "get") else image
+            payload = np.ascontiguousarray(image[..., :3])
+        path = self._writer.submit(kind, payload, stem)
+        self.notify(f"capturing {path.name}")
+        return path
+
+    # -- input -----------------------------------------------------------------------------
+    def _on_key(self, window: Any, key: int, scancode: int, action: int, mods: int) -> None:
+        from imgui_bundle import imgui
+
+        imgui.backends.glfw_key_callback(self.ctx.window_address, key, scancode, action, mods)
+        if action != 1 or imgui.get_io().want_text_input:  # press only; typing goes to ImGui
+            return
+        self.handle_key(key)
+
+    def handle_key(self, key: int) -> None:
+        """The viewer's shortcuts (glfw key codes)."""
+        import glfw
+
+        ov = self.overlays
+        if key == glfw.KEY_TAB:
+            self.switch_lens()
+        elif key == glfw.KEY_P:
+            ov.peaking = not ov.peaking
+        elif key == glfw.KEY_Z:
+            ov.zebra = not ov.zebra
+        elif key == glfw.KEY_F:
+            ov.false_colour = not ov.false_colour
+        elif key == glfw.KEY_M:
+            ov.magnifier = not ov.magnifier
+        elif key == glfw.KEY_H:
+            self.show_histogram = not self.show_histogram
+        elif key == glfw.KEY_SPACE:
+            self.capture("dng")
+        elif key == glfw.KEY_F11:
+            self.toggle_fullscreen()
+        elif key == glfw.KEY_ESCAPE:
+            self._quit = True
+
+    def toggle_fullscreen(self) -> None:
+        if self.ctx.window is None:
+            return
+        import glfw
+
+        w = self.ctx.window
+        if self._fullscreen_saved is None:
+            x, y = glfw.get_window_pos(w)
+            ww, wh = glfw.get_window_size(w)
+            self._fullscreen_saved = (x, y, ww, wh)
+            monitor = glfw.get_primary_monitor()
+            mode = glfw.get_video_mode(monitor)
+            glfw.set_window_monitor(
+                w, monitor, 0, 0, mode.size.width, mode.size.height, mode.refresh_rate
+            )
+        else:
+            x, y, ww, wh = self._fullscreen_saved
+            self._fullscreen_saved = None
+            glfw.set_window_monitor(w, None, x, y, ww, wh, 0)
+
+    def _on_mouse_button(self, window: Any, button: int, action: int, mods: int) -> None:
+        import glfw
+        from imgui_bundle import imgui
+
+        imgui.backends.glfw_mouse_button_callback(self.ctx.window_address, button, action, mods)
+        if (
+            action != glfw.PRESS
+            or button != glfw.MOUSE_BUTTON_LEFT
+            or imgui.get_io().want_capture_mouse
+        ):
+            return
+        x, y = glfw.get_cursor_pos(window)
+        sx, sy = self._pixel_scale()
+        self.click(x * sx, y * sy)
+
+    def _pixel_scale(self) -> tuple[float, float]:
+        import glfw
+
+        ww, wh = glfw.get_window_size(self.ctx.window)
+        fw, fh = self.ctx.framebuffer_size()
+        return (fw / ww if ww else 1.0), (fh / wh if wh else 1.0)
+
+    def click(self, x: float, y: float) -> None:
+        """A click at framebuffer pixel (x, y): place the magnifier, or focus the built-in lens."""
+        rx, ry, rw, rh = self.image_rect
+        if rw <= 0 or not (rx <= x < rx + rw and ry <= y < ry + rh):
+            return
+        u, v = (x - rx) / rw, (y - ry) / rh
+        if self.overlays.magnifier:
+            self.overlays.magnifier_centre = (u, v)
+            return
+        if self.is_sim and self.source.mode == "builtin" and hasattr(self.source, "focus_at"):
+            fx, fy = u * self.source.width, v * self.source.height
+            # a contrast-AF sweep takes a while: never on the window thread
+            threading.Thread(
+                target=self._camera_call,
+                name="autofocus",
+                daemon=True,
+                args=("autofocus", self.source.focus_at, fx, fy),
+            ).start()
+
+    def _on_scroll(self, window: Any, dx: float, dy: float) -> None:
+        from imgui_bundle import imgui
+
+        imgui.backends.glfw_scroll_callback(self.ctx.window_address, dx, dy)
+        if not imgui.get_io().want_capture_mouse:
+            self.scroll_focus(dy)
+
+    def scroll_focus(self, steps: float) -> None:
+        """Turn the M lens's focus ring: one step is 1/40 of its dioptre travel."""
+        if not self.is_sim or self.source.mode != "m" or self.source.lens is None:
+            return
+        lens = self.source.lens
+        focus = self.source.focus_m or math.inf
+        d_max = 1.0 / lens.min_focus_m
+        dio = 0.0 if math.isinf(focus) else 1.0 / focus
+        dio = min(max(dio + steps * d_max / 40.0, 0.0), d_max)
+        self.set_focus(math.inf if dio <= 1e-6 else 1.0 / dio)
+
+    # -- one frame -------------------------------------------------------------------------
+    def histograms(self) -> tuple[dict[str, Any] | None, np.ndarray | None]:
+        """RAW EV summary (see stages.histogram.raw_stats) and the (4, 256) view histogram."""
+        return self._raw_stats, self._view_hist
+
+    def scope_stats(self) -> dict[str, np.ndarray]:
+        """Waveform and vectorscope counts of the last frame whose copies are complete."""
+        return self._scopes
+
+    def _take(self, result: Result) -> None:
+        self.last_result = result
+        frame = result.frame
+        self.last_meta = frame.meta if frame is not None else None
+        if result.ready_event is not None:
+            import cupy
+
+            cupy.cuda.get_current_stream().wait_event(result.ready_event)  # GPU-side wait
+        if result.stats_ready():
+            if result.raw_stats.get("ev_hist") is not None:
+                self._raw_stats = dict(result.raw_stats)
+            self._scopes = {
+                k: np.array(result.stats[k])
+                for k in ("waveform", "vectorscope")
+                if k in result.stats
+            }
+            vh = result.stats.get("view_histogram")
+            if vh is not None:
+                self._view_hist = np.array(vh)
+        if self._raw_stats is None or self._view_hist is None:
+            self._host_histograms(result)
+        t = time.perf_counter()
+        self.renderer.upload(result.arrays, result.stats.get("magnifier"))
+        self.stats["upload_ms"] = (time.perf_counter() - t) * 1e3
+
+    def _host_histograms(self, result: Result) -> None:
+        """Histograms on the host when the assists stage gives none (NumPy frames only)."""
+        frame = result.frame
+        image = result.arrays.get("image")
+        if self._view_hist is None and isinstance(image, np.ndarray):
+            sub = image[::2, ::2, :3].reshape(-1, 3)
+            luma = (sub @ np.array([0.2126, 0.7152, 0.0722])).astype(np.int64)
+            self._view_hist = np.stack(
+                [np.bincount(sub[:, k], minlength=256) for k in range(3)]
+                + [np.bincount(luma, minlength=256)]
+            )
+        if self._raw_stats is None and frame is not None and isinstance(frame.data, np.ndarray):
+            from ..stages.histogram import HistogramSettings, raw_histogram, raw_stats
+
+            hist = raw_histogram(frame.data, frame.cfa, frame.bits)
+            self._raw_stats = raw_stats(
+                hist, frame.black_level, frame.white_level, HistogramSettings(raw=True)
+            )
+
+    def render(self, fb_size: tuple[int, int]) -> None:
+        """Draw the view and the panels into the bound framebuffer."""
+        from imgui_bundle import imgui
+        from OpenGL import GL
+
+        fw, fh = fb_size
+        self.ctx.bind()
+        GL.glViewport(0, 0, fw, fh)
+        GL.glClearColor(0.08, 0.08, 0.09, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+        t = time.perf_counter()
+        if self.renderer.image_size is not None:
+            self.image_rect = letterbox(self.renderer.image_size, self.view_area(fb_size))
+            self.renderer.draw(self.image_rect, fb_size, self.overlays, time.monotonic() - self._t0)
+        t1 = time.perf_counter()
+        io = imgui.get_io()
+        io.display_size = imgui.ImVec2(fw, fh)
+        io.delta_time = max(1e-4, min(0.5, t1 - (self._last_present or t1 - 1 / 60)))
+        imgui.backends.opengl3_new_frame()
+        if self.ctx.window is not None:
+            imgui.backends.glfw_new_frame()
+        imgui.new_frame()
+        draw_panels(self, fb_size)
+        imgui.render()
+        imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
+        self.stats["draw_ms"] = (t1 - t) * 1e3
+        self.stats["ui_ms"] = (time.perf_counter() - t1) * 1e3
+
+    def step(self, wait_s: float = 0.0) -> bool:
+        """Take the newest result (waiting up to ``wait_s``), draw, present; True if new."""
+        if self.ctx.window is not None:
+            import glfw
+
+            glfw.poll_events()
+        self._sync_assists()
+        result = self.processor.wait(wait_s) if wait_s > 0 else self.processor.take()
+        if result is not None:
+            self._take(result)
+        self._check_errors()
+        self.render(self.ctx.framebuffer_size())
+        self.ctx.present()
+        now = time.perf_counter()
+        if result is not None:
+            if self._last_present:
+                self._frame_times.append(now - self._last_present)
+            self._last_present = now
+            self.presented += 1
+            self._update_stats(result)
+        return result is not None
+
+    def _check_errors(self) -> None:
+        err = self.source_thread.error
+        if err is not None and not self.message:
+            self.notify(f"source {self.source_name} stopped: {err}", error=True)
+        perr, self.processor.error = self.processor.error, None
+        if perr is not None:
+            self.notify(f"processing: {perr}", error=True)
+
+    def _update_stats(self, result: Result) -> None:
+        st = self.stats
+        if self._frame_times:
+            st["fps"] = len(self._frame_times) / max(sum(self._frame_times), 1e-9)
+        now = time.monotonic()
+        self._proc_marks.append((now, self.processor.frames_done))
+        (t0, n0), (t1, n1) = self._proc_marks[0], self._proc_marks[-1]
+        st["proc_fps"] = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+        st["dropped"] = self.ring.dropped
+        if result.frame is not None:
+            st["latency_ms"] = (time.monotonic_ns() - result.frame.timestamp_ns) / 1e6
+        st["timings"] = dict(result.timings_ms)
+        st["path"], st["backend"] = result.path, result.backend
+        st["upload_path"] = self.renderer.path
+        st["interop_error"] = self.renderer.image.interop_error
+        if self.pipeline.backend == "cupy" and now - self._gpu_mem_at > 1.0:
+            import cupy
+
+            free, total = cupy.cuda.runtime.memGetInfo()  # once a second, not per frame
+            used = cupy.get_default_memory_pool().used_bytes()
+            st["gpu_memory"] = (
+                f"pool {used / 2**20:.0f} MiB, device "
+                f"{(total - free) / 2**30:.1f}/{total / 2**30:.0f} GiB"
+            )
+            self._gpu_mem_at = now
+
+    def run(self, frames: int = 0, headless: bool = False, on_frame: Any = None) -> int:
+        """Present until Esc / the window closes, or ``frames`` new frames (0: no limit)."""
+        self._sync_assists()
+        self._apply_settings()
+        self.processor.start()
+        while not self._quit and not self.ctx.should_close():
+            fresh = self.step(wait_s=2.0 if headless else 0.0)
+            if fresh and on_frame is not None:
+                on_frame(self)
+            if frames and self.presented >= frames:
+                break
+            if headless and not fresh and not self.source_thread.alive and not len(self.ring):
+                break  # the source ended (or failed) and nothing more will come
+        return self.presented
+
+    def close(self) -> None:
+        from imgui_bundle import imgui, implot
+
+        self.processor.stop()
+        self.source_thread.stop()
+        if self._writer is not None:
+            self._writer.close()
+        try:
+            self.source.close()
+        except Exception:  # best effort at exit
+            pass
+        self.renderer.delete()
+        imgui.backends.opengl3_shutdown()
+        if self.ctx.window is not None:
+            imgui.backends.glfw_shutdown()
+        implot.destroy_context(self.implot_ctx)
+        imgui.destroy_context(self.imgui_ctx)
