@@ -8,6 +8,8 @@ from .frame import CFA_PATTERNS, Frame, check_cfa
 from .pipeline import Pipeline, PipelineOutputs
 from .settings import Settings
 from .stages.demosaic import demosaic
+from .stages.histogram import raw_histogram
+from .stages.peaking import peaking
 
 __version__ = "0.1.0"
 __all__ = [
@@ -19,4 +21,6 @@ __all__ = [
     "__version__",
     "check_cfa",
     "demosaic",
+    "peaking",
+    "raw_histogram",
 ]

@@ -201,8 +201,10 @@ class Pipeline:
         if self._assists is not None:
             view = b["view"]
             view[...] = b["image"]
+            # On the GPU the assists read the device copy of the raw, not the host frame.
+            source = frame if self.backend == "numpy" else replace(frame, data=self._raw_dev)
             assists = self._assists.process(
-                frame, self._scaling, b["linear"], b["display"], view, self._settings)
+                source, self._scaling, b["linear"], b["display"], view, self._settings)
             timings.setdefault("assists", (time.perf_counter() - t1) * 1e3)
             if self._gpu_timer is not None:
                 self._gpu_timer.mark("assists")
@@ -239,6 +241,7 @@ class Pipeline:
         elif raw.dtype != xp.uint16:
             b["raw"][...] = raw
             raw = b["raw"]
+        self._raw_dev = raw
         timer.mark("upload")
         vh, vw = b["image"].shape[:2]
         block = (32, 8, 1)
