@@ -11,6 +11,7 @@ pipeline.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses as dc
 import sys
 
 import cv2
@@ -43,34 +44,53 @@ def synthetic_raw(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.clip(dn, 0, 1023).astype(np.uint16)
 
 
+def all_assists(settings: Settings) -> Settings:
+    """``settings`` with every assist on (peaking, zebras incl. RAW, histograms, scopes,
+    false colour, magnifier)."""
+    on = dc.replace
+    return on(
+        settings,
+        peaking=on(settings.peaking, enabled=True),
+        zebra=on(settings.zebra, enabled=True, under=True, raw=True),
+        histogram=on(settings.histogram, raw=True, view=True),
+        false_colour=on(settings.false_colour, enabled=True),
+        scopes=on(settings.scopes, waveform=True, parade=True, vectorscope=True),
+        magnifier=on(settings.magnifier, enabled=True),
+    )
+
+
 def bench_size(width: int, height: int, repeat: int, with_peers: bool) -> dict:
     raw = synthetic_raw(width, height)
     frame = Frame(raw, cfa="RGGB", black_level=64, white_level=1023, bits=10,
                   meta={"white_balance": (1.8, 1.0, 1.5)})
     mpix = width * height / 1e6
     out: dict = {"size": [width, height], "megapixels": mpix, "cases": {}}
-    for view in VIEWS[(width, height)]:
-        for method in ("mhc", "bilinear"):
-            key = f"cpu/{method}/view{view[0]}x{view[1]}"
-            pipe = Pipeline(Settings(demosaic=method, view_size=view), backend="numpy")
-            r = measure(lambda p=pipe: p.process(frame), repeat=repeat, warmup=2)
-            r["fps"] = 1e3 / r["median_ms"]
-            r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
-            out["cases"][key] = r
-            print(f"{width}x{height} {key}: {r['median_ms']:.2f} ms ({r['fps']:.1f} fps)",
-                  flush=True)
-            if gpu_available():
-                import cupy as cp
+    cases = [(view, method, False) for view in VIEWS[(width, height)]
+             for method in ("mhc", "bilinear")]
+    cases += [(view, "mhc", True) for view in VIEWS[(width, height)]]
+    for view, method, assists in cases:
+        settings = Settings(demosaic=method, view_size=view)
+        if assists:
+            settings = all_assists(settings)
+        tag = f"{method}{'+assists' if assists else ''}/view{view[0]}x{view[1]}"
+        pipe = Pipeline(settings, backend="numpy")
+        r = measure(lambda p=pipe: p.process(frame), repeat=repeat, warmup=2)
+        r["fps"] = 1e3 / r["median_ms"]
+        r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
+        out["cases"][f"cpu/{tag}"] = r
+        print(f"{width}x{height} cpu/{tag}: {r['median_ms']:.2f} ms ({r['fps']:.1f} fps)",
+              flush=True)
+        if gpu_available():
+            import cupy as cp
 
-                gpipe = Pipeline(Settings(demosaic=method, view_size=view), backend="cupy")
-                dframe = Frame(cp.asarray(raw), cfa="RGGB", black_level=64, white_level=1023,
-                               bits=10, meta=frame.meta)
-                r = gpu_measure(lambda p=gpipe, f=dframe: p.process(f), repeat=max(repeat, 50))
-                r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
-                hkey = f"cuda/{method}/view{view[0]}x{view[1]}"
-                out["cases"][hkey] = r
-                print(f"{width}x{height} {hkey}: {r['median_ms']:.3f} ms GPU "
-                      f"({r['gpix_per_s']:.1f} Gpx/s)", flush=True)
+            gpipe = Pipeline(settings, backend="cupy")
+            dframe = Frame(cp.asarray(raw), cfa="RGGB", black_level=64, white_level=1023,
+                           bits=10, meta=frame.meta)
+            r = gpu_measure(lambda p=gpipe, f=dframe: p.process(f), repeat=max(repeat, 50))
+            r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
+            out["cases"][f"cuda/{tag}"] = r
+            print(f"{width}x{height} cuda/{tag}: {r['median_ms']:.3f} ms GPU "
+                  f"({r['gpix_per_s']:.1f} Gpx/s)", flush=True)
     if with_peers:
         for name, code in (("opencv_bilinear", cv2.COLOR_BayerRGGB2RGB),
                            ("opencv_ea", cv2.COLOR_BayerRGGB2RGB_EA),
