@@ -196,12 +196,6 @@ class SimulatedCamera:
             self._exposure = self.sensors["m"].check_exposure(time_s, iso)
 
     # ----- rendering ------------------------------------------------------------------------
-    def _canvas(self, lens: Lens) -> Canvas:
-        s = self.sensors[self._mode]
-        return Canvas(
-            s.width + 2 * MARGIN, s.height + 2 * MARGIN, s.pixel_um / 1000.0, lens.focal_mm
-        )
-
     def _rate_map(
         self,
         rgb: np.ndarray,
@@ -209,11 +203,10 @@ class SimulatedCamera:
         f_number: float,
         canvas: Canvas,
         window: tuple[int, int, int, int],
-        sensor: Sensor | None = None,
+        sensor: Sensor,
     ) -> np.ndarray:
-        """Mosaic (h, w) float32 of mean photo-electrons per second of a canvas window
-        (as seen by ``sensor``, default the active one)."""
-        sensor = sensor or self.sensors[self._mode]
+        """Mosaic (h, w) float32 of mean photo-electrons per second of a canvas window, as
+        seen by ``sensor``."""
         y0, x0, y1, x1 = window
         e_lux = sensor.electrons_per_lux_s()
         # sensor illuminance (lux) of a white reflector: E = pi L T / (4 N^2)
@@ -246,40 +239,45 @@ class SimulatedCamera:
         )
 
     def _ensure_cache(self) -> dict[str, Any]:
-        """The rendered rate map and depth of the active sensor (one kept per mode)."""
-        key = self._state_key()
-        cache = self._caches.get(self._mode)
-        if cache is not None and cache["key"] == key:
-            return cache
-        lens = self.lens
+        """The rendered rate map and depth of the active sensor (one kept per mode).
+
+        The state is read under the lock but the render runs outside it, so the controls
+        never wait for a render; a frame always carries the state it was rendered with.
+        """
+        with self._lock:
+            key = self._state_key()
+            mode, lens = self._mode, self.lens
+            aperture, focus = self._aperture[mode], self._focus[mode]
+            cache = self._caches.get(mode)
+            if cache is not None and cache["key"] == key:
+                return cache
+        sensor = self.sensors[mode]
+        canvas = Canvas(
+            self.width + 2 * MARGIN,
+            self.height + 2 * MARGIN,
+            sensor.pixel_um / 1000.0,
+            lens.focal_mm if lens is not None else 1.0,
+        )
+        whole = (0, 0, canvas.height, canvas.width)
         if lens is None:
-            canvas = Canvas(
-                self.width + 2 * MARGIN,
-                self.height + 2 * MARGIN,
-                self.sensors["m"].pixel_um / 1000.0,
-                1.0,
-            )
             grey = np.full((canvas.height, canvas.width, 3), 0.18, np.float32)
-            rate = self._rate_map(
-                grey, None, NO_LENS_F_NUMBER, canvas, (0, 0, canvas.height, canvas.width)
-            )
+            rate = self._rate_map(grey, None, NO_LENS_F_NUMBER, canvas, whole, sensor)
             depth = np.full((canvas.height, canvas.width), np.nan, np.float32)
         else:
-            canvas = self._canvas(lens)
-            state = Optics(lens.focal_mm, self._aperture[self._mode], self._focus[self._mode])
-            rgb, depth = render(self.scene, canvas, state)
-            rate = self._rate_map(
-                rgb, lens, state.f_number, canvas, (0, 0, canvas.height, canvas.width)
-            )
-        cache = self._caches[self._mode] = {
+            rgb, depth = render(self.scene, canvas, Optics(lens.focal_mm, aperture, focus))
+            rate = self._rate_map(rgb, lens, aperture, canvas, whole, sensor)
+        cache = {
             "key": key,
+            "mode": mode,
             "rate": rate,
             "depth": depth,
             "canvas": canvas,
             "lens": lens,
-            "aperture": self._aperture[self._mode],
-            "focus": self._focus[self._mode],
+            "aperture": aperture,
+            "focus": focus,
         }
+        with self._lock:
+            self._caches[mode] = cache
         return cache
 
     def _offset(self, seq: int) -> tuple[int, int]:
@@ -303,18 +301,19 @@ class SimulatedCamera:
             self._next_t = max(self._next_t + 1.0 / self.fps, now)
             if self._next_t > now:
                 time.sleep(self._next_t - now)
+        cache = self._ensure_cache()
         with self._lock:
-            cache = self._ensure_cache()
             seq = self._seq
             self._seq += 1
             offset = self._offset(seq)
             time_s, iso = self._exposure
-            sensor = self.sensors[self._mode]
+            mode = cache["mode"]
+            sensor = self.sensors[mode]
             if self.backend == "cupy":
                 if self._gpu is None:
                     self._gpu = GpuExposer(self.width, self.height, self.host)
                 self._gpu.set_rate(cache["key"], cache["rate"])
-                seed = (self.seed * 0x9E3779B1 + seq * 2 + (self._mode == "m")) & 0xFFFFFFFF
+                seed = (self.seed * 0x9E3779B1 + seq * 2 + (mode == "m")) & 0xFFFFFFFF
                 data = self._gpu.expose(offset, time_s, sensor.noise_params(iso), seed, self.noise)
             else:
                 data = sensor.expose(cache["rate"], time_s, iso, offset, self.noise)
@@ -339,7 +338,7 @@ class SimulatedCamera:
         qe = sensor.spec.qe_rgb
         meta: dict[str, Any] = {
             "sensor": sensor.spec.name,
-            "mode": self._mode,
+            "mode": cache["mode"],
             "lens": lens.id if lens else None,
             "lens_name": lens.name if lens else None,
             "aperture": cache["aperture"],
@@ -362,9 +361,9 @@ class SimulatedCamera:
             meta["equivalent_focal_mm"] = optics.equivalent_focal_mm(
                 lens.focal_mm, sensor.spec.width_mm, sensor.spec.height_mm
             )
-        if self._mode == "m" and lens is not None:
+        if cache["mode"] == "m" and lens is not None:
             meta["six_bit"] = self._six_bit
-        if self._mode == "builtin":
+        if cache["mode"] == "builtin":
             meta["af"] = dict(self._af)
         return meta
 
