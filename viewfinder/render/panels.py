@@ -130,7 +130,8 @@ def _lens_panel(v: Any) -> None:
     if lens is None:
         imgui.text_colored(_vec4((1.0, 0.6, 0.2, 1.0)), "no lens attached")
         return
-    imgui.text(f"{lens.name}")
+    if mode == "builtin":
+        imgui.text(f"{lens.name}")
     # aperture ring: the lens's marked stops
     stops = list(lens.apertures)
     if len(stops) > 1:

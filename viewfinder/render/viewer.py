@@ -446,7 +446,10 @@ class Viewer:
     def _take(self, result: Result) -> None:
         self.last_result = result
         frame = result.frame
-        self.last_meta = frame.meta if frame is not None else None
+        meta = frame.meta if frame is not None else None
+        if (meta or {}).get("lens") != (self.last_meta or {}).get("lens"):
+            self._refresh_frames()  # the lens changed (here, or by whoever drives the camera)
+        self.last_meta = meta
         if result.ready_event is not None:
             import cupy
 

@@ -90,7 +90,9 @@ class Processor:
         self._stream: Any = None
 
     def start(self) -> Processor:
-        self._thread.start()
+        """Start the thread (once; later calls do nothing)."""
+        if not self._thread.is_alive() and not self._stop.is_set():
+            self._thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
