@@ -142,3 +142,22 @@ def test_procedural_texture_stands_in_for_missing_photos(monkeypatch):
     assert tex.dtype == np.float32 and tex.ndim == 3 and tex.shape[2] == 3
     np.testing.assert_array_equal(tex, sc._procedural_texture(3))
     assert 0.0 < tex.min() and tex.max() < 1.0
+
+
+@pytest.mark.parametrize(
+    "widths, mode",
+    [
+        (((3, 0), (0, 5)), "reflect"),
+        (((25, 1), (0, 0)), "reflect"),  # wider than the array: repeated mirroring
+        (((3, 2), (1, 5)), "constant"),
+        (((0, 0), (0, 0)), "constant"),
+    ],
+)
+def test_fast_pad_equals_numpy_pad(rng, widths, mode):
+    import cv2
+
+    a = rng.random((20, 30, 4), dtype=np.float32)
+    border = cv2.BORDER_REFLECT_101 if mode == "reflect" else cv2.BORDER_CONSTANT
+    np.testing.assert_array_equal(
+        sc._pad(a, widths, border), np.pad(a, (*widths, (0, 0)), mode=mode)
+    )

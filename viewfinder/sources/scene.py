@@ -31,35 +31,14 @@ import numpy as np
 from .. import optics
 
 #: X-Rite ColorChecker Classic (post-2009) sRGB values, 8 bit, row by row from dark skin.
-COLOR_CHECKER_SRGB8: np.ndarray = np.array(
-    [
-        [115, 82, 68],
-        [194, 150, 130],
-        [98, 122, 157],
-        [87, 108, 67],
-        [133, 128, 177],
-        [103, 189, 170],
-        [214, 126, 44],
-        [80, 91, 166],
-        [193, 90, 99],
-        [94, 60, 108],
-        [157, 188, 64],
-        [224, 163, 46],
-        [56, 61, 150],
-        [70, 148, 73],
-        [175, 54, 60],
-        [231, 199, 31],
-        [187, 86, 149],
-        [8, 133, 161],
-        [243, 243, 242],
-        [200, 200, 200],
-        [160, 160, 160],
-        [122, 122, 121],
-        [85, 85, 85],
-        [52, 52, 52],
-    ],
-    dtype=np.uint8,
-)
+# fmt: off
+COLOR_CHECKER_SRGB8: np.ndarray = np.array([
+    [115, 82, 68], [194, 150, 130], [98, 122, 157], [87, 108, 67], [133, 128, 177],
+    [103, 189, 170], [214, 126, 44], [80, 91, 166], [193, 90, 99], [94, 60, 108],
+    [157, 188, 64], [224, 163, 46], [56, 61, 150], [70, 148, 73], [175, 54, 60],
+    [231, 199, 31], [187, 86, 149], [8, 133, 161], [243, 243, 242], [200, 200, 200],
+    [160, 160, 160], [122, 122, 121], [85, 85, 85], [52, 52, 52]], dtype=np.uint8)
+# fmt: on
 
 
 def srgb_to_linear(v: np.ndarray) -> np.ndarray:
@@ -491,11 +470,21 @@ def _blur_source(
         (0, 0),
     )
     mirror = tuple((max(a, 0), max(b, 0)) for a, b in mirror)
-    if any(a or b for a, b in mirror):
-        src = np.pad(src, mirror, mode="reflect")
     zeros = (
         (sy0 - ny0 - mirror[0][0], ny1 - sy1 - mirror[0][1]),
         (sx0 - nx0 - mirror[1][0], nx1 - sx1 - mirror[1][1]),
-        (0, 0),
     )
-    return np.pad(src, zeros) if any(a or b for a, b in zeros) else np.ascontiguousarray(src)
+    src = _pad(src, mirror[:2], cv2.BORDER_REFLECT_101)
+    return np.ascontiguousarray(_pad(src, zeros, cv2.BORDER_CONSTANT))
+
+
+def _pad(a: np.ndarray, widths: tuple, border: int) -> np.ndarray:
+    """``np.pad`` with ``reflect`` or zeros, by OpenCV (several times faster) when it can."""
+    (t, b), (l, r) = widths
+    if not (t or b or l or r):
+        return a
+    h, w = a.shape[:2]
+    if border == cv2.BORDER_REFLECT_101 and (max(t, b) >= h or max(l, r) >= w):
+        return np.pad(a, ((t, b), (l, r), (0, 0)), mode="reflect")  # repeated mirroring
+    out = cv2.copyMakeBorder(a, t, b, l, r, border, value=(0, 0, 0, 0))
+    return out.reshape(h + t + b, w + l + r, a.shape[2])
