@@ -5,7 +5,13 @@ Two IMX989-class sensors: one behind the built-in 8.7 mm f/1.9 autofocus lens (m
 the catalogue. Per frame only the sensor exposure runs (numba on the CPU, one CUDA kernel on
 the GPU): the defocused scene is rendered into a cached map of photo-electron rates whenever the
 lens, aperture, focus or size changes, and gentle motion moves the read window over that map
-in even-pixel steps (which keeps the CFA).
+in even-pixel steps (which keeps the CFA). The lens's vignetting is baked into the map, so it
+sways with the view by those few pixels (invisible on a fall-off that spans the frame).
+
+Threads: ``read()`` may run in a :class:`~viewfinder.sources.base.SourceThread` while the UI
+calls the setters and ``focus_at()``; state changes are atomic, renders and autofocus sweeps
+run outside the camera's lock, and each frame's ``meta`` describes the state it was rendered
+with.
 
 Exposure: a reflectance of 1 has the scene's white luminance ``L`` (cd/m^2); the sensor
 illuminance is ``E = pi L T / (4 N^2)`` lux (lens transmission ``T``, f-number ``N``, times the
