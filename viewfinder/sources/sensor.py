@@ -19,8 +19,8 @@ deviates come from a bank drawn once per output size and read at random offsets 
 (drawing 2 x 2 M normals per frame costs more than the whole 60 fps budget); successive frames
 are therefore shifted copies of one noise field, which no viewer or statistic here can see. The
 bank holds int8 codes (24 per sigma, normalised to exactly zero mean and unit variance): memory
-traffic, not arithmetic, is what the CPU kernel costs. The
-GPU kernel (``kernels/sim.cu``) draws fresh counter-based normals per pixel instead.
+traffic, not arithmetic, is what the CPU kernel costs. The GPU kernel (``kernels/sim.cu``)
+draws fresh counter-based normals (a 32-bit hash and Box-Muller) per pixel instead.
 
 Smaller output sizes (2x2 binning, or any size for CPU use) are modelled as a sensor of the same
 area with larger pixels: photon counts and full well scale with the pixel area ``a`` (in native
