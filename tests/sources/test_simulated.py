@@ -118,6 +118,33 @@ def test_summilux_wide_open_blurs_the_3m_plane_and_f16_much_less():
     assert px / f16 == pytest.approx(16 / 1.4)
 
 
+def test_rendered_edge_blur_matches_the_truth_coc():
+    # focused at 3 m, the slanted edge of the chart board at 1 m is a disk-blurred step whose
+    # 10-90% rise along a row is set by the blur-circle diameter that truth() reports
+    cam = camera(noise=False)
+    summilux(cam, 1.4, focus=3.0)
+    frame, truth = cam.read(), cam.truth()
+    board = cam.scene.plane("charts")
+    pitch_mm = cam.sensors["m"].pixel_um / 1000
+    y = 2 * round((240 + 35.0 * board.center[1] / board.depth_m / pitch_mm) / 2)  # a Gr row
+    x_edge = 320 + 35.0 * (board.center[0] + 0.06) / board.depth_m / pitch_mm
+    diameter = float(truth["coc_px"][y, int(x_edge)])
+    assert truth["depth_m"][y, int(x_edge)] == 1.0 and 20 < diameter < 40
+    xs = np.arange(1, 640, 2)  # Gr sites of the row
+    g = frame.data[y, 1::2].astype(np.float64)
+    near = np.abs(xs - x_edge) < 2 * diameter
+    lo, hi = g[near][0], g[near][-1]
+    v = (g[near] - lo) / (hi - lo)
+    x10, x90 = np.interp([0.1, 0.9], v, xs[near])  # v rises monotonically across the edge
+    # the same for a disk of that diameter, along a row crossing an edge tilted 5 degrees
+    r = diameter / 2
+    u = np.linspace(-r, r, 20001)
+    esf = 1 - (r * r * np.arccos(u / r) - u * np.sqrt(r * r - u * u)) / (math.pi * r * r)
+    u10, u90 = np.interp([0.1, 0.9], esf, u)
+    expected = (u90 - u10) / math.cos(math.radians(5.0))
+    assert x90 - x10 == pytest.approx(expected, rel=0.1)
+
+
 def test_truth_depth_matches_the_scene_geometry():
     cam = camera()
     summilux(cam, 2.0)
