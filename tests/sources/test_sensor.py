@@ -134,6 +134,14 @@ extern "C" void sim_pixels(const float* mean_e, const float* z1, const float* z2
     for (int i = 0; i < n; ++i)
         out[i] = vf_sim_pixel(mean_e[i], z1[i], z2[i], gain, fw, read_dn, black, white);
 }
+extern "C" void expose_frame(const float* rate, int rate_w, int oy, int ox, unsigned short* out,
+                             int w, int h, float t, float gain, float fw, float read_dn,
+                             float black, float white, unsigned int seed, int noise) {
+    for (int y = 0; y < h; ++y)  // the grid of vf_sim_expose, one thread per pixel
+        for (int x = 0; x < w; ++x)
+            out[(long long)y * w + x] = vf_sim_expose_at(rate, rate_w, oy, ox, x, y, w, t, gain,
+                                                         fw, read_dn, black, white, seed, noise);
+}
 extern "C" void normals(int n, unsigned int seed, float* z1, float* z2) {
     for (int i = 0; i < n; ++i) vf_normal_pair((unsigned int)i, seed, z1 + i, z2 + i);
 }
@@ -180,3 +188,46 @@ def test_cuda_normals_are_standard_and_independent():
     w1, w2 = np.empty(n, np.float32), np.empty(n, np.float32)
     lib.normals(n, ctypes.c_uint(8), ptr(w1), ptr(w2))  # next frame: fresh numbers
     assert abs(np.corrcoef(z1, w1)[0, 1]) < 5e-3
+
+
+def _kernel_frame(lib, rate, offset, size, p, time_s, seed, noise):
+    w, h = size
+    out = np.empty((h, w), np.uint16)
+    f = ctypes.c_float
+    lib.expose_frame(
+        ptr(rate),
+        rate.shape[1],
+        offset[0],
+        offset[1],
+        ptr(out),
+        w,
+        h,
+        f(time_s),
+        f(p.gain_dn_per_e),
+        f(p.full_well_e),
+        f(p.read_noise_dn),
+        f(p.black_level),
+        f(p.white_level),
+        ctypes.c_uint(seed),
+        int(noise),
+    )
+    return out
+
+
+def test_cuda_kernel_body_matches_the_numpy_sensor(rng):
+    # the per-pixel body of kernels/sim.cu run on the CPU over a whole frame
+    lib = build_shim(SHIM, "vf_sim")
+    sensor = Sensor(IMX989, (320, 240), seed=4)
+    p = sensor.noise_params(400)
+    rate = rng.uniform(0, 3e7, size=(260, 340)).astype(np.float32)  # a margin around
+    mean = sensor.expose(rate, 0.01, 400, offset=(6, 12), noise=False)
+    frame = _kernel_frame(lib, rate, (6, 12), (320, 240), p, 0.01, 0, noise=False)
+    assert np.abs(frame.astype(int) - mean.astype(int)).max() <= 1  # same window, same maths
+    # noisy: a flat field follows the photon-transfer model, fresh noise per seed
+    flat_rate = np.full((240, 320), 2e7, np.float32)
+    a = _kernel_frame(lib, flat_rate, (0, 0), (320, 240), p, 0.01, 1, noise=True)
+    b = _kernel_frame(lib, flat_rate, (0, 0), (320, 240), p, 0.01, 2, noise=True)
+    signal = a.mean() - p.black_level
+    assert signal == pytest.approx(p.gain_dn_per_e * 2e5, rel=0.01)
+    assert a.astype(np.float64).var() == pytest.approx(p.variance_dn2(signal), rel=0.05)
+    assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.02

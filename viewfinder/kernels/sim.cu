@@ -11,9 +11,6 @@ extern "C" __global__ void vf_sim_expose(const float* __restrict__ rate, int rat
     const int x = blockIdx.x * blockDim.x + threadIdx.x;
     const int y = blockIdx.y * blockDim.y + threadIdx.y;
     if (x >= w || y >= h) return;
-    const float mean_e = rate[(long long)(y + oy) * rate_w + (x + ox)] * time_s;
-    float z1 = 0.0f, z2 = 0.0f;
-    if (noise) vf_normal_pair((unsigned int)(y * w + x), seed, &z1, &z2);
-    out[(long long)y * w + x] =
-        vf_sim_pixel(mean_e, z1, z2, gain, full_well, read_dn, black, white);
+    out[(long long)y * w + x] = vf_sim_expose_at(rate, rate_w, oy, ox, x, y, w, time_s, gain,
+                                                  full_well, read_dn, black, white, seed, noise);
 }

@@ -36,3 +36,15 @@ VF_HD unsigned short vf_sim_pixel(float mean_e, float z1, float z2, float gain, 
     const float dn = floorf(black + gain * e + read_dn * z2 + 0.5f);
     return (unsigned short)vf_clampf(dn, 0.0f, white);
 }
+
+// The whole per-pixel body of vf_sim_expose (sim.cu): output pixel (x, y) of a w-wide frame
+// read from the rate map at (y + oy, x + ox). Shared with the CPU test shim.
+VF_HD unsigned short vf_sim_expose_at(const float* rate, int rate_w, int oy, int ox, int x,
+                                      int y, int w, float time_s, float gain, float full_well,
+                                      float read_dn, float black, float white,
+                                      unsigned int seed, int noise) {
+    const float mean_e = rate[(long long)(y + oy) * rate_w + (x + ox)] * time_s;
+    float z1 = 0.0f, z2 = 0.0f;
+    if (noise) vf_normal_pair((unsigned int)(y * w + x), seed, &z1, &z2);
+    return vf_sim_pixel(mean_e, z1, z2, gain, full_well, read_dn, black, white);
+}
