@@ -2,51 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from viewfinder import optics
 from viewfinder.sources import scene as sc
-
-
-def disk_esf(x: np.ndarray, r: float) -> np.ndarray:
-    """Fraction of a uniform disk of radius r left of the line at x (analytic)."""
-    x = np.clip(x, -r, r)
-    segment = r * r * np.arccos(x / r) - x * np.sqrt(r * r - x * x)  # right of the line
-    return 1.0 - segment / (math.pi * r * r)
-
-
-def test_blur_kernel_is_a_normalised_pillbox():
-    for d in (3.0, 9.0, 14.5):
-        k = sc.blur_kernel(d).astype(np.float64)
-        assert k.sum() == pytest.approx(1.0, abs=1e-6)
-        c = k.shape[0] // 2
-        yy, xx = np.mgrid[-c : c + 1, -c : c + 1]
-        # second moment of a disk of radius r: r^2 / 2
-        assert np.sum(k * (xx**2 + yy**2)) == pytest.approx((d / 2) ** 2 / 2, rel=0.05)
-    # the Airy core adds its Gaussian variance 2 sigma^2 on top
-    k = sc.blur_kernel(0.0, 10.0).astype(np.float64)
-    c = k.shape[0] // 2
-    yy, xx = np.mgrid[-c : c + 1, -c : c + 1]
-    assert np.sum(k * (xx**2 + yy**2)) == pytest.approx(2 * 1.72**2, rel=0.1)
-
-
-@pytest.mark.parametrize("diameter, tol", [(10.0, 0.02), (60.0, 0.04)])
-def test_defocused_edge_follows_the_disk_edge_spread(diameter, tol):
-    # a vertical step edge between columns 99 and 100 (edge at x = 100 in pixel edges)
-    img = np.zeros((200, 200, 1), np.float32)
-    img[:, 100:] = 1.0
-    out = sc.defocus_blur(img, diameter)[100, :, 0]
-    x = np.arange(200) + 0.5 - 100.0
-    expected = disk_esf(x, diameter / 2)
-    inner = slice(30, 170)  # away from the zero padding of the image borders
-    assert np.max(np.abs(out[inner] - expected[inner])) < tol
-    # the 5% to 95% transition is as wide as the disk's
-    ramp = np.count_nonzero((out[inner] > 0.05) & (out[inner] < 0.95))
-    expected_ramp = np.count_nonzero((expected[inner] > 0.05) & (expected[inner] < 0.95))
-    assert abs(ramp - expected_ramp) <= max(1, 0.1 * expected_ramp)
 
 
 def test_colour_checker_values():

@@ -29,6 +29,7 @@ import numba
 import numpy as np
 
 from .. import optics
+from ..optics import blur_radius_px, defocus_blur
 
 #: X-Rite ColorChecker Classic (post-2009) sRGB values, 8 bit, row by row from dark skin.
 # fmt: off
@@ -310,53 +311,6 @@ def _render_plane(plane: Plane, canvas: Canvas, y0: int, x0: int, y1: int, x1: i
     out[:, :, 3] = ay.astype(np.float32)[:, None] * ax.astype(np.float32)[None, :]
     out[:, :, :3] *= out[:, :, 3:4]
     return out
-
-
-def blur_kernel(diameter_px: float, airy_px: float = 0.0) -> np.ndarray:
-    """Normalised PSF: a pillbox of ``diameter_px`` convolved with a Gaussian of sigma
-    ``0.172 * airy_px`` (the Airy core's best-fit Gaussian), (k, k) float32, k odd."""
-    r = max(diameter_px, 0.0) / 2
-    sigma = 0.172 * max(airy_px, 0.0)
-    half = int(math.ceil(r + 3 * sigma)) + 1
-    ss = 5  # 5x5 samples per kernel pixel for the pillbox coverage
-    g = (np.arange(-half * ss, (half + 1) * ss) - (ss - 1) / 2) / ss
-    xx, yy = np.meshgrid(g, g)
-    disk = (np.hypot(xx, yy) <= max(r, 0.5 / ss)).astype(np.float64)
-    k = 2 * half + 1
-    disk = disk[: k * ss, : k * ss].reshape(k, ss, k, ss).sum(axis=(1, 3))
-    if sigma > 0.05:
-        disk = cv2.GaussianBlur(disk, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
-    if disk.sum() <= 0:  # a point kernel
-        disk = np.zeros((k, k))
-        disk[half, half] = 1
-    return (disk / disk.sum()).astype(np.float32)
-
-
-def blur_radius_px(diameter_px: float, airy_px: float = 0.0) -> int:
-    """How far (px) the PSF of :func:`blur_kernel` reaches from its centre."""
-    return int(math.ceil(max(diameter_px, 0.0) / 2 + 3 * 0.172 * max(airy_px, 0.0))) + 2
-
-
-def defocus_blur(layer: np.ndarray, diameter_px: float, airy_px: float = 0.0) -> np.ndarray:
-    """Blur a (h, w, C) float32 layer by the PSF of :func:`blur_kernel` (zero outside).
-
-    Blurs of 16 px and more run on the layer shrunk by ``k = diameter // 8`` and are scaled
-    back up: the result has no detail finer than the blur, so it is the same to the eye and
-    costs ``k**2`` times less.
-    """
-    if diameter_px < 0.5 and airy_px < 1.0:
-        return layer
-    h, w = layer.shape[:2]
-    k = max(1, int(diameter_px // 8))
-    if k > 1 and min(h, w) >= 2 * k:
-        small = cv2.resize(
-            layer, (max(1, round(w / k)), max(1, round(h / k))), interpolation=cv2.INTER_AREA
-        )
-        sk = blur_kernel(diameter_px / k, airy_px / k)
-        small = cv2.filter2D(small, -1, sk, borderType=cv2.BORDER_CONSTANT)
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(layer.shape)
-    out = cv2.filter2D(layer, -1, blur_kernel(diameter_px, airy_px), borderType=cv2.BORDER_CONSTANT)
-    return out.reshape(layer.shape)
 
 
 @dataclass(frozen=True)
