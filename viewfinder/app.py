@@ -76,7 +76,7 @@ def _frame_line(viewer: Any) -> str:
 
 def cli_run(args: argparse.Namespace) -> int:
     """Entry point of ``viewfinder run`` (and of bare ``viewfinder``)."""
-    from .render.context import prepare_platform
+    from .render.context import NO_DISPLAY_HINT, DisplayUnavailable, has_display, prepare_platform
 
     headless = bool(getattr(args, "headless", False))
     frames = int(getattr(args, "frames", 0) or 0)
@@ -89,6 +89,8 @@ def cli_run(args: argparse.Namespace) -> int:
     view = parse_size(getattr(args, "view", None), "--view")
     window = WINDOW_SIZE
     prepare_platform(headless)  # before anything imports OpenGL
+    if not headless and not has_display():  # say so before the source starts up
+        raise DisplayUnavailable(NO_DISPLAY_HINT)
 
     from .pipeline import Pipeline
     from .render.context import create_context

@@ -60,5 +60,5 @@ def half_sharp_picture(h: int = 240, w: int = 320) -> np.ndarray:
     tex = (((yy // 3 + xx // 3) % 2) * 150 + 50).astype(np.uint8)
     blurred = cv2.GaussianBlur(tex, (0, 0), 6)
     out = tex.copy()
-    out[:, w // 2:] = blurred[:, w // 2:]
+    out[:, w // 2 :] = blurred[:, w // 2 :]
     return np.repeat(out[..., None], 3, axis=2)

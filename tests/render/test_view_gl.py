@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from viewfinder.render.view import Overlays, PEAK_COLOURS, ViewRenderer
+from viewfinder.render.view import PEAK_COLOURS, Overlays, ViewRenderer
 from viewfinder.stages.falsecolor import false_colour_lut
 from viewfinder.stages.zebra import luma8
 
@@ -49,11 +49,11 @@ def test_image_is_drawn_exactly_and_letterboxed(gl_context, renderer, picture):
     rect = (30, 50, 160, 120)  # 1:1, so sampling at texel centres is exact
     px = _draw(gl_context, renderer, {"image": picture}, _plain(), rect)
     x, y, w, h = rect
-    np.testing.assert_array_equal(px[y:y + h, x:x + w, :3], picture[..., :3])
+    np.testing.assert_array_equal(px[y : y + h, x : x + w, :3], picture[..., :3])
     outside = px.copy()
-    outside[y:y + h, x:x + w] = 0
+    outside[y : y + h, x : x + w] = 0
     mask = np.ones(px.shape[:2], bool)
-    mask[y:y + h, x:x + w] = False
+    mask[y : y + h, x : x + w] = False
     assert (outside[mask][:, :3] == CLEAR).all()
     assert renderer.path == "pbo"
 
@@ -112,6 +112,6 @@ def test_magnifier_inset_enlarges_the_chosen_point(gl_context, renderer):
     ov.magnifier, ov.magnifier_centre, ov.magnifier_zoom = True, (40 / 160, 30 / 120), 4.0
     px = _draw(gl_context, renderer, {"image": img}, ov, (0, 0, 320, 240))
     side = int(240 * 0.38)
-    inset = px[240 - side - 12:240 - 12, 12:12 + side, 0]
+    inset = px[240 - side - 12 : 240 - 12, 12 : 12 + side, 0]
     # the 10 px square at 4x over the 320 px view (2x) covers far more than at 1:1
     assert (inset > 200).mean() > 0.2

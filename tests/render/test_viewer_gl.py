@@ -30,9 +30,13 @@ def _sim():
 def viewer(gl_context, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # any stray file (imgui.ini...) would land here
     cam = _sim()
-    v = Viewer(cam, Pipeline(Settings(view_size=(920, 690)), backend="numpy"), gl_context,
-               capture_folder=tmp_path / "captures",
-               open_source=lambda spec: _open(spec))
+    v = Viewer(
+        cam,
+        Pipeline(Settings(view_size=(920, 690)), backend="numpy"),
+        gl_context,
+        capture_folder=tmp_path / "captures",
+        open_source=lambda spec: _open(spec),
+    )
     v.run(frames=2, headless=True)
     yield v
     v.close()
@@ -72,7 +76,7 @@ def test_image_area_is_not_blank_and_no_ini_is_written(viewer, tmp_path):
     px = viewer.ctx.read_pixels()
     x, y, w, h = viewer.image_rect
     assert w > 600 and h > 400
-    area = px[y:y + h, x:x + w, :3].astype(float)
+    area = px[y : y + h, x : x + w, :3].astype(float)
     assert area.std() > 20  # a picture, not a flat fill
     assert not list(tmp_path.rglob("*.ini"))
     assert not [p for p in os.listdir(tmp_path) if p != "captures"]
@@ -85,7 +89,7 @@ def test_histogram_panel_is_drawn_and_h_hides_it(viewer):
     red = np.round(np.array(SITE_COLOURS[0][:3]) * 255)
 
     def red_line_pixels():
-        px = viewer.ctx.read_pixels()[y:y + h, x:x + w, :3].astype(int)
+        px = viewer.ctx.read_pixels()[y : y + h, x : x + w, :3].astype(int)
         return int((np.abs(px - red).max(axis=2) <= 12).sum())
 
     on = red_line_pixels()
@@ -137,7 +141,7 @@ def test_switching_lens_changes_the_field_of_view(viewer):
     h, w = wide.shape[:2]
     k = 8.7 / 35.0
     ch, cw = int(h * k), int(w * k)
-    centre = wide[(h - ch) // 2:(h + ch) // 2, (w - cw) // 2:(w + cw) // 2]
+    centre = wide[(h - ch) // 2 : (h + ch) // 2, (w - cw) // 2 : (w + cw) // 2]
     assert _corr(tele, centre) > 0.8
     assert _corr(tele, wide) < 0.4
     assert [f for f, _ in viewer.overlays.frames] == [50.0, 90.0]  # framelines follow
@@ -162,7 +166,7 @@ def test_peaking_marks_the_in_focus_plane_not_the_defocused_one(viewer):
     # the peaking colour is what differs between the two screenshots (noise is far below 60)
     marked = np.abs(on - off)[..., :3].max(axis=2) > 60
     x, y, w, h = viewer.image_rect
-    marked = marked[y:y + h, x:x + w]
+    marked = marked[y : y + h, x : x + w]
     coc = cv2.resize(coc, (w, h), interpolation=cv2.INTER_NEAREST)
     sharp, blurred = marked[coc < 1.5].mean(), marked[coc > 4.0].mean()
     assert sharp > 0.02

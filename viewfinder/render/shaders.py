@@ -35,26 +35,34 @@ def shader_path(name: str) -> Path:
 
 
 @cache
-def load_shader(name: str) -> str:
-    """GLSL text of ``name`` with its ``#pragma include`` lines expanded (one level deep)."""
+def load_shader(name: str, defines: tuple[tuple[str, int], ...] = ()) -> str:
+    """GLSL text of ``name``: ``#pragma include`` lines expanded (one level deep), and
+    ``#define NAME VALUE`` lines for ``defines`` put right after the ``#version`` line."""
     text = shader_path(name).read_text(encoding="utf-8")
 
     def splice(match: re.Match[str]) -> str:
         return shader_path(match.group(1)).read_text(encoding="utf-8")
 
-    return _INCLUDE_RE.sub(splice, text)
+    text = _INCLUDE_RE.sub(splice, text)
+    if defines:
+        first, _, rest = text.partition("\n")
+        if not first.startswith("#version"):
+            raise ShaderError(f"{name} must start with a #version line to take defines")
+        lines = "".join(f"#define {key} {int(value)}\n" for key, value in defines)
+        text = f"{first}\n{lines}{rest}"
+    return text
 
 
-def compile_program(vertex: str, fragment: str) -> int:
+def compile_program(vertex: str, fragment: str, defines: tuple[tuple[str, int], ...] = ()) -> int:
     """Compile and link the shader files ``vertex`` and ``fragment``; the GL program id.
 
-    Needs a current OpenGL 3.3 core context.
+    ``defines`` go into the fragment shader. Needs a current OpenGL 3.3 core context.
     """
     from OpenGL import GL
 
-    def compile_one(name: str, kind: int) -> int:
+    def compile_one(name: str, kind: int, defs: tuple[tuple[str, int], ...] = ()) -> int:
         shader = GL.glCreateShader(kind)
-        GL.glShaderSource(shader, load_shader(name))
+        GL.glShaderSource(shader, load_shader(name, defs))
         GL.glCompileShader(shader)
         if not GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS):
             log = GL.glGetShaderInfoLog(shader)
@@ -64,7 +72,7 @@ def compile_program(vertex: str, fragment: str) -> int:
         return shader
 
     vs = compile_one(vertex, GL.GL_VERTEX_SHADER)
-    fs = compile_one(fragment, GL.GL_FRAGMENT_SHADER)
+    fs = compile_one(fragment, GL.GL_FRAGMENT_SHADER, defines)
     program = GL.glCreateProgram()
     GL.glAttachShader(program, vs)
     GL.glAttachShader(program, fs)

@@ -94,13 +94,32 @@ class Overlays:
     magnifier_zoom: float = 4.0
 
 
+_UNIFORMS = (
+    "u_rect",
+    "u_uv_window",
+    "u_image",
+    "u_peaking",
+    "u_zebra",
+    "u_view_px",
+    "u_peak_color",
+    "u_time",
+    "u_zebra_period",
+    "u_zebra_speed",
+    "u_fc_lut",
+    "u_guide_aspect",
+    "u_image_aspect",
+    "u_frames",
+    "u_frame_color",
+)
+
+
 class ViewRenderer:
     """Owns the view program and the image/mask textures; ``draw`` puts them on screen."""
 
     def __init__(self, interop: bool = True) -> None:
         from OpenGL import GL
 
-        self.program = compile_program("view.vert", "view.frag")
+        self._programs: dict[tuple, tuple[int, dict[str, int]]] = {}
         self.vao = int(GL.glGenVertexArrays(1))  # core profile: a VAO must be bound to draw
         self.image = StreamTexture(4, interop)
         self.peaking = StreamTexture(1, interop)
@@ -108,40 +127,22 @@ class ViewRenderer:
         self.magnifier = StreamTexture(4, interop)
         for tex in (self.peaking, self.zebra):
             tex.set_filter(nearest=True)
-        self._blank = StreamTexture(1, False)
-        self._blank.upload(np.zeros((2, 2), np.uint8))
         self._fc_lut = StreamTexture(4, False)
         self._fc_lut.set_filter(nearest=True)
         self._fc_bands: tuple | None = None
-        self._loc = {
-            name: GL.glGetUniformLocation(self.program, name)
-            for name in (
-                "u_rect",
-                "u_uv_window",
-                "u_image",
-                "u_peaking",
-                "u_zebra",
-                "u_view_px",
-                "u_show_peaking",
-                "u_peak_color",
-                "u_show_zebra",
-                "u_time",
-                "u_zebra_period",
-                "u_show_false",
-                "u_fc_lut",
-                "u_zebra_speed",
-                "u_grid",
-                "u_guide_aspect",
-                "u_image_aspect",
-                "u_frame_count",
-                "u_frames",
-                "u_frame_color",
-                "u_border",
-            )
-        }
         self.image_size: tuple[int, int] | None = None
         self.has_masks = {"peaking": False, "zebra": False}
         self.has_magnifier = False
+
+    def program_for(self, key: tuple[tuple[str, int], ...]) -> tuple[int, dict[str, int]]:
+        """The view program with these VF_* defines (compiled on first use) and its uniforms."""
+        from OpenGL import GL
+
+        if key not in self._programs:
+            program = compile_program("view.vert", "view.frag", key)
+            loc = {name: GL.glGetUniformLocation(program, name) for name in _UNIFORMS}
+            self._programs[key] = (program, loc)
+        return self._programs[key]
 
     @property
     def path(self) -> str | None:
@@ -224,49 +225,54 @@ class ViewRenderer:
         # pixels (top-left origin) to NDC (bottom-left origin)
         x0, x1 = 2 * x / fw - 1, 2 * (x + w) / fw - 1
         y0, y1 = 1 - 2 * (y + h) / fh, 1 - 2 * y / fh
-        L = self._loc
-        GL.glUseProgram(self.program)
+        on = overlays
+        peaking = on and ov.peaking and self.has_masks["peaking"]
+        zebra = on and ov.zebra and self.has_masks["zebra"]
+        false_colour = on and ov.false_colour
+        guide = GUIDES.get(ov.guide, 0.0) if on else 0.0
+        frames = ov.frames[:8] if (on and ov.framelines) else []
+        key = (
+            ("VF_PEAKING", int(peaking)),
+            ("VF_ZEBRA", int(zebra)),
+            ("VF_FALSE_COLOUR", int(false_colour)),
+            ("VF_GRID", GRIDS.index(ov.grid) if on and ov.grid in GRIDS else 0),
+            ("VF_GUIDE", int(guide > 0)),
+            ("VF_FRAMES", len(frames)),
+            ("VF_BORDER", int(not on)),
+        )
+        program, L = self.program_for(key)
+        GL.glUseProgram(program)
         GL.glBindVertexArray(self.vao)
         GL.glUniform4f(L["u_rect"], x0, y0, x1, y1)
         GL.glUniform4f(L["u_uv_window"], *uv_window)
         GL.glUniform2f(L["u_view_px"], float(w), float(h))
-        units = (
-            (texture, "u_image"),
-            (
-                self.peaking.texture if self.has_masks["peaking"] else self._blank.texture,
-                "u_peaking",
-            ),
-            (self.zebra.texture if self.has_masks["zebra"] else self._blank.texture, "u_zebra"),
-        )
-        if ov.false_colour and ov.false_colour_bands != self._fc_bands:
-            self._fc_lut.upload(false_colour_lut(ov.false_colour_bands)[None])
-            self._fc_bands = ov.false_colour_bands
-        units += ((self._fc_lut.texture if self._fc_bands else self._blank.texture, "u_fc_lut"),)
+        units = [(texture, "u_image")]
+        if peaking:
+            units.append((self.peaking.texture, "u_peaking"))
+        if zebra:
+            units.append((self.zebra.texture, "u_zebra"))
+        if false_colour:
+            if ov.false_colour_bands != self._fc_bands:
+                self._fc_lut.upload(false_colour_lut(ov.false_colour_bands)[None])
+                self._fc_bands = ov.false_colour_bands
+            units.append((self._fc_lut.texture, "u_fc_lut"))
         for unit, (tex, name) in enumerate(units):
             GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
             GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
             GL.glUniform1i(L[name], unit)
-        on = overlays
-        GL.glUniform1i(L["u_show_peaking"], int(on and ov.peaking and self.has_masks["peaking"]))
         GL.glUniform3f(L["u_peak_color"], *PEAK_COLOURS.get(ov.peak_colour, (1.0, 0.0, 0.0)))
-        GL.glUniform1i(L["u_show_zebra"], int(on and ov.zebra and self.has_masks["zebra"]))
         GL.glUniform1f(L["u_time"], float(time_s % 1000.0))
         GL.glUniform1f(L["u_zebra_period"], float(ov.zebra_period_px))
         GL.glUniform1f(L["u_zebra_speed"], float(ov.zebra_speed_px_s))
-        GL.glUniform1i(L["u_show_false"], int(on and ov.false_colour))
-        GL.glUniform1i(L["u_grid"], GRIDS.index(ov.grid) if on and ov.grid in GRIDS else 0)
-        GL.glUniform1f(L["u_guide_aspect"], GUIDES.get(ov.guide, 0.0) if on else 0.0)
+        GL.glUniform1f(L["u_guide_aspect"], guide)
         iw, ih = self.image_size  # type: ignore[misc]
         GL.glUniform1f(L["u_image_aspect"], iw / ih)
-        frames = ov.frames if (on and ov.framelines) else []
-        GL.glUniform1i(L["u_frame_count"], len(frames))
         if frames:
             flat = np.zeros((8, 4), np.float32)
-            for i, (_, r) in enumerate(frames[:8]):
+            for i, (_, r) in enumerate(frames):
                 flat[i] = r
             GL.glUniform4fv(L["u_frames"], 8, flat)
         GL.glUniform3f(L["u_frame_color"], 0.95, 0.95, 0.85)
-        GL.glUniform1i(L["u_border"], int(not on))
         GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
         GL.glBindVertexArray(0)
         GL.glUseProgram(0)
@@ -279,9 +285,10 @@ class ViewRenderer:
             self.peaking,
             self.zebra,
             self.magnifier,
-            self._blank,
             self._fc_lut,
         ):
             tex.delete()
         GL.glDeleteVertexArrays(1, [self.vao])
-        GL.glDeleteProgram(self.program)
+        for program, _ in self._programs.values():
+            GL.glDeleteProgram(program)
+        self._programs.clear()

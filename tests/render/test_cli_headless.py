@@ -1,0 +1,83 @@
+"""``viewfinder run --headless`` in a fresh process, with no display (EGL) when possible."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(args, cwd, env_extra=None, drop_display=True, timeout=240):
+    env = dict(os.environ)
+    if drop_display:
+        env.pop("DISPLAY", None)
+        env.pop("WAYLAND_DISPLAY", None)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "viewfinder.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.gl
+def test_headless_run_writes_a_snapshot_and_prints_per_frame_figures(tmp_path):
+    import cv2
+
+    out = tmp_path / "shot.png"
+    # EGL when there is no display; under xvfb-run an X display works just as well
+    drop = not os.environ.get("DISPLAY") or os.environ.get("VF_TEST_EGL", "1") == "1"
+    proc = _run(
+        [
+            "run",
+            "--headless",
+            "--frames",
+            "4",
+            "--size",
+            "960x720",
+            "--lens",
+            "builtin",
+            "--snapshot",
+            str(out),
+        ],
+        tmp_path,
+        drop_display=drop,
+    )
+    if proc.returncode != 0 and "no OpenGL for headless rendering" in proc.stderr:
+        pytest.skip(f"no EGL here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("frame ")]
+    assert len(lines) == 4 and all("ms" in ln and "fps" in ln for ln in lines)
+    assert "presented 4 frames" in proc.stdout
+    img = cv2.imread(str(out))
+    assert img.shape == (720, 1280, 3)
+    view = img[:, :900]  # the image area (the panels are on the right)
+    assert view.std() > 20 and np.unique(view.reshape(-1, 3), axis=0).shape[0] > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.png"]  # no imgui .ini
+
+
+def test_window_without_display_is_one_line_and_nonzero(tmp_path):
+    proc = _run(["run", "--frames", "1"], tmp_path)
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "--headless" in err[0] and "xvfb-run" in err[0]
+
+
+def test_unopenable_source_exits_nonzero_with_one_line(tmp_path):
+    proc = _run(["run", "--headless", "--frames", "1", "--source", "v4l2:/dev/video99"], tmp_path)
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "/dev/video99" in err[0]
+    proc = _run(["run", "--headless", "--frames", "1", "--lens", "no-such-lens"], tmp_path)
+    assert proc.returncode != 0 and "no-such-lens" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
