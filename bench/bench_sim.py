@@ -8,7 +8,7 @@ own noise generators at the same size (what a straightforward per-frame implemen
 On a CUDA device: 8192x6144 frames on the device (CUDA events and wall clock with a sync) and
 with ``host=True`` (device -> pinned host copy).
 
-    python -m bench.bench_sim [--quick]
+    python -m bench.bench_sim [--quick] [--gpu-only]
 """
 
 from __future__ import annotations
@@ -101,14 +101,19 @@ def gpu_frames(repeat: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 1920x1080 only")
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU figures")
     args = parser.parse_args(argv)
+    if args.gpu_only and cupy_module() is None:
+        print("bench_sim --gpu-only: no CUDA device (CuPy) here", file=sys.stderr)
+        return 2
     repeat = 20 if args.quick else 100
     payload: dict[str, object] = {
         "numba_threads": numba.get_num_threads(),
         "load_average_before": list(os.getloadavg()),  # the CPU figures are shared-machine ones
         "cpu": [],
     }
-    for size in CPU_SIZES[:1] if args.quick else CPU_SIZES:
+    sizes = [] if args.gpu_only else CPU_SIZES[:1] if args.quick else CPU_SIZES
+    for size in sizes:
         r = cpu_frames(size, repeat)
         payload["cpu"].append(r)
         print(
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             f"numpy normal {r['peer_numpy_standard_normal_f32']['median_ms']:.1f} ms, "
             f"poisson {r['peer_numpy_poisson']['median_ms']:.1f} ms"
         )
-    if not args.quick:
+    if not (args.quick or args.gpu_only):
         payload["autofocus"] = autofocus()
         print(f"autofocus sweep: {payload['autofocus']['focus_at']['median_ms']:.0f} ms")
     if cupy_module() is not None:
