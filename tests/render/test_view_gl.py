@@ -112,6 +112,6 @@ def test_magnifier_inset_enlarges_the_chosen_point(gl_context, renderer):
     ov.magnifier, ov.magnifier_centre, ov.magnifier_zoom = True, (40 / 160, 30 / 120), 4.0
     px = _draw(gl_context, renderer, {"image": img}, ov, (0, 0, 320, 240))
     side = int(240 * 0.38)
-    inset = px[240 - side - 12 : 240 - 12, 12 : 12 + side, 0]
+    inset = px[12 : 12 + side, 320 - side - 12 : 320 - 12, 0]  # top right of the view
     # the 10 px square at 4x over the 320 px view (2x) covers far more than at 1:1
     assert (inset > 200).mean() > 0.2

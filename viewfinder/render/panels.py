@@ -408,6 +408,7 @@ def _scopes_window(v: Any, fb_size: tuple[int, int]) -> None:
     )
     _record_rect(v, "Scopes")
     stats = v.scope_stats()
+    implot.push_colormap(implot.Colormap_.greys)  # counts as brightness, as on a scope
     size = imgui.ImVec2(300, 170)
     wave = stats.get("waveform")
     flags = implot.Flags_.no_legend | implot.Flags_.no_menus
@@ -415,6 +416,7 @@ def _scopes_window(v: Any, fb_size: tuple[int, int]) -> None:
         # (256, w) counts: 4 levels x a few columns a cell keeps the plot cheap to draw
         cells = np.log1p(_block_sum(wave, 4, max(1, wave.shape[1] // 160)))[::-1]
         implot.setup_axes("", "", implot.AxisFlags_.no_tick_labels, 0)
+        cells = cells.max() - cells  # the greys map runs white to black: empty is black
         implot.plot_heatmap(
             "w",
             np.ascontiguousarray(cells, np.float64),
@@ -434,6 +436,7 @@ def _scopes_window(v: Any, fb_size: tuple[int, int]) -> None:
         implot.setup_axes(
             "", "", implot.AxisFlags_.no_tick_labels, implot.AxisFlags_.no_tick_labels
         )
+        cells = cells.max() - cells
         implot.plot_heatmap(
             "v",
             np.ascontiguousarray(cells, np.float64),
@@ -444,6 +447,7 @@ def _scopes_window(v: Any, fb_size: tuple[int, int]) -> None:
             implot.Point(1, 1),
         )
         implot.end_plot()
+    implot.pop_colormap()
     imgui.end()
 
 

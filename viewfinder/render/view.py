@@ -180,7 +180,7 @@ class ViewRenderer:
     ) -> None:
         x, y, w, h = rect
         side = max(32, int(min(w, h) * 0.38))
-        inset = (x + 12, y + h - side - 12, side, side)
+        inset = (x + w - side - 12, y + 12, side, side)  # top right: clear of the panels
         if self.has_magnifier:  # the assists stage's crop at sensor resolution
             self._draw_quad(
                 inset,
