@@ -125,6 +125,9 @@ def cli_run(args: argparse.Namespace) -> int:
         if snapshot:
             import cv2
 
+            # draw the last frame again without presenting it: the back buffer of a window
+            # is undefined after a swap, and the offscreen target gets the same pixels
+            viewer.render(ctx.framebuffer_size())
             pixels = ctx.read_pixels()
             path = Path(snapshot)
             if not cv2.imwrite(str(path), cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGR)):

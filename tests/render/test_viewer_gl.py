@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from viewfinder.pipeline import Pipeline
-from viewfinder.render.panels import SITE_COLOURS
+from viewfinder.render.plots import SITE_COLOURS
 from viewfinder.render.viewer import Viewer
 from viewfinder.settings import Settings
 
@@ -214,3 +214,35 @@ def test_stats_name_the_path_and_backend(viewer):
     assert st["path"].startswith("cpu")
     assert st["latency_ms"] > 0 and "dropped" in st
     assert Path(viewer.capture_folder).name == "captures"
+
+
+def test_scroll_turns_the_m_focus_ring_and_click_places_the_magnifier(viewer):
+    import math
+
+    cam = viewer.camera
+    cam.attach_lens("summilux-35")
+    viewer.set_mode("m")
+    assert math.isinf(cam.focus_m)
+    viewer.scroll_focus(4)  # 4 of 40 steps of the 1/0.7 m dioptre travel
+    assert cam.focus_m == pytest.approx(1.0 / (4 * (1 / 0.7) / 40))
+    viewer.scroll_focus(-10)
+    assert math.isinf(cam.focus_m)
+    _press(viewer, glfw.KEY_M)
+    x, y, w, h = viewer.image_rect
+    viewer.click(x + 0.25 * w, y + 0.75 * h)
+    assert viewer.overlays.magnifier_centre == pytest.approx((0.25, 0.75))
+    _steps(viewer, 2)
+    assert viewer.pipeline.settings.magnifier.center == pytest.approx((0.25, 0.75))
+    viewer.click(x - 5, y)  # outside the image: nothing moves
+    assert viewer.overlays.magnifier_centre == pytest.approx((0.25, 0.75))
+
+
+def test_click_focuses_the_built_in_lens_there(viewer):
+    cam = viewer.camera
+    assert cam.mode == "builtin" and cam.focus_m == pytest.approx(3.0)
+    x, y, w, h = viewer.image_rect
+    viewer.click(x + 0.15 * w, y + 0.2 * h)  # the coffee cup, nearer than 3 m
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (cam.focus_m == pytest.approx(3.0)):
+        viewer.step(wait_s=0.2)
+    assert cam.focus_m != pytest.approx(3.0)

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from .plots import histogram_window, scopes_window
 from .view import GRIDS, GUIDES, PEAK_COLOURS
 
 PANEL_WIDTH = 360
-HIST_HEIGHT = 230
 ISO_STOPS = (
     50,
     64,
@@ -42,18 +42,6 @@ ISO_STOPS = (
     6400,
 )
 SHUTTER_DENOMS = (8000, 4000, 2000, 1000, 500, 250, 125, 60, 30, 15, 8, 4, 2, 1)
-SITE_COLOURS = (
-    (1.0, 0.3, 0.3, 1.0),
-    (0.3, 1.0, 0.3, 1.0),
-    (0.1, 0.7, 0.1, 1.0),
-    (0.35, 0.5, 1.0, 1.0),
-)
-VIEW_COLOURS = (
-    (1.0, 0.3, 0.3, 1.0),
-    (0.3, 1.0, 0.3, 1.0),
-    (0.35, 0.5, 1.0, 1.0),
-    (0.9, 0.9, 0.9, 1.0),
-)
 
 
 def _vec4(c: tuple[float, ...]) -> Any:
@@ -99,9 +87,9 @@ def draw_panels(viewer: Any, fb_size: tuple[int, int]) -> None:
             _capture_panel(viewer)
         imgui.end()
     if viewer.show_histogram:
-        _histogram_window(viewer, fb_size)
+        histogram_window(viewer, fb_size)
     if viewer.show_scopes:
-        _scopes_window(viewer, fb_size)
+        scopes_window(viewer, fb_size)
     _view_decorations(viewer)
 
 
@@ -333,122 +321,6 @@ def _capture_panel(v: Any) -> None:
     imgui.text(v.source_name)
     for note in v.recent_notes():
         imgui.text_wrapped(note)
-
-
-def _histogram_window(v: Any, fb_size: tuple[int, int]) -> None:
-    from imgui_bundle import imgui, implot
-
-    area = v.view_area(fb_size)
-    w = min(640, area[2] - 20)
-    imgui.set_next_window_pos(
-        imgui.ImVec2(area[0] + 10, area[1] + area[3] - HIST_HEIGHT - 10), imgui.Cond_.always
-    )
-    imgui.set_next_window_size(imgui.ImVec2(w, HIST_HEIGHT), imgui.Cond_.always)
-    imgui.set_next_window_bg_alpha(0.85)
-    imgui.begin(
-        "Histogram", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_collapse
-    )
-    _record_rect(v, "Histogram")
-    raw, view = v.histograms()
-    half = imgui.ImVec2((w - 24) / 2, HIST_HEIGHT - 60)
-    if raw is not None and implot.begin_plot("RAW (EV below white)", half, implot.Flags_.no_menus):
-        edges = raw["ev_edges"]
-        xs = -np.ascontiguousarray(edges[:-1], np.float64)
-        implot.setup_axes("EV", "", 0, implot.AxisFlags_.no_tick_labels)
-        implot.setup_axis_limits(implot.ImAxis_.x1, -float(edges[-1]), 0.5, imgui.Cond_.always)
-        for k, name in enumerate(("R", "Gr", "Gb", "B")):
-            ys = np.log1p(raw["ev_hist"][k].astype(np.float64))
-            implot.plot_line(name, xs, ys, implot.Spec(line_color=_vec4(SITE_COLOURS[k])))
-        implot.plot_inf_lines(
-            "clip", np.array([0.0]), implot.Spec(line_color=_vec4((1, 0.2, 0.2, 1)), line_weight=2)
-        )
-        implot.end_plot()
-    imgui.same_line()
-    if view is not None and implot.begin_plot("RGB / luma", half, implot.Flags_.no_menus):
-        implot.setup_axes("", "", 0, implot.AxisFlags_.no_tick_labels)
-        implot.setup_axis_limits(implot.ImAxis_.x1, 0, 255, imgui.Cond_.always)
-        for k, name in enumerate(("R", "G", "B", "Y")[: view.shape[0]]):
-            implot.plot_line(
-                name,
-                np.sqrt(view[k].astype(np.float64)),
-                spec=implot.Spec(line_color=_vec4(VIEW_COLOURS[k])),
-            )
-        implot.end_plot()
-    if raw is not None:
-        clipped = raw["clipped"]
-        clip = "  ".join(
-            f"{n} {100 * c:.2f}%" for n, c in zip(("R", "Gr", "Gb", "B"), clipped, strict=False)
-        )
-        ettr = float(raw["ettr_stops"])
-        if np.max(clipped) > 0:
-            hint = "clipping: expose less"
-        elif ettr > 0.3:
-            hint = f"ETTR: {ettr:.1f} EV of headroom, expose more"
-        else:
-            hint = "ETTR: exposed to the right"
-        imgui.text(f"clipped {clip}   {hint}")
-    imgui.end()
-
-
-def _block_sum(a: np.ndarray, fy: int, fx: int) -> np.ndarray:
-    h, w = a.shape[0] // fy * fy, a.shape[1] // fx * fx
-    return a[:h, :w].reshape(h // fy, fy, w // fx, fx).sum(axis=(1, 3))
-
-
-def _scopes_window(v: Any, fb_size: tuple[int, int]) -> None:
-    """Waveform (luma level against image column) and vectorscope, as ImPlot heat maps."""
-    from imgui_bundle import imgui, implot
-
-    area = v.view_area(fb_size)
-    imgui.set_next_window_pos(imgui.ImVec2(area[0] + 10, area[1] + 10), imgui.Cond_.always)
-    imgui.set_next_window_size(imgui.ImVec2(min(520, area[2] - 20), 210), imgui.Cond_.always)
-    imgui.set_next_window_bg_alpha(0.85)
-    imgui.begin(
-        "Scopes", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_collapse
-    )
-    _record_rect(v, "Scopes")
-    stats = v.scope_stats()
-    implot.push_colormap(implot.Colormap_.greys)  # counts as brightness, as on a scope
-    size = imgui.ImVec2(300, 170)
-    wave = stats.get("waveform")
-    flags = implot.Flags_.no_legend | implot.Flags_.no_menus
-    if wave is not None and implot.begin_plot("waveform", size, flags):
-        # (256, w) counts: 4 levels x a few columns a cell keeps the plot cheap to draw
-        cells = np.log1p(_block_sum(wave, 4, max(1, wave.shape[1] // 160)))[::-1]
-        implot.setup_axes("", "", implot.AxisFlags_.no_tick_labels, 0)
-        cells = cells.max() - cells  # the greys map runs white to black: empty is black
-        implot.plot_heatmap(
-            "w",
-            np.ascontiguousarray(cells, np.float64),
-            0,
-            0,
-            "",
-            implot.Point(0, 0),
-            implot.Point(1, 255),
-        )
-        implot.end_plot()
-    imgui.same_line()
-    vs = stats.get("vectorscope")
-    if vs is not None and implot.begin_plot(
-        "vectorscope", imgui.ImVec2(170, 170), flags | implot.Flags_.equal
-    ):
-        cells = np.log1p(_block_sum(vs, max(1, vs.shape[0] // 64), max(1, vs.shape[1] // 64)))
-        implot.setup_axes(
-            "", "", implot.AxisFlags_.no_tick_labels, implot.AxisFlags_.no_tick_labels
-        )
-        cells = cells.max() - cells
-        implot.plot_heatmap(
-            "v",
-            np.ascontiguousarray(cells, np.float64),
-            0,
-            0,
-            "",
-            implot.Point(-1, -1),
-            implot.Point(1, 1),
-        )
-        implot.end_plot()
-    implot.pop_colormap()
-    imgui.end()
 
 
 def _view_decorations(v: Any) -> None:
