@@ -25,9 +25,12 @@ pixel pitch in micrometres.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
+
+from .backend import array_module
 
 #: Full-frame (36 x 24 mm) diagonal in mm: the reference of the crop factor.
 FULL_FRAME_DIAGONAL_MM: float = math.hypot(36.0, 24.0)
@@ -191,8 +194,9 @@ def vignetting_gain(
     stops_down = max(0.0, math.log2(n / n0) * 2.0)  # f-number ratio -> stops
     remaining = max(0.0, 1.0 - stops_down / 2.0)
     half_circle = _positive("image_circle_mm", image_circle_mm) / 2
-    r = np.asarray(radius_mm, dtype=np.float64) / half_circle
-    return np.exp2(-full_aperture_stops * remaining * r * r)
+    xp = array_module(radius_mm)  # NumPy or CuPy, as given
+    r = xp.asarray(radius_mm) / half_circle
+    return xp.exp2(-full_aperture_stops * remaining * r * r)
 
 
 # ----- point spread function of defocus and diffraction, in pixels ------------------------
@@ -243,3 +247,37 @@ def defocus_blur(layer: np.ndarray, diameter_px: float, airy_px: float = 0.0) ->
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(layer.shape)
     out = cv2.filter2D(layer, -1, blur_kernel(diameter_px, airy_px), borderType=cv2.BORDER_CONSTANT)
     return out.reshape(layer.shape)
+
+
+def _upsample(small: Any, k: int, h: int, w: int, xp: Any) -> Any:
+    """Bilinear (h, w, C) from block means ``small`` of ``k`` x ``k`` pixels (centres aligned)."""
+
+    def axis(n_out: int, n_in: int) -> tuple[Any, Any, Any]:
+        pos = xp.clip((xp.arange(n_out, dtype=xp.float32) + 0.5) / k - 0.5, 0, n_in - 1)
+        i0 = xp.floor(pos).astype(xp.int64)
+        return i0, xp.minimum(i0 + 1, n_in - 1), (pos - i0).astype(xp.float32)
+
+    y0, y1, fy = axis(h, small.shape[0])
+    x0, x1, fx = axis(w, small.shape[1])
+    fy, fx = fy[:, None, None], fx[None, :, None]
+    rows = xp.take(small, y0, axis=0) * (1 - fy) + xp.take(small, y1, axis=0) * fy
+    return xp.take(rows, x0, axis=1) * (1 - fx) + xp.take(rows, x1, axis=1) * fx
+
+
+def defocus_blur_xp(layer: Any, diameter_px: float, airy_px: float, xp: Any, ndi: Any) -> Any:
+    """:func:`defocus_blur` for any array module: ``xp`` (NumPy or CuPy) and its ndimage
+    (``scipy.ndimage`` or ``cupyx.scipy.ndimage``). Large blurs run on k x k block means,
+    scaled back up bilinearly."""
+    if diameter_px < 0.5 and airy_px < 1.0:
+        return layer
+    h, w, c = layer.shape
+    k = max(1, int(diameter_px // 8))
+    if k > 1 and min(h, w) >= 2 * k:
+        hs, ws = -(-h // k), -(-w // k)
+        padded = xp.pad(layer, ((0, hs * k - h), (0, ws * k - w), (0, 0)))
+        small = padded.reshape(hs, k, ws, k, c).mean(axis=(1, 3), dtype=xp.float32)
+        psf = xp.asarray(blur_kernel(diameter_px / k, airy_px / k))[:, :, None]
+        small = ndi.convolve(small, psf, mode="constant")
+        return _upsample(small, k, h, w, xp)
+    psf = xp.asarray(blur_kernel(diameter_px, airy_px))[:, :, None]
+    return ndi.convolve(layer, psf, mode="constant")

@@ -23,13 +23,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numba
 import numpy as np
 
 from .. import optics
-from ..optics import blur_radius_px, defocus_blur
+from ..optics import blur_radius_px, defocus_blur, defocus_blur_xp
 
 #: X-Rite ColorChecker Classic (post-2009) sRGB values, 8 bit, row by row from dark skin.
 # fmt: off
@@ -323,20 +324,35 @@ class Optics:
 
 
 def render(
-    scene: Scene, canvas: Canvas, lens: Optics, window: tuple[int, int, int, int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+    scene: Scene,
+    canvas: Canvas,
+    lens: Optics,
+    window: tuple[int, int, int, int] | None = None,
+    device: tuple[Any, Any, dict] | None = None,
+) -> tuple[Any, np.ndarray]:
     """Defocused linear RGB and sharp depth of ``window`` (y0, x0, y1, x1) of the canvas.
+
+    ``device = (xp, ndimage, layers)`` blurs and composites with that array module (CuPy and
+    ``cupyx.scipy.ndimage``; NumPy and SciPy give the same maths on the CPU), uploading each
+    sharp layer once into the ``layers`` dict; full frames only.
 
     Returns
     -------
     rgb : (h, w, 3) float32
-        Composited reflectance, blurred per plane by its circle of confusion.
-    depth : (h, w) float32
+        Composited reflectance, blurred per plane by its circle of confusion (an ``xp``
+        array with ``device``).
+    depth : (h, w) float32 NumPy
         Depth (m) of the nearest plane covering each pixel centre (``inf`` for the sky).
     """
+    if device is not None and window is not None:
+        raise ValueError("device rendering is for full frames only")
     y0, x0, y1, x1 = window if window is not None else (0, 0, canvas.height, canvas.width)
     h, w = y1 - y0, x1 - x0
-    rgb = np.zeros((h, w, 3), np.float32)
+    if device is None:
+        rgb = np.zeros((h, w, 3), np.float32)
+    else:
+        xp, ndi, layers = device
+        rgb = xp.zeros((h, w, 3), xp.float32)
     # depth depends on the geometry only: kept per canvas and window
     depth_key = (canvas, (y0, x0, y1, x1), tuple(id(p) for p in scene.planes))
     cached_depth = scene._depth.get(depth_key) if window is None else None
@@ -373,14 +389,20 @@ def render(
         gy1, gx1 = min(ry1 + pad, y1), min(rx1 + pad, x1)
         if gy1 <= gy0 or gx1 <= gx0:
             continue
-        src = _blur_source(
-            sharp,
-            (ry0, rx0, ry1, rx1),
-            (gy0 - pad, gx0 - pad, gy1 + pad, gx1 + pad),
-            (py0, px0, py1, px1),
-        )
-        blurred = defocus_blur(src, coc, airy)[pad:-pad, pad:-pad]
-        _over(rgb[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0], blurred)
+        have, need = (ry0, rx0, ry1, rx1), (gy0 - pad, gx0 - pad, gy1 + pad, gx1 + pad)
+        if device is None:
+            src = _blur_source(sharp, have, need, (py0, px0, py1, px1), _pad)
+            blurred = defocus_blur(np.ascontiguousarray(src), coc, airy)[pad:-pad, pad:-pad]
+            _over(rgb[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0], blurred)
+            continue
+        key = (id(plane), canvas, have)
+        if key not in layers:
+            layers[key] = xp.asarray(sharp)
+        src = _blur_source(layers[key], have, need, (py0, px0, py1, px1), _xp_pad(xp))
+        blurred = defocus_blur_xp(src, coc, airy, xp, ndi)[pad:-pad, pad:-pad]
+        view = rgb[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0]
+        view *= 1.0 - blurred[:, :, 3:4]
+        view += blurred[:, :, :3]
     if window is None and cached_depth is None:
         with scene._lock:
             if len(scene._depth) >= 4:  # a few lenses' worth
@@ -406,11 +428,12 @@ SHARP_MARGIN = 64
 
 
 def _blur_source(
-    sharp: np.ndarray,
+    sharp: Any,
     have: tuple[int, int, int, int],
     need: tuple[int, int, int, int],
     plane_box: tuple[int, int, int, int],
-) -> np.ndarray:
+    pad: Callable[[Any, tuple, str], Any],
+) -> Any:
     """The sharp layer over the ``need`` box (y0, x0, y1, x1) from what it covers (``have``):
     zeros beyond the plane's edges, a mirror image where the plane goes on beyond ``have``."""
     ry0, rx0, ry1, rx1 = have
@@ -428,17 +451,29 @@ def _blur_source(
         (sy0 - ny0 - mirror[0][0], ny1 - sy1 - mirror[0][1]),
         (sx0 - nx0 - mirror[1][0], nx1 - sx1 - mirror[1][1]),
     )
-    src = _pad(src, mirror[:2], cv2.BORDER_REFLECT_101)
-    return np.ascontiguousarray(_pad(src, zeros, cv2.BORDER_CONSTANT))
+    return pad(pad(src, mirror[:2], "reflect"), zeros, "constant")
 
 
-def _pad(a: np.ndarray, widths: tuple, border: int) -> np.ndarray:
-    """``np.pad`` with ``reflect`` or zeros, by OpenCV (several times faster) when it can."""
+def _pad(a: np.ndarray, widths: tuple, mode: str) -> np.ndarray:
+    """``np.pad`` of the first two axes, ``reflect`` or zeros, by OpenCV (several times
+    faster) when it can."""
     (t, b), (l, r) = widths
     if not (t or b or l or r):
         return a
     h, w = a.shape[:2]
-    if border == cv2.BORDER_REFLECT_101 and (max(t, b) >= h or max(l, r) >= w):
+    if mode == "reflect" and (max(t, b) >= h or max(l, r) >= w):
         return np.pad(a, ((t, b), (l, r), (0, 0)), mode="reflect")  # repeated mirroring
+    border = cv2.BORDER_REFLECT_101 if mode == "reflect" else cv2.BORDER_CONSTANT
     out = cv2.copyMakeBorder(a, t, b, l, r, border, value=(0, 0, 0, 0))
     return out.reshape(h + t + b, w + l + r, a.shape[2])
+
+
+def _xp_pad(xp: Any) -> Callable[[Any, tuple, str], Any]:
+    """The padding of :func:`_pad` for array module ``xp``."""
+
+    def pad(a: Any, widths: tuple, mode: str) -> Any:
+        if not any(a or b for a, b in widths):
+            return a
+        return xp.pad(a, (*widths, (0, 0)), mode=mode)
+
+    return pad

@@ -4,7 +4,8 @@ Two IMX989-class sensors: one behind the built-in 8.7 mm f/1.9 autofocus lens (m
 ``"builtin"``), one behind a Leica M bayonet (mode ``"m"``) that takes the manual lenses of
 the catalogue. Per frame only the sensor exposure runs (numba on the CPU, one CUDA kernel on
 the GPU): the defocused scene is rendered into a cached map of photo-electron rates whenever the
-lens, aperture, focus or size changes, and gentle motion moves the read window over that map
+lens, aperture, focus or size changes (on CuPy the blur and compositing run on the device; the
+sharp layers are drawn once on the CPU), and gentle motion moves the read window over that map
 in even-pixel steps (which keeps the CFA). The lens's vignetting is baked into the map, so it
 sways with the view by those few pixels (invisible on a fall-off that spans the frame).
 
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .. import optics
-from ..backend import backend_name
+from ..backend import array_module, backend_name
 from ..frame import Frame
 from .lenses import Lens, load_lenses
 from .scene import Canvas, Optics, Scene, render
@@ -117,6 +118,7 @@ class SimulatedCamera:
         self._af: dict[str, Any] = {"state": "idle"}
         self._caches: dict[str, dict[str, Any]] = {}
         self._gpu: Any = None
+        self._device_layers: dict = {}
         self._af_sensor: Sensor | None = None
         self._seq = 0
         self._last: tuple[dict[str, Any], tuple[int, int]] | None = None
@@ -202,6 +204,19 @@ class SimulatedCamera:
             self._exposure = self.sensors["m"].check_exposure(time_s, iso)
 
     # ----- rendering ------------------------------------------------------------------------
+    def _render_device(self) -> tuple[Any, Any, dict] | None:
+        """On CuPy: blur and composite on the device, sharp layers uploaded once."""
+        if self.backend != "cupy":
+            return None
+        import importlib
+
+        from ..backend import get_xp
+
+        if len(self._device_layers) > 32:  # layers of older lenses and sizes
+            self._device_layers.clear()
+        ndi = importlib.import_module("cupyx.scipy.ndimage")
+        return get_xp("cupy"), ndi, self._device_layers
+
     def _rate_map(
         self,
         rgb: np.ndarray,
@@ -213,24 +228,27 @@ class SimulatedCamera:
     ) -> np.ndarray:
         """Mosaic (h, w) float32 of mean photo-electrons per second of a canvas window, as
         seen by ``sensor``."""
+        xp = array_module(rgb)  # NumPy, or CuPy for a device render
         y0, x0, y1, x1 = window
         e_lux = sensor.electrons_per_lux_s()
         # sensor illuminance (lux) of a white reflector: E = pi L T / (4 N^2)
         e_white = math.pi * self.scene.white_luminance * LENS_TRANSMISSION / (4 * f_number**2)
         if lens is not None:
-            ys = (np.arange(y0, y1) + 0.5 - canvas.height / 2) * canvas.pixel_mm
-            xs = (np.arange(x0, x1) + 0.5 - canvas.width / 2) * canvas.pixel_mm
-            r = np.hypot(ys[:, None], xs[None, :])
+            ys = (xp.arange(y0, y1, dtype=xp.float32) + 0.5 - canvas.height / 2) * canvas.pixel_mm
+            xs = (xp.arange(x0, x1, dtype=xp.float32) + 0.5 - canvas.width / 2) * canvas.pixel_mm
+            r = xp.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
             vig = optics.vignetting_gain(
                 r, lens.image_circle_mm, lens.vignetting_ev, f_number, lens.max_aperture
-            ).astype(np.float32)
+            ).astype(xp.float32)
         else:
-            vig = np.ones((y1 - y0, x1 - x0), np.float32)
-        rate = np.empty((y1 - y0, x1 - x0), np.float32)
+            vig = xp.ones((y1 - y0, x1 - x0), xp.float32)
+        rate = xp.empty((y1 - y0, x1 - x0), xp.float32)
         # RGGB: colour of site (y % 2, x % 2) of the canvas (windows start on even pixels)
         for (sy, sx), c in (((0, 0), 0), ((0, 1), 1), ((1, 0), 1), ((1, 1), 2)):
-            sub = rgb[sy::2, sx::2] @ CROSSTALK[c].astype(np.float32)
-            rate[sy::2, sx::2] = sub * vig[sy::2, sx::2] * np.float32(e_white * e_lux[c])
+            sub = rgb[sy::2, sx::2]
+            m = [np.float32(v) for v in CROSSTALK[c]]
+            cam = sub[:, :, 0] * m[0] + sub[:, :, 1] * m[1] + sub[:, :, 2] * m[2]
+            rate[sy::2, sx::2] = cam * vig[sy::2, sx::2] * np.float32(e_white * e_lux[c])
         return rate
 
     def _state_key(self) -> tuple:
@@ -270,7 +288,8 @@ class SimulatedCamera:
             rate = self._rate_map(grey, None, NO_LENS_F_NUMBER, canvas, whole, sensor)
             depth = np.full((canvas.height, canvas.width), np.nan, np.float32)
         else:
-            rgb, depth = render(self.scene, canvas, Optics(lens.focal_mm, aperture, focus))
+            state = Optics(lens.focal_mm, aperture, focus)
+            rgb, depth = render(self.scene, canvas, state, device=self._render_device())
             rate = self._rate_map(rgb, lens, aperture, canvas, whole, sensor)
         cache = {
             "key": key,
@@ -514,6 +533,7 @@ class SimulatedCamera:
         self._closed = True
         self._gpu = None
         self._caches = {}
+        self._device_layers = {}
 
     def __enter__(self) -> SimulatedCamera:
         return self
