@@ -5,8 +5,9 @@ the sensor exposure (shot + read noise, clipping, quantisation) of every pixel, 
 offset and the ``Frame`` with its metadata. Also measured: the cost of a change (re-render of
 the blurred layers), one contrast-autofocus sweep, and, as peers in the same process, NumPy's
 own noise generators at the same size (what a straightforward per-frame implementation pays).
-On a CUDA device: 8192x6144 frames on the device (CUDA events and wall clock with a sync) and
-with ``host=True`` (device -> pinned host copy).
+On a CUDA device: 8192x6144 frames on the device (CUDA events and wall clock with a sync),
+with ``host=True`` (device -> pinned host copy), and an aperture change (blur and composite on
+the device).
 
     python -m bench.bench_sim [--quick] [--gpu-only]
 """
@@ -85,6 +86,13 @@ def gpu_frames(repeat: int) -> dict[str, object]:
         out[f"{key}_wall"] = measure(cam.read, repeat=repeat, warmup=5, sync=sync)
         out[f"{key}_wall"]["fps"] = fps(out[f"{key}_wall"])
         if not host:
+            apertures = iter([2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0, 1.4] * 4)
+
+            def change(c=cam, stops=apertures) -> None:  # blur and composite on the device
+                c.set_aperture(next(stops))
+                c.read()
+
+            out["device_aperture_change_and_read"] = measure(change, repeat=8, warmup=1, sync=sync)
             out["device_events"] = gpu_measure(cam.read, repeat=repeat, warmup=5)
             out["device_events"]["fps"] = fps(out["device_events"])
             out["device_event_exposure_kernel_only"] = gpu_measure(
@@ -135,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({g['device_events']['fps']:.0f} fps), wall {g['device_wall']['median_ms']:.3f}"
             f" ms ({g['device_wall']['fps']:.0f} fps), host copy "
             f"{g['host_wall']['median_ms']:.2f} ms, kernel "
-            f"{g['device_event_exposure_kernel_only']['median_ms']:.3f} ms"
+            f"{g['device_event_exposure_kernel_only']['median_ms']:.3f} ms, aperture change "
+            f"{g['device_aperture_change_and_read']['median_ms']:.0f} ms"
         )
     payload["load_average_after"] = list(os.getloadavg())
     path = write_results("sim", payload)

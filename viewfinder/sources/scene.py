@@ -12,7 +12,9 @@ centre (pinhole projection; focus breathing ignored). Each plane is rendered sha
 premultiplied RGBA layer, blurred by a pillbox of its circle-of-confusion diameter (optics
 thin-lens formula) convolved with a Gaussian approximation of the Airy core, and the layers
 are composited far to near with "over". Large blurs run on a downscaled layer (the result is
-smooth, so nothing visible is lost) to keep a focus change cheap.
+smooth, so nothing visible is lost) to keep a focus change cheap. The sharp layers are drawn
+once per lens and size (OpenCV, on the CPU) and kept; a focus or aperture change blurs and
+composites again, with OpenCV and numba on the CPU or with CuPy on the device (``device=``).
 """
 
 from __future__ import annotations
