@@ -87,6 +87,10 @@ def run_config(
         }
         result = viewer.last_result
         fb = ctx.framebuffer_size()
+        # the presentation alone: stop the source and processing threads so they do not
+        # share the two cores with it
+        viewer.processor.stop()
+        viewer.source_thread.stop()
 
         def present() -> None:
             viewer._take(result)

@@ -42,6 +42,7 @@ class ViewerControls:
     ctx: Any
     overlays: Any
     message: str
+    _input_at: float
     image_rect: tuple[int, int, int, int]
 
     # -- controls (routed to the camera, or to the pipeline between frames) ---------------
@@ -180,6 +181,7 @@ class ViewerControls:
 
     # -- input -----------------------------------------------------------------------------
     def _on_key(self, window: Any, key: int, scancode: int, action: int, mods: int) -> None:
+        self._input_at = time.monotonic()
         from imgui_bundle import imgui
 
         imgui.backends.glfw_key_callback(self.ctx.window_address, key, scancode, action, mods)
@@ -232,6 +234,7 @@ class ViewerControls:
             glfw.set_window_monitor(w, None, x, y, ww, wh, 0)
 
     def _on_mouse_button(self, window: Any, button: int, action: int, mods: int) -> None:
+        self._input_at = time.monotonic()
         import glfw
         from imgui_bundle import imgui
 
@@ -273,6 +276,7 @@ class ViewerControls:
             ).start()
 
     def _on_scroll(self, window: Any, dx: float, dy: float) -> None:
+        self._input_at = time.monotonic()
         from imgui_bundle import imgui
 
         imgui.backends.glfw_scroll_callback(self.ctx.window_address, dx, dy)

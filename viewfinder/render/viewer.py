@@ -80,6 +80,7 @@ class Viewer(ViewerControls):
         self.capture_folder = capture_folder or default_capture_folder()
         self._writer: CaptureWriter | None = None
         self._quit = False
+        self._input_at = time.monotonic()  # last window input: redraw for a moment after it
         self._fullscreen_saved: tuple[int, int, int, int] | None = None
         self._t0 = time.monotonic()
         self._last_present = 0.0
@@ -112,25 +113,13 @@ class Viewer(ViewerControls):
             imgui.backends.glfw_init_for_opengl(self.ctx.window_address, False)
             w = self.ctx.window
             glfw.set_key_callback(w, self._on_key)
-            glfw.set_char_callback(
-                w, lambda _w, c: imgui.backends.glfw_char_callback(self.ctx.window_address, c)
-            )
+            b = imgui.backends
+            glfw.set_char_callback(w, self._forward(b.glfw_char_callback))
             glfw.set_mouse_button_callback(w, self._on_mouse_button)
-            glfw.set_cursor_pos_callback(
-                w,
-                lambda _w, x, y: imgui.backends.glfw_cursor_pos_callback(
-                    self.ctx.window_address, x, y
-                ),
-            )
+            glfw.set_cursor_pos_callback(w, self._forward(b.glfw_cursor_pos_callback))
             glfw.set_scroll_callback(w, self._on_scroll)
-            glfw.set_window_focus_callback(
-                w,
-                lambda _w, f: imgui.backends.glfw_window_focus_callback(self.ctx.window_address, f),
-            )
-            glfw.set_cursor_enter_callback(
-                w,
-                lambda _w, e: imgui.backends.glfw_cursor_enter_callback(self.ctx.window_address, e),
-            )
+            glfw.set_window_focus_callback(w, self._forward(b.glfw_window_focus_callback))
+            glfw.set_cursor_enter_callback(w, self._forward(b.glfw_cursor_enter_callback))
         imgui.backends.opengl3_init("#version 330")
 
     # -- state the panels use --------------------------------------------------------------
@@ -272,6 +261,11 @@ class Viewer(ViewerControls):
         if result is not None:
             self._take(result)
         self._check_errors()
+        if self.ctx.window is not None and result is None and not self._needs_redraw():
+            # nothing new to show: sleep until input or ~a frame, so that a software GL
+            # does not redraw an unchanged picture at vsync and starve the processing thread
+            glfw.wait_events_timeout(0.008)
+            return False
         self.render(self.ctx.framebuffer_size())
         self.ctx.present()
         now = time.perf_counter()
@@ -282,6 +276,20 @@ class Viewer(ViewerControls):
             self.presented += 1
             self._update_stats(result)
         return result is not None
+
+    def _needs_redraw(self) -> bool:
+        """Input arrived, or something on screen moves (zebra stripes, notes fading)."""
+        recent_input = time.monotonic() - self._input_at < 0.5  # ImGui hover, animations
+        return recent_input or self.overlays.zebra or bool(self.recent_notes())
+
+    def _forward(self, backend_callback: Any) -> Any:
+        """A glfw callback that hands the event to ImGui's glfw backend and asks for a redraw."""
+
+        def callback(_window: Any, *args: Any) -> None:
+            self._input_at = time.monotonic()
+            backend_callback(self.ctx.window_address, *args)
+
+        return callback
 
     def _check_errors(self) -> None:
         err = self.source_thread.error
