@@ -234,7 +234,8 @@ def _assists_panel(v: Any) -> None:
     _, ov.zebra = imgui.checkbox("zebra (Z)", ov.zebra)
     _, ov.false_colour = imgui.checkbox("false colour (F)", ov.false_colour)
     _, ov.magnifier = imgui.checkbox("magnifier (M, click to place)", ov.magnifier)
-    if ov.magnifier:
+    if ov.magnifier and not v.renderer.has_magnifier:  # zoom of the view; the sensor crop
+        # has its own zoom (1:1 or 2:1) under "magnifier settings"
         _, ov.magnifier_zoom = imgui.slider_float("zoom", ov.magnifier_zoom, 2.0, 8.0, "%.0fx")
     _, v.show_histogram = imgui.checkbox("histograms (H)", v.show_histogram)
     _, v.show_scopes = imgui.checkbox("waveform & vectorscope", v.show_scopes)

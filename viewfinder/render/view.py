@@ -161,7 +161,7 @@ class ViewRenderer:
                 tex.upload(mask)
         self.has_magnifier = magnifier is not None
         if magnifier is not None:
-            self.magnifier.upload(np.ascontiguousarray(magnifier, np.uint8))
+            self.magnifier.upload(magnifier)  # (mh, mw, 4) uint8, contiguous (a slot copy)
 
     def draw(
         self, rect: tuple[int, int, int, int], fb_size: tuple[int, int], ov: Overlays, time_s: float

@@ -93,6 +93,12 @@ class Viewer(ViewerControls):
         self.ring = FrameRing(ring_capacity)
         self.source_thread = start_source(source, self.ring)
         self.processor = Processor(pipeline, self.ring, before=self._apply_settings)
+        if pipeline.backend == "cupy":
+            import cupy
+
+            # this thread's CUDA work (waits on results, interop copies) on a stream of its own
+            self._cuda_stream = cupy.cuda.Stream(non_blocking=True)
+            self._cuda_stream.use()
         # the GL side
         self.renderer = ViewRenderer(interop=pipeline.backend == "cupy")
         self._init_imgui()
@@ -200,7 +206,7 @@ class Viewer(ViewerControls):
         if self._raw_stats is None or self._view_hist is None:
             self._host_histograms(result)
         t = time.perf_counter()
-        self.renderer.upload(result.arrays, result.stats.get("magnifier"))
+        self.renderer.upload(result.arrays, result.arrays.get("magnifier"))
         self.stats["upload_ms"] = (time.perf_counter() - t) * 1e3
 
     def _host_histograms(self, result: Result) -> None:

@@ -22,11 +22,11 @@ import numpy as np
 from ..frame import Frame
 from ..sources.base import FrameRing
 
-#: Per-pixel results the window shows: PipelineOutputs / AssistOutputs attribute names.
-IMAGE_FIELDS = ("image",)
-MASK_FIELDS = ("peaking", "zebra")
+#: Per-pixel results the window shows (AssistOutputs attribute names; None when off): they
+#: stay on the pipeline's device and reach the textures by interop or PBO.
+MASK_FIELDS = ("peaking", "zebra", "magnifier")
 #: Small statistics, brought to the host one frame late.
-STAT_FIELDS = ("raw_histogram", "view_histogram", "waveform", "parade", "vectorscope", "magnifier")
+STAT_FIELDS = ("raw_histogram", "view_histogram", "waveform", "parade", "vectorscope")
 
 
 @dataclass
@@ -168,7 +168,8 @@ class Processor:
         if self._stream is not None:
             import cupy
 
-            slot.ready_event = cupy.cuda.Event()
+            if slot.ready_event is None:  # one event per slot, recorded again each frame
+                slot.ready_event = cupy.cuda.Event(block=False, disable_timing=True)
             slot.ready_event.record(self._stream)
         with self._lock:
             self._write, self._ready = self._ready, self._write
