@@ -18,6 +18,7 @@ not compete for the CPU), paced at ``--source-fps``. CPU default: a 1280x720 win
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import replace
 from typing import Any
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         {"peaking": True, "zebra": True, "histogram": True},
     ]
     results = []
+    load_before = os.getloadavg()
     for cfg in configs:
         r = run_config(ctx, frames, view, backend, cfg, n, fps)
         results.append(r)
@@ -160,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         "gl": {"renderer": ctx.renderer, "version": ctx.version, "kind": ctx.kind},
         "results": results,
         "env": environment(),
+        # a shared 2-core machine: other work changes the figures, so say how busy it was
+        "load_avg_before": load_before,
+        "load_avg_after": os.getloadavg(),
     }
     ctx.close()
     path = write_results("view-gpu" if args.gpu else "view", payload)
