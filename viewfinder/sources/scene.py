@@ -413,8 +413,7 @@ def render(
     return rgb, depth
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
-def _over(dst: np.ndarray, layer: np.ndarray) -> None:
+def _over_py(dst: np.ndarray, layer: np.ndarray) -> None:
     """``dst = dst * (1 - alpha) + rgb`` for a premultiplied RGBA ``layer``, in place."""
     h, w = dst.shape[:2]
     one = np.float32(1.0)
@@ -423,6 +422,17 @@ def _over(dst: np.ndarray, layer: np.ndarray) -> None:
             t = one - layer[y, x, 3]
             for c in range(3):
                 dst[y, x, c] = dst[y, x, c] * t + layer[y, x, c]
+
+
+_over_par = numba.njit(parallel=True, fastmath=True, cache=True)(_over_py)
+_over_ser = numba.njit(fastmath=True, cache=True)(_over_py)
+
+
+def _over(dst: np.ndarray, layer: np.ndarray) -> None:
+    # Small windows (autofocus) run serially: no thread-pool wake-up, and an autofocus sweep
+    # in another thread never launches a parallel region next to the reader's (numba's
+    # fallback "workqueue" threading layer is not thread-safe).
+    (_over_ser if dst.shape[0] * dst.shape[1] < 1 << 18 else _over_par)(dst, layer)
 
 
 #: Pixels of sharp layer kept around the canvas by a full render (see :func:`render`).
