@@ -79,10 +79,10 @@ def draw_panels(viewer: Any, fb_size: tuple[int, int]) -> None:
             _lens_panel(viewer)
         if imgui.collapsing_header("Exposure", open_):
             _exposure_panel(viewer)
-        if imgui.collapsing_header("Assists", open_):
-            _assists_panel(viewer)
         if imgui.collapsing_header("Stats", open_):
             _stats_panel(viewer)
+        if imgui.collapsing_header("Assists", open_):
+            _assists_panel(viewer)
         if imgui.collapsing_header("Capture & source", open_):
             _capture_panel(viewer)
         imgui.end()
