@@ -335,9 +335,9 @@ def test_contrast_autofocus_locks_on_the_tapped_plane(plane_name):
 def test_live_view_goes_on_during_the_autofocus_sweep():
     from viewfinder.sources.base import FrameRing, SourceThread
 
-    cam = SimulatedCamera(SIZE, backend="numpy", motion=False, fps=200)
+    cam = SimulatedCamera(SIZE, backend="numpy", motion=False, fps=50)
     cam.read()
-    thread = SourceThread(cam, FrameRing(capacity=2000)).start()
+    thread = SourceThread(cam, FrameRing(capacity=500)).start()
     try:
         focus = cam.focus_at(320, 240)
     finally:
