@@ -81,3 +81,22 @@ def test_unopenable_source_exits_nonzero_with_one_line(tmp_path):
     proc = _run(["run", "--headless", "--frames", "1", "--lens", "no-such-lens"], tmp_path)
     assert proc.returncode != 0 and "no-such-lens" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.gl
+def test_window_mode_runs_under_a_display(tmp_path):
+    """The glfw window with ImGui's glfw backend (under Xvfb in CI)."""
+    import cv2
+
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("needs an X display (run under xvfb-run)")
+    out = tmp_path / "win.png"
+    proc = _run(
+        ["run", "--frames", "3", "--size", "960x720", "--snapshot", str(out)],
+        tmp_path,
+        drop_display=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    img = cv2.imread(str(out))
+    assert img.shape == (720, 1280, 3) and img[:, :900].std() > 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["win.png"]
