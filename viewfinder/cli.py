@@ -69,10 +69,11 @@ def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["run", *argv]  # bare `viewfinder [run options]` is `viewfinder run ...`
     args = parser.parse_args(argv)
-    command = args.command or "run"
-    if args.command is None:
-        args = parser.parse_args(["run", *(argv or [])])
+    command = args.command
     try:
         return int(_resolve(COMMANDS[command])(args) or 0)
     except KeyboardInterrupt:

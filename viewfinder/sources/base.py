@@ -93,7 +93,7 @@ class SourceThread:
 
     def __init__(self, source: FrameSource, ring: FrameRing | None = None) -> None:
         self.source = source
-        self.ring = ring or FrameRing()
+        self.ring = ring if ring is not None else FrameRing()
         self.error: Exception | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"source-{source.name}",
