@@ -9,10 +9,13 @@ with no GPU. ``.cu`` files hold the ``extern "C"`` kernels; every one must compi
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Any
 
 KERNEL_DIR = Path(__file__).resolve().parent
+#: NVRTC options of every module (CuPy adds -arch, -ftz=true and its own).
+NVRTC_OPTIONS = ("--std=c++17", f"-I{KERNEL_DIR}", "-DVF_NVRTC=1")
 
 
 def source_files() -> list[Path]:
@@ -33,14 +36,30 @@ def _defines_text(defines: tuple[tuple[str, Any], ...]) -> str:
     return "".join(f"#define {key} {value}\n" for key, value in defines)
 
 
+def headers_digest() -> str:
+    """SHA-1 of every ``.cuh`` header beside this file (names and contents)."""
+    h = hashlib.sha1()
+    for path in sorted(KERNEL_DIR.glob("*.cuh")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def module_code(name: str, defines: tuple[tuple[str, Any], ...] = ()) -> str:
+    """The source ``RawModule`` compiles: defines, a header digest, then ``<name>.cu``.
+
+    CuPy's on-disk kernel cache keys on the source text and options only, not on the
+    ``#include``d headers; the digest comment makes an edited header recompile instead of
+    loading a stale cubin.
+    """
+    return f"// vf headers {headers_digest()}\n" + _defines_text(defines) + read_source(name)
+
+
 @functools.cache
 def _load(name: str, defines: tuple[tuple[str, Any], ...]) -> Any:
     from ..backend import get_xp
 
     cp = get_xp("cupy")
-    code = _defines_text(defines) + read_source(name)
-    options = ("--std=c++17", f"-I{KERNEL_DIR}", "-DVF_NVRTC=1")
-    module = cp.RawModule(code=code, options=options)
+    module = cp.RawModule(code=module_code(name, defines), options=NVRTC_OPTIONS)
     module.compile()
     return module
 
