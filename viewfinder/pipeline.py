@@ -238,8 +238,8 @@ class Pipeline:
         if not be.is_device_array(raw):  # a host frame: one copy into the device buffer
             b["raw"].set(np.ascontiguousarray(raw, dtype=np.uint16))
             raw = b["raw"]
-        elif raw.dtype != xp.uint16:
-            b["raw"][...] = raw
+        elif raw.dtype != xp.uint16 or not raw.flags.c_contiguous:
+            b["raw"][...] = raw  # the kernels index a dense uint16 mosaic (a crop is strided)
             raw = b["raw"]
         self._raw_dev = raw
         timer.mark("upload")
