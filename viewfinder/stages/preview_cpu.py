@@ -78,28 +78,49 @@ def _demosaic_px(p, colors, method, y, x):  # pragma: no cover - compiled
 def view_from_padded(
     p, colors, method, iy, wy, ix, wx, ccm, lut, out_linear, out_display, out_rgba
 ):  # pragma: no cover - compiled
-    """Fill the view buffers (see module docstring)."""
+    """Fill the view buffers (see module docstring).
+
+    Separable: each sensor row a view row needs is demosaiced once into a row buffer, shrunk
+    horizontally and accumulated with its vertical weight. With a fractional scale the
+    footprints of neighbouring view pixels overlap, and this demosaics a site about 1.5x
+    less often than a per-view-pixel loop would.
+    """
     vh, vw = out_rgba.shape[:2]
+    width = p.shape[1] - 2 * PAD
     ty, tx = iy.shape[1], ix.shape[1]
     top = np.float32(lut.shape[0] - 1)
+    first_col = ix[0, 0]
+    last_col = ix[vw - 1, tx - 1]
     for i in prange(vh):
-        for j in range(vw):
-            r = np.float32(0.0)
-            g = np.float32(0.0)
-            b = np.float32(0.0)
-            for a in range(ty):
-                fy = wy[i, a]
-                if fy == 0.0:
-                    continue
-                y = iy[i, a]
+        row = np.empty((width, 3), np.float32)
+        acc = np.zeros((vw, 3), np.float32)
+        for a in range(ty):
+            fy = wy[i, a]
+            if fy == 0.0:
+                continue
+            y = iy[i, a]
+            for x in range(first_col, last_col + 1):
+                cr, cg, cb = _demosaic_px(p, colors, method, y, x)
+                row[x, 0] = cr
+                row[x, 1] = cg
+                row[x, 2] = cb
+            for j in range(vw):
+                r = np.float32(0.0)
+                g = np.float32(0.0)
+                b = np.float32(0.0)
                 for k in range(tx):
-                    f = fy * wx[j, k]
+                    f = wx[j, k]
                     if f == 0.0:
                         continue
-                    cr, cg, cb = _demosaic_px(p, colors, method, y, ix[j, k])
-                    r += f * cr
-                    g += f * cg
-                    b += f * cb
+                    x = ix[j, k]
+                    r += f * row[x, 0]
+                    g += f * row[x, 1]
+                    b += f * row[x, 2]
+                acc[j, 0] += fy * r
+                acc[j, 1] += fy * g
+                acc[j, 2] += fy * b
+        for j in range(vw):
+            r, g, b = acc[j, 0], acc[j, 1], acc[j, 2]
             for c in range(3):
                 lin = ccm[c, 0] * r + ccm[c, 1] * g + ccm[c, 2] * b
                 out_linear[i, j, c] = lin
