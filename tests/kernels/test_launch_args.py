@@ -333,3 +333,15 @@ def test_pipeline_launches(standin, method, host):
     # a device frame that is not C-contiguous (a crop) is copied, not read with a wrong stride
     wide = cp.asarray(np.zeros((64, 100), np.uint16))
     pipe.process(Frame(wide[:, 2:98], "GRBG", 64, 1023, 10, 3, meta=_frame(cp).meta))
+
+
+def test_normalize_device_branch_equals_host(standin):
+    from viewfinder.stages.normalize import normalize, raw_scaling
+
+    cp, _ = standin
+    host = _frame(cp, host=True)
+    ref = normalize(host.data, raw_scaling(host, (1.5, 1.0, 2.0), 0.5))
+    out = cp.empty(host.shape, np.float32)
+    got = normalize(cp.asarray(host.data), raw_scaling(host, (1.5, 1.0, 2.0), 0.5), out=out)
+    assert got is out and isinstance(got, DevArray)
+    np.testing.assert_array_equal(np.asarray(got), ref)

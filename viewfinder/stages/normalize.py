@@ -75,7 +75,13 @@ def normalize(raw: Any, scaling: RawScaling, out: Any = None) -> Any:
     if out is None:
         out = xp.empty((h, w), dtype=xp.float32)
     xp.subtract(raw, xp.float32(scaling.black), out=out, dtype=xp.float32)
-    blocks = out.reshape(h // 2, 2, w // 2, 2)
-    blocks *= xp.asarray(scaling.site_scales())[None, :, None, :]
+    scales = scaling.site_scales()
+    if xp is np:
+        blocks = out.reshape(h // 2, 2, w // 2, 2)
+        blocks *= scales[None, :, None, :]
+    else:  # one scalar per site: no per-frame host-to-device copy of the (2, 2) scales
+        for dy in (0, 1):
+            for dx in (0, 1):
+                out[dy::2, dx::2] *= scales[dy, dx]
     xp.clip(out, 0.0, 1.0, out=out)
     return out
