@@ -96,7 +96,12 @@ def test_dng_from_cupy_frame(tmp_path):
     with rawpy.imread(str(tmp_path / "gpu.dng")) as raw:
         np.testing.assert_array_equal(raw.raw_image_visible, f.data)
     rgb = capture.develop(g, bits=16)
-    np.testing.assert_array_equal(rgb, capture.develop(f, bits=16))
+    # Not bit-exact: CUDA contracts multiply-adds into FMAs and its powf rounds differently, so
+    # 16-bit codes may move by an LSB, and where the hq demosaic's direction test sits on a tie
+    # a rare pixel moves by more (the bound of tests/stages/test_demosaic.py).
+    diff = np.abs(rgb.astype(np.int64) - capture.develop(f, bits=16))
+    assert np.mean(diff <= 8) > 0.999, np.mean(diff <= 8)
+    assert diff.max() < 0.05 * 65535, diff.max()
 
 
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)
