@@ -80,10 +80,10 @@ def view_from_padded(
 ):  # pragma: no cover - compiled
     """Fill the view buffers (see module docstring).
 
-    Separable: each sensor row a view row needs is demosaiced once into a row buffer, shrunk
-    horizontally and accumulated with its vertical weight. With a fractional scale the
-    footprints of neighbouring view pixels overlap, and this demosaics a site about 1.5x
-    less often than a per-view-pixel loop would.
+    Separable: each sensor row is demosaiced once into a row buffer, shrunk horizontally and
+    accumulated into the view rows it covers with their vertical weights. View rows go in
+    bands of 16 per task; the last sensor row of one view row, which the next view row shares
+    when the scale is fractional, is kept rather than demosaiced again.
     """
     vh, vw = out_rgba.shape[:2]
     width = p.shape[1] - 2 * PAD
@@ -91,41 +91,54 @@ def view_from_padded(
     top = np.float32(lut.shape[0] - 1)
     first_col = ix[0, 0]
     last_col = ix[vw - 1, tx - 1]
-    for i in prange(vh):
-        row = np.empty((width, 3), np.float32)
-        acc = np.zeros((vw, 3), np.float32)
-        for a in range(ty):
-            fy = wy[i, a]
-            if fy == 0.0:
-                continue
-            y = iy[i, a]
-            for x in range(first_col, last_col + 1):
-                cr, cg, cb = _demosaic_px(p, colors, method, y, x)
-                row[x, 0] = cr
-                row[x, 1] = cg
-                row[x, 2] = cb
+    band = 16
+    for chunk in prange((vh + band - 1) // band):
+        rows = np.empty((2, width, 3), np.float32)  # [last demosaiced row, scratch]
+        shrunk = np.empty((vw, 3), np.float32)
+        acc = np.empty((vw, 3), np.float32)
+        last_y = -1
+        last = 0
+        for i in range(chunk * band, min(vh, (chunk + 1) * band)):
+            acc[:] = 0.0
+            for a in range(ty):
+                fy = wy[i, a]
+                if fy == 0.0:
+                    continue
+                y = iy[i, a]
+                if y != last_y:
+                    last = 1 - last
+                    for x in range(first_col, last_col + 1):
+                        cr, cg, cb = _demosaic_px(p, colors, method, y, x)
+                        rows[last, x, 0] = cr
+                        rows[last, x, 1] = cg
+                        rows[last, x, 2] = cb
+                    last_y = y
+                    for j in range(vw):
+                        r = np.float32(0.0)
+                        g = np.float32(0.0)
+                        b = np.float32(0.0)
+                        for k in range(tx):
+                            f = wx[j, k]
+                            if f == 0.0:
+                                continue
+                            x = ix[j, k]
+                            r += f * rows[last, x, 0]
+                            g += f * rows[last, x, 1]
+                            b += f * rows[last, x, 2]
+                        shrunk[j, 0] = r
+                        shrunk[j, 1] = g
+                        shrunk[j, 2] = b
+                for j in range(vw):
+                    acc[j, 0] += fy * shrunk[j, 0]
+                    acc[j, 1] += fy * shrunk[j, 1]
+                    acc[j, 2] += fy * shrunk[j, 2]
             for j in range(vw):
-                r = np.float32(0.0)
-                g = np.float32(0.0)
-                b = np.float32(0.0)
-                for k in range(tx):
-                    f = wx[j, k]
-                    if f == 0.0:
-                        continue
-                    x = ix[j, k]
-                    r += f * row[x, 0]
-                    g += f * row[x, 1]
-                    b += f * row[x, 2]
-                acc[j, 0] += fy * r
-                acc[j, 1] += fy * g
-                acc[j, 2] += fy * b
-        for j in range(vw):
-            r, g, b = acc[j, 0], acc[j, 1], acc[j, 2]
-            for c in range(3):
-                lin = ccm[c, 0] * r + ccm[c, 1] * g + ccm[c, 2] * b
-                out_linear[i, j, c] = lin
-                q = min(max(lin, np.float32(0.0)), np.float32(1.0)) * top + np.float32(0.5)
-                d = lut[int(q)]
-                out_display[i, j, c] = d
-                out_rgba[i, j, c] = np.uint8(d * np.float32(255.0) + np.float32(0.5))
-            out_rgba[i, j, 3] = 255
+                r, g, b = acc[j, 0], acc[j, 1], acc[j, 2]
+                for c in range(3):
+                    lin = ccm[c, 0] * r + ccm[c, 1] * g + ccm[c, 2] * b
+                    out_linear[i, j, c] = lin
+                    q = min(max(lin, np.float32(0.0)), np.float32(1.0)) * top + np.float32(0.5)
+                    d = lut[int(q)]
+                    out_display[i, j, c] = d
+                    out_rgba[i, j, c] = np.uint8(d * np.float32(255.0) + np.float32(0.5))
+                out_rgba[i, j, 3] = 255
