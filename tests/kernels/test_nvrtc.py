@@ -3,8 +3,8 @@
 nvcc (test_compile.py) and NVRTC differ: NVRTC has no system headers, resolves ``#include``
 only through ``-I``, and CuPy adds ``-ftz=true``, ``-arch=sm_XX`` and
 ``--device-as-default-execution-space``. This compiles the loader's own source text
-(:func:`viewfinder.kernels.module_code`) with its options plus CuPy's, through CuPy's NVRTC
-wrapper; it skips when libnvrtc is not installed (``pip install nvidia-cuda-nvrtc``).
+(:func:`viewfinder.kernels.module_code`) with its options as CuPy assembles them, through
+CuPy's NVRTC wrapper; it skips when libnvrtc is not installed (``pip install nvidia-cuda-nvrtc``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,13 @@ def _cases():
 @pytest.mark.parametrize("arch", ["75", "90"])
 def test_module_compiles_with_nvrtc(name, defines, arch):
     compiler = _nvrtc()
-    options = NVRTC_OPTIONS + (
+    try:  # what RawModule does to the options: CCCL and CuPy include paths, default std
+        from cupy._core.core import assemble_cupy_compiler_options
+    except ImportError:
+        options = NVRTC_OPTIONS
+    else:
+        options = assemble_cupy_compiler_options(NVRTC_OPTIONS)
+    options += (
         "-ftz=true",
         f"-arch=sm_{arch}",
         "--device-as-default-execution-space",
