@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_LENS = "summilux-35"
+#: Where the focus ring starts on the default lens: the astronaut plane of the simulated
+#: scene, so the first view shows peaking on a subject (a lens comes on focused at infinity).
+DEFAULT_FOCUS_M = 3.0
 WINDOW_SIZE = (1280, 720)
 
 
@@ -48,6 +51,8 @@ def open_with_lens(spec: str, lens: str | None, size: tuple[int, int] | None, pa
             else:
                 source.set_mode("m")
                 source.attach_lens(lens or DEFAULT_LENS)
+                if lens is None:
+                    source.set_focus(DEFAULT_FOCUS_M)
         except Exception:
             source.close()
             raise
