@@ -74,5 +74,11 @@ def load(name: str, defines: dict[str, Any] | None = None) -> Any:
 
 
 def get_kernel(name: str, function: str, defines: dict[str, Any] | None = None) -> Any:
-    """The ``extern "C"`` kernel ``function`` of ``<name>.cu``."""
-    return load(name, defines).get_function(function)
+    """The ``extern "C"`` kernel ``function`` of ``<name>.cu`` (cached: call it per frame)."""
+    return _function(name, function, tuple(sorted((defines or {}).items())))
+
+
+@functools.cache
+def _function(name: str, function: str, defines: tuple[tuple[str, Any], ...]) -> Any:
+    # RawModule.get_function makes a new RawKernel (and a driver lookup) on every call.
+    return _load(name, defines).get_function(function)
