@@ -97,7 +97,7 @@ class Viewer(ViewerControls):
             import cupy
 
             # this thread's CUDA work (waits on results, interop copies) on a stream of its own
-            self._cuda_stream = cupy.cuda.Stream(non_blocking=True)
+            self._cuda_stream = cupy.cuda.Stream(non_blocking=False)
             self._cuda_stream.use()
         # the GL side
         self.renderer = ViewRenderer(interop=pipeline.backend == "cupy")

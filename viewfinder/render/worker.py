@@ -109,8 +109,11 @@ class Processor:
         if self.pipeline.backend == "cupy":
             import cupy
 
-            self._stream = cupy.cuda.Stream(non_blocking=True)
-            self._stream.use()  # this thread's work goes on its own stream
+            # This thread's work goes on its own stream. A blocking one: sources (the simulated
+            # camera) write frames on the legacy default stream, and a blocking stream waits
+            # for that work, so the pipeline never reads a frame still being written.
+            self._stream = cupy.cuda.Stream(non_blocking=False)
+            self._stream.use()
         while not self._stop.is_set():
             ring = self.ring
             frame = ring.latest(timeout=0.1)
