@@ -473,3 +473,17 @@ def test_burst_100_frames_4096x3072(tmp_path):
             text=True,
         ).stdout.split()
         assert out == ["OK"] * 100
+
+
+def test_captures_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from viewfinder.capture import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "x.bin", lambda fh: fh.write(b"data"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

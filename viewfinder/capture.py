@@ -51,6 +51,12 @@ def _open_temp(final: Path) -> tuple[BinaryIO, Path]:
     return open(name, "w+b"), Path(name)  # noqa: SIM115 (closed by atomic_write)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
     """Write a file through ``write(fh)`` under a temporary name, fsync, then rename it.
 
@@ -66,6 +72,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         try:
             write(fh)
             fh.flush()
+            # mkstemp makes the file 0600; a capture gets the mode any new file would get.
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())  # data on disk before the name points at it
         finally:
             fh.close()
