@@ -51,10 +51,15 @@ def _open_temp(final: Path) -> tuple[BinaryIO, Path]:
     return open(name, "w+b"), Path(name)  # noqa: SIM115 (closed by atomic_write)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+# Read once at import: os.umask() can only be read by setting it, which is not thread-safe
+# while the burst writer thread creates files.
+_UMASK = _read_umask()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
@@ -73,7 +78,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             write(fh)
             fh.flush()
             # mkstemp makes the file 0600; a capture gets the mode any new file would get.
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            os.fchmod(fh.fileno(), 0o666 & ~_UMASK)
             os.fsync(fh.fileno())  # data on disk before the name points at it
         finally:
             fh.close()
