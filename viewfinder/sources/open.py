@@ -7,6 +7,7 @@ from typing import Any
 
 from .base import FrameSource, SourceError
 
+FILE_REPLAY_FPS = 30.0
 SOURCE_SPECS = "sim | file:PATH (RAW file or folder) | v4l2 | v4l2:N | v4l2:/dev/videoN"
 
 
@@ -63,7 +64,9 @@ def open_source(
 
         if size is not None:
             raise ValueError(f"file source plays files at their own size; got --size {size}")
-        return RawFileSource(arg, **kw)
+        # replay like a camera: paced, so the player does not spin through files that the
+        # viewer would only drop (pass fps=None for as fast as they decode)
+        return RawFileSource(arg, **{"fps": FILE_REPLAY_FPS, **kw})
     if kind == "v4l2":
         from .v4l2 import V4L2Source
 
