@@ -1,0 +1,116 @@
+"""Noise model of focus peaking: the photon-transfer model of a raw frame, from its metadata or
+estimated from its pixels, and the variance-stabilising LUT built from it (step 1 of
+:mod:`viewfinder.stages.peaking`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backend import array_module, is_device_array, to_host
+from ..frame import Frame, cfa_site_offsets, check_cfa, check_mosaic
+from ..settings import check_range
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """Photon-transfer model: ``var(dn) = gain_dn_per_e * (dn - black) + read_noise_dn**2``."""
+
+    gain_dn_per_e: float
+    read_noise_dn: float
+
+    def __post_init__(self) -> None:
+        check_range("gain_dn_per_e", self.gain_dn_per_e, 0.0, 1e4)
+        check_range("read_noise_dn", self.read_noise_dn, 0.0, 1e5)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> NoiseModel | None:
+        noise = meta.get("noise") if isinstance(meta, dict) else None
+        if not isinstance(noise, dict) or "gain_dn_per_e" not in noise:
+            return None
+        return cls(float(noise["gain_dn_per_e"]), float(noise.get("read_noise_dn", 0.0)))
+
+
+#: Noise floor (DN): quantisation noise of an integer raw, sqrt(1/12).
+QUANT_NOISE_DN = 0.2887
+
+
+def stabilise_lut(bits: int, black: float, model: NoiseModel) -> np.ndarray:
+    """Generalised Anscombe transform of every DN value, (2**bits,) float32.
+
+    ``t(dn) = 2 s / (sqrt(g s + c) + sqrt(c))`` with ``s = dn - black``,
+    ``c = 3/8 g**2 + read**2 + 1/12``: the stable form of ``2/g (sqrt(g s + c) - sqrt(c))``,
+    whose noise is ~N(0, 1) everywhere and which tends to ``s / read`` as ``g -> 0``.
+    """
+    g = float(model.gain_dn_per_e)
+    c = 0.375 * g * g + float(model.read_noise_dn) ** 2 + QUANT_NOISE_DN**2
+    s = np.arange(1 << int(bits), dtype=np.float64) - float(black)
+    return (2.0 * s / (np.sqrt(np.maximum(g * s + c, c * 1e-6)) + np.sqrt(c))).astype(np.float32)
+
+
+def estimate_noise(raw: Any, cfa: str, black: float, white: float) -> NoiseModel:
+    """Fit the photon-transfer model to a raw frame (or a band of whole rows of one).
+
+    Per CFA site plane, the high-pass ``p - (left + right) / 2`` (noise std ``sqrt(1.5)`` sigma)
+    is binned by the local mean in 16 bands; each band's variance is the squared MAD estimate,
+    robust to edges; ``var = a + b * mean`` is fitted by weighted least squares with a, b >= 0.
+    """
+    raw = to_host(raw)
+    check_mosaic(raw)
+    cfa = check_cfa(cfa)
+    span = max(float(white) - float(black), 1.0)
+    hp_all, mean_all = [], []
+    for dy, dx in cfa_site_offsets(cfa):
+        p = raw[dy::2, dx::2].astype(np.float32)
+        left, mid, right = p[:, :-2], p[:, 1:-1], p[:, 2:]
+        hp_all.append((mid - 0.5 * (left + right)).ravel())
+        mean_all.append(((left + mid + right) / 3.0 - float(black)).ravel())
+    hp = np.concatenate(hp_all)
+    mean = np.concatenate(mean_all)
+    keep = (mean > -0.5 * span) & (mean < 0.95 * span)  # clipped sites carry no noise
+    hp, mean = hp[keep], mean[keep]
+    if hp.size < 64:
+        return NoiseModel(0.0, QUANT_NOISE_DN)
+    edges = np.quantile(mean, np.linspace(0.0, 1.0, 17))
+    xs, vs, ws = [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (mean >= lo) & (mean <= hi)
+        if sel.sum() < 32:
+            continue
+        h = hp[sel]
+        mad = np.median(np.abs(h - np.median(h)))
+        xs.append(float(np.median(mean[sel])))
+        vs.append((1.4826 * mad) ** 2 / 1.5)
+        ws.append(float(sel.sum()))
+    x, v, w = np.array(xs), np.array(vs), np.sqrt(np.array(ws))
+    if x.size >= 2 and np.ptp(x) > 1e-6:
+        b, a = np.polyfit(x, v, 1, w=w)
+        if b < 0:  # noise that does not grow with the signal: pure read noise
+            a, b = float(np.average(v, weights=w)), 0.0
+        elif a < 0:
+            b, a = float(np.sum(w * x * v) / max(np.sum(w * x * x), 1e-12)), 0.0
+    else:
+        a, b = (float(v[0]) if v.size else 0.0), 0.0
+    return NoiseModel(float(max(b, 0.0)), float(np.sqrt(max(a, 0.0))))
+
+
+def noise_model_for(frame: Frame) -> NoiseModel:
+    """The frame's noise model from ``meta["noise"]``, else estimated from its pixels."""
+    model = NoiseModel.from_meta(frame.meta)
+    if model is not None:
+        return model
+    return estimate_noise(frame.data, frame.cfa, frame.black_level, frame.white_level)
+
+
+def _row_bands(raw: Any, bands: int = 16, rows: int = 8) -> np.ndarray:
+    """``bands`` bands of ``rows`` whole rows spread over the frame, on the host (H', W)."""
+    h = raw.shape[0]
+    if h <= bands * rows:
+        return to_host(raw)
+    starts = (np.linspace(0, h - rows, bands).astype(np.int64) // 2) * 2
+    idx = (starts[:, None] + np.arange(rows)[None, :]).ravel()
+    if is_device_array(raw):  # every PeakingEngine.ESTIMATE_EVERY frames only, and a small copy
+        return to_host(raw[array_module(raw).asarray(idx)])
+    return np.asarray(raw)[idx]
