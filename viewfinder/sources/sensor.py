@@ -25,6 +25,10 @@ draws fresh counter-based normals (a 32-bit hash and Box-Muller) per pixel inste
 Smaller output sizes (2x2 binning, or any size for CPU use) are modelled as a sensor of the same
 area with larger pixels: photon counts and full well scale with the pixel area ``a`` (in native
 pixels), the read noise in electrons with ``sqrt(a)`` (the charge of ``a`` pixels summed).
+
+Modules: ``sensor_exposure`` (photon-transfer parameters, the NumPy reference and the Numba
+kernels of the exposure), ``sensor_gpu`` (the CuPy glue of ``kernels/sim.cu``); this one holds
+the sensor model (:class:`SensorSpec`, :class:`Sensor`) and re-exports the others' public names.
 """
 
 from __future__ import annotations
@@ -32,10 +36,30 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from ..settings import check_range
+from .sensor_exposure import (
+    SERIAL_BELOW,
+    NoiseParams,
+    _expose_mean_par,
+    _expose_mean_ser,
+    _expose_par,
+    _expose_ser,
+    expose_reference,
+)
+from .sensor_gpu import GpuExposer
+
+__all__ = [
+    "IMX989",
+    "PHOTONS_PER_LUX_S_M2",
+    "SERIAL_BELOW",
+    "GpuExposer",
+    "NoiseParams",
+    "Sensor",
+    "SensorSpec",
+    "expose_reference",
+]
 
 
 @dataclass(frozen=True)
@@ -91,98 +115,6 @@ IMX989 = SensorSpec(
 
 #: Photons per second per m^2 per lux (555 nm: 1 lm = 1/683 W, 3.58e-19 J a photon).
 PHOTONS_PER_LUX_S_M2 = 4.09e15
-
-
-@dataclass(frozen=True)
-class NoiseParams:
-    """Photon-transfer parameters of one output pixel at one ISO (see module docstring)."""
-
-    gain_dn_per_e: float
-    read_noise_dn: float
-    read_noise_e: float
-    full_well_e: float
-    black_level: float
-    white_level: float
-    quantisation_var_dn2: float = 1.0 / 12.0
-
-    def variance_dn2(self, signal_dn: np.ndarray | float) -> np.ndarray | float:
-        """Model variance (DN^2) of a flat patch of mean ``signal_dn`` above black."""
-        return (
-            self.gain_dn_per_e * np.asarray(signal_dn)
-            + self.read_noise_dn**2
-            + self.quantisation_var_dn2
-        )
-
-    def as_meta(self) -> dict[str, float]:
-        return {
-            "gain_dn_per_e": self.gain_dn_per_e,
-            "read_noise_dn": self.read_noise_dn,
-            "read_noise_e": self.read_noise_e,
-            "full_well_e": self.full_well_e,
-            "black_level": self.black_level,
-            "white_level": self.white_level,
-            "quantisation_var_dn2": self.quantisation_var_dn2,
-            "model": "var = gain * (mean - black) + read_noise_dn**2 + 1/12",
-        }
-
-
-def expose_reference(
-    mean_e: np.ndarray, z1: np.ndarray, z2: np.ndarray, p: NoiseParams
-) -> np.ndarray:
-    """NumPy reference of the exposure of one pixel per element (float32 maths), uint16.
-
-    ``mean_e`` is the mean photo-electron count, ``z1`` and ``z2`` standard normal deviates
-    of the shot and of the read noise. The numba and CUDA kernels compute the same.
-    """
-    f = np.float32
-    n = np.asarray(mean_e, f)
-    e = n + np.sqrt(np.maximum(n, f(0))) * np.asarray(z1, f)
-    e = np.clip(e, f(0), f(p.full_well_e))
-    dn = f(p.black_level) + f(p.gain_dn_per_e) * e + f(p.read_noise_dn) * np.asarray(z2, f)
-    dn = np.floor(dn + f(0.5))
-    return np.clip(dn, 0, p.white_level).astype(np.uint16)
-
-
-def _expose_py(
-    rate, oy, ox, time_s, gain, full_well, read_dn, black, white, bank, zs, zc, o1, o2, out
-):
-    # float32 throughout and row slices: numba vectorises the inner loop. (x + 0.5) clipped
-    # to [0, white] and truncated is floor(x + 0.5) clipped, as in expose_reference. The bank
-    # holds int8 codes: z = code * zs + zc.
-    h, w = out.shape
-    zero, half = np.float32(0.0), np.float32(0.5)
-    for y in numba.prange(h):
-        r = rate[y + oy]
-        z1 = bank[o1 + y * w : o1 + y * w + w]
-        z2 = bank[o2 + y * w : o2 + y * w + w]
-        o = out[y]
-        for x in range(w):
-            n = r[x + ox] * time_s
-            e = n + np.sqrt(max(n, zero)) * (np.float32(z1[x]) * zs + zc)
-            e = min(max(e, zero), full_well)
-            dn = black + gain * e + read_dn * (np.float32(z2[x]) * zs + zc)
-            o[x] = np.uint16(min(max(dn + half, zero), white))
-
-
-def _expose_mean_py(rate, oy, ox, time_s, gain, full_well, black, white, out):
-    h, w = out.shape
-    zero, half = np.float32(0.0), np.float32(0.5)
-    for y in numba.prange(h):
-        r = rate[y + oy]
-        o = out[y]
-        for x in range(w):
-            e = min(max(r[x + ox] * time_s, zero), full_well)
-            o[x] = np.uint16(min(max(black + gain * e + half, zero), white))
-
-
-# Two builds of each kernel: threaded for frames, serial for small windows (autofocus), where
-# waking the thread pool costs more than the work.
-_expose_par = numba.njit(parallel=True, fastmath=True, cache=True)(_expose_py)
-_expose_ser = numba.njit(fastmath=True, cache=True)(_expose_py)
-_expose_mean_par = numba.njit(parallel=True, fastmath=True, cache=True)(_expose_mean_py)
-_expose_mean_ser = numba.njit(fastmath=True, cache=True)(_expose_mean_py)
-#: Windows below this many pixels run the serial kernels.
-SERIAL_BELOW = 1 << 18
 
 
 class Sensor:
@@ -401,76 +333,4 @@ class Sensor:
             int(o2),
             out,
         )
-        return out
-
-
-class GpuExposer:
-    """CuPy glue of ``kernels/sim.cu``: exposes frames on the device with no host sync.
-
-    The rate map is uploaded once per change of the rendered scene (:meth:`set_rate`); per
-    frame one kernel writes into the next of ``buffers`` preallocated device frames (the
-    consumer must be done with a frame before ``buffers - 1`` newer ones are read). With
-    ``host=True`` the frame is copied into the next of as many pinned host buffers.
-    """
-
-    def __init__(self, width: int, height: int, host: bool = False, buffers: int = 6) -> None:
-        from ..backend import get_xp
-        from ..kernels import get_kernel
-
-        cp = get_xp("cupy")
-        self._cp = cp
-        self.width, self.height = width, height
-        self._kernel = get_kernel("sim", "vf_sim_expose")
-        self._out = [cp.empty((height, width), cp.uint16) for _ in range(buffers)]
-        self._host = None
-        if host:
-            import cupyx
-
-            self._host = [cupyx.empty_pinned((height, width), np.uint16) for _ in range(buffers)]
-        self._i = 0
-        self._rate = None
-        self._rate_key: object = None
-
-    def set_rate(self, key: object, rate_e_s: np.ndarray) -> None:
-        """Upload the (H', W') float32 rate map unless ``key`` says it is already there."""
-        if key != self._rate_key:
-            self._rate = self._cp.asarray(rate_e_s, dtype=self._cp.float32)
-            self._rate_key = key
-
-    def expose(
-        self, offset: tuple[int, int], time_s: float, p: NoiseParams, seed: int, noise: bool = True
-    ) -> object:
-        """Frame (H, W) uint16 (CuPy, or NumPy with ``host``) read at ``offset``."""
-        if self._rate is None:
-            raise ValueError("GpuExposer.expose before set_rate")
-        out = self._out[self._i]
-        oy, ox = offset
-        block = (32, 8, 1)
-        grid = ((self.width + 31) // 32, (self.height + 7) // 8, 1)
-        self._kernel(
-            grid,
-            block,
-            (
-                self._rate,
-                np.int32(self._rate.shape[1]),
-                np.int32(oy),
-                np.int32(ox),
-                out,
-                np.int32(self.width),
-                np.int32(self.height),
-                np.float32(time_s),
-                np.float32(p.gain_dn_per_e),
-                np.float32(p.full_well_e),
-                np.float32(p.read_noise_dn),
-                np.float32(p.black_level),
-                np.float32(p.white_level),
-                np.uint32(seed & 0xFFFFFFFF),
-                np.int32(1 if noise else 0),
-            ),
-        )
-        if self._host is not None:
-            host = self._host[self._i]
-            out.get(out=host)  # synchronises: the modelled sensor upload starts from here
-            out = host
-        self._i = (self._i + 1) % len(self._out)
         return out
