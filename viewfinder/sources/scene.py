@@ -15,11 +15,14 @@ are composited far to near with "over". Large blurs run on a downscaled layer (t
 smooth, so nothing visible is lost) to keep a focus change cheap. The sharp layers are drawn
 once per lens and size (OpenCV, on the CPU) and kept; a focus or aperture change blurs and
 composites again, with OpenCV and numba on the CPU or with CuPy on the device (``device=``).
+
+Modules: ``scene_content`` (the charts, colour checker, photos and surface grain the planes
+show), ``scene_compositing`` ("over" compositing and the padding of layers for their blur); this
+one holds the scene's geometry and the renderer, and re-exports the others' public names.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 from collections import OrderedDict
@@ -28,31 +31,42 @@ from dataclasses import dataclass
 from typing import Any
 
 import cv2
-import numba
 import numpy as np
 
 from .. import optics
 from ..optics import blur_radius_px, defocus_blur, defocus_blur_xp
+from .scene_compositing import _blur_source, _over, _pad, _xp_pad
+from .scene_content import (
+    COLOR_CHECKER_LINEAR,
+    COLOR_CHECKER_SRGB8,
+    DETAIL_AMPLITUDE,
+    DETAIL_SCALE,
+    _chart_board,
+    _color_checker,
+    _detail_tile,
+    _photo,
+    _procedural_texture,  # noqa: F401 - kept importable here for the tests
+    siemens_star,
+    slanted_edge,
+    srgb_to_linear,
+)
 
-#: X-Rite ColorChecker Classic (post-2009) sRGB values, 8 bit, row by row from dark skin.
-# fmt: off
-COLOR_CHECKER_SRGB8: np.ndarray = np.array([
-    [115, 82, 68], [194, 150, 130], [98, 122, 157], [87, 108, 67], [133, 128, 177],
-    [103, 189, 170], [214, 126, 44], [80, 91, 166], [193, 90, 99], [94, 60, 108],
-    [157, 188, 64], [224, 163, 46], [56, 61, 150], [70, 148, 73], [175, 54, 60],
-    [231, 199, 31], [187, 86, 149], [8, 133, 161], [243, 243, 242], [200, 200, 200],
-    [160, 160, 160], [122, 122, 121], [85, 85, 85], [52, 52, 52]], dtype=np.uint8)
-# fmt: on
-
-
-def srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    """Decode sRGB values in [0, 1] to linear, float32."""
-    v = np.asarray(v, dtype=np.float32)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-#: Linear reflectances of the 24 patches, (24, 3).
-COLOR_CHECKER_LINEAR: np.ndarray = srgb_to_linear(COLOR_CHECKER_SRGB8 / 255.0)
+__all__ = [
+    "COLOR_CHECKER_LINEAR",
+    "COLOR_CHECKER_SRGB8",
+    "DETAIL_AMPLITUDE",
+    "DETAIL_SCALE",
+    "SHARP_MARGIN",
+    "Canvas",
+    "Content",
+    "Optics",
+    "Plane",
+    "Scene",
+    "render",
+    "siemens_star",
+    "slanted_edge",
+    "srgb_to_linear",
+]
 
 # A content function maps plane coordinates (metres from the plane centre, y down) and the
 # size of one canvas pixel on the plane (m) to linear RGB, (h, w, 3) float32.
@@ -82,93 +96,6 @@ class Plane:
         cx, cy = self.center[0] / z, self.center[1] / z
         hw, hh = self.size[0] / z / 2, self.size[1] / z / 2
         return cx - hw, cy - hh, cx + hw, cy + hh
-
-
-def _procedural_texture(seed: int, h: int = 384, w: int = 512) -> np.ndarray:
-    """Seeded multi-scale coloured noise, linear RGB (h, w, 3), for a missing photo."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros((h, w, 3), np.float32)
-    for scale in (4, 16, 64):
-        small = rng.random((max(2, h // scale), max(2, w // scale), 3), dtype=np.float32)
-        out += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) / 3
-    return np.clip(out, 0.02, 0.9).astype(np.float32)
-
-
-DETAIL_SCALE = 8.0
-DETAIL_AMPLITUDE = 0.3
-
-
-@functools.cache
-def _detail_tile() -> np.ndarray:
-    """Seeded, wrap-around surface grain in [-1, 1], (128, 128) float32."""
-    rng = np.random.default_rng(20261121)
-    tile = rng.standard_normal((128, 128)).astype(np.float32)
-    tile = cv2.GaussianBlur(np.pad(tile, 4, mode="wrap"), (0, 0), 0.8)[4:-4, 4:-4]
-    return np.clip(tile / (3 * tile.std()), -1, 1)
-
-
-def _photo(name: str, seed: int) -> np.ndarray:
-    """scikit-image photo ``name`` as linear RGB float32, or a procedural stand-in."""
-    try:
-        from skimage import data
-
-        img = getattr(data, name)()
-    except Exception:  # scikit-image missing, or its data not bundled
-        return _procedural_texture(seed)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    return srgb_to_linear(img[:, :, :3] / 255.0)
-
-
-def siemens_star(
-    x: np.ndarray, y: np.ndarray, px: float, radius: float, spokes: int = 36
-) -> np.ndarray:
-    """Anti-aliased Siemens star of ``spokes`` black/white pairs, reflectance (h, w)."""
-    r = np.hypot(x, y)
-    s = np.sin(spokes * np.arctan2(y, x))
-    # signed distance (pixels) to the nearest spoke edge ~ s * r / (spokes * px)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.clip(0.5 + s * r / (spokes * px), 0.0, 1.0)
-    v = np.where(r * 2 * math.pi / (2 * spokes) < 2 * px, 0.5, v)  # unresolvable centre
-    v = 0.05 + 0.85 * v
-    return np.where(r <= radius, v, 0.5).astype(np.float32)
-
-
-def slanted_edge(
-    x: np.ndarray,
-    y: np.ndarray,
-    px: float,
-    angle_deg: float = 5.0,
-    low: float = 0.2,
-    high: float = 0.8,
-) -> np.ndarray:
-    """Anti-aliased edge through the origin, tilted ``angle_deg`` from vertical, (h, w)."""
-    a = math.radians(angle_deg)
-    d = (x * math.cos(a) - y * math.sin(a)) / px
-    return (low + (high - low) * np.clip(0.5 + d, 0.0, 1.0)).astype(np.float32)
-
-
-def _chart_board(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
-    """0.24 x 0.12 m board: Siemens star on the left, slanted edge on the right."""
-    star = siemens_star(x + 0.06, y, px, radius=0.05)
-    edge = slanted_edge(x - 0.06, y, px)
-    v = np.where(x < 0, star, edge)
-    return np.repeat(v[:, :, None], 3, axis=2)
-
-
-def _color_checker(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
-    """0.28 x 0.19 m colour checker: 6 x 4 patches of 40 mm on a black frame."""
-    pitch, patch = 0.045, 0.040
-    col = np.floor((x + 3 * pitch) / pitch).astype(np.int64)
-    row = np.floor((y + 2 * pitch) / pitch).astype(np.int64)
-    inside = (col >= 0) & (col < 6) & (row >= 0) & (row < 4)
-    fx = (x + 3 * pitch) - col * pitch
-    fy = (y + 2 * pitch) - row * pitch
-    on_patch = inside & (fx >= (pitch - patch) / 2) & (fx < (pitch + patch) / 2)
-    on_patch &= (fy >= (pitch - patch) / 2) & (fy < (pitch + patch) / 2)
-    idx = np.clip(row, 0, 3) * 6 + np.clip(col, 0, 5)
-    out = np.where(on_patch[:, :, None], COLOR_CHECKER_LINEAR[idx], np.float32(0.01))
-    return out.astype(np.float32)
 
 
 class Scene:
@@ -413,79 +340,5 @@ def render(
     return rgb, depth
 
 
-def _over_py(dst: np.ndarray, layer: np.ndarray) -> None:
-    """``dst = dst * (1 - alpha) + rgb`` for a premultiplied RGBA ``layer``, in place."""
-    h, w = dst.shape[:2]
-    one = np.float32(1.0)
-    for y in numba.prange(h):
-        for x in range(w):
-            t = one - layer[y, x, 3]
-            for c in range(3):
-                dst[y, x, c] = dst[y, x, c] * t + layer[y, x, c]
-
-
-_over_par = numba.njit(parallel=True, fastmath=True, cache=True)(_over_py)
-_over_ser = numba.njit(fastmath=True, cache=True)(_over_py)
-
-
-def _over(dst: np.ndarray, layer: np.ndarray) -> None:
-    # Small windows (autofocus) run serially: no thread-pool wake-up, and an autofocus sweep
-    # in another thread never launches a parallel region next to the reader's (numba's
-    # fallback "workqueue" threading layer is not thread-safe).
-    (_over_ser if dst.shape[0] * dst.shape[1] < 1 << 18 else _over_par)(dst, layer)
-
-
 #: Pixels of sharp layer kept around the canvas by a full render (see :func:`render`).
 SHARP_MARGIN = 64
-
-
-def _blur_source(
-    sharp: Any,
-    have: tuple[int, int, int, int],
-    need: tuple[int, int, int, int],
-    plane_box: tuple[int, int, int, int],
-    pad: Callable[[Any, tuple, str], Any],
-) -> Any:
-    """The sharp layer over the ``need`` box (y0, x0, y1, x1) from what it covers (``have``):
-    zeros beyond the plane's edges, a mirror image where the plane goes on beyond ``have``."""
-    ry0, rx0, ry1, rx1 = have
-    ny0, nx0, ny1, nx1 = need
-    py0, px0, py1, px1 = plane_box
-    sy0, sx0, sy1, sx1 = max(ry0, ny0), max(rx0, nx0), min(ry1, ny1), min(rx1, nx1)
-    src = sharp[sy0 - ry0 : sy1 - ry0, sx0 - rx0 : sx1 - rx0]
-    mirror = (
-        (sy0 - max(py0, ny0), min(py1, ny1) - sy1),
-        (sx0 - max(px0, nx0), min(px1, nx1) - sx1),
-        (0, 0),
-    )
-    mirror = tuple((max(a, 0), max(b, 0)) for a, b in mirror)
-    zeros = (
-        (sy0 - ny0 - mirror[0][0], ny1 - sy1 - mirror[0][1]),
-        (sx0 - nx0 - mirror[1][0], nx1 - sx1 - mirror[1][1]),
-    )
-    return pad(pad(src, mirror[:2], "reflect"), zeros, "constant")
-
-
-def _pad(a: np.ndarray, widths: tuple, mode: str) -> np.ndarray:
-    """``np.pad`` of the first two axes, ``reflect`` or zeros, by OpenCV (several times
-    faster) when it can."""
-    (t, b), (l, r) = widths
-    if not (t or b or l or r):
-        return a
-    h, w = a.shape[:2]
-    if mode == "reflect" and (max(t, b) >= h or max(l, r) >= w):
-        return np.pad(a, ((t, b), (l, r), (0, 0)), mode="reflect")  # repeated mirroring
-    border = cv2.BORDER_REFLECT_101 if mode == "reflect" else cv2.BORDER_CONSTANT
-    out = cv2.copyMakeBorder(a, t, b, l, r, border, value=(0, 0, 0, 0))
-    return out.reshape(h + t + b, w + l + r, a.shape[2])
-
-
-def _xp_pad(xp: Any) -> Callable[[Any, tuple, str], Any]:
-    """The padding of :func:`_pad` for array module ``xp``."""
-
-    def pad(a: Any, widths: tuple, mode: str) -> Any:
-        if not any(a or b for a, b in widths):
-            return a
-        return xp.pad(a, (*widths, (0, 0)), mode=mode)
-
-    return pad

@@ -1,0 +1,118 @@
+"""What the test scene's planes show: the colour checker, the focus charts (Siemens star,
+slanted edge), the photos (scikit-image's, or a seeded procedural stand-in) and the fine surface
+grain laid over them; reflectances in linear sRGB."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import cv2
+import numpy as np
+
+#: X-Rite ColorChecker Classic (post-2009) sRGB values, 8 bit, row by row from dark skin.
+# fmt: off
+COLOR_CHECKER_SRGB8: np.ndarray = np.array([
+    [115, 82, 68], [194, 150, 130], [98, 122, 157], [87, 108, 67], [133, 128, 177],
+    [103, 189, 170], [214, 126, 44], [80, 91, 166], [193, 90, 99], [94, 60, 108],
+    [157, 188, 64], [224, 163, 46], [56, 61, 150], [70, 148, 73], [175, 54, 60],
+    [231, 199, 31], [187, 86, 149], [8, 133, 161], [243, 243, 242], [200, 200, 200],
+    [160, 160, 160], [122, 122, 121], [85, 85, 85], [52, 52, 52]], dtype=np.uint8)
+# fmt: on
+
+
+def srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    """Decode sRGB values in [0, 1] to linear, float32."""
+    v = np.asarray(v, dtype=np.float32)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+#: Linear reflectances of the 24 patches, (24, 3).
+COLOR_CHECKER_LINEAR: np.ndarray = srgb_to_linear(COLOR_CHECKER_SRGB8 / 255.0)
+
+
+def _procedural_texture(seed: int, h: int = 384, w: int = 512) -> np.ndarray:
+    """Seeded multi-scale coloured noise, linear RGB (h, w, 3), for a missing photo."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((h, w, 3), np.float32)
+    for scale in (4, 16, 64):
+        small = rng.random((max(2, h // scale), max(2, w // scale), 3), dtype=np.float32)
+        out += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) / 3
+    return np.clip(out, 0.02, 0.9).astype(np.float32)
+
+
+DETAIL_SCALE = 8.0
+DETAIL_AMPLITUDE = 0.3
+
+
+@functools.cache
+def _detail_tile() -> np.ndarray:
+    """Seeded, wrap-around surface grain in [-1, 1], (128, 128) float32."""
+    rng = np.random.default_rng(20261121)
+    tile = rng.standard_normal((128, 128)).astype(np.float32)
+    tile = cv2.GaussianBlur(np.pad(tile, 4, mode="wrap"), (0, 0), 0.8)[4:-4, 4:-4]
+    return np.clip(tile / (3 * tile.std()), -1, 1)
+
+
+def _photo(name: str, seed: int) -> np.ndarray:
+    """scikit-image photo ``name`` as linear RGB float32, or a procedural stand-in."""
+    try:
+        from skimage import data
+
+        img = getattr(data, name)()
+    except Exception:  # scikit-image missing, or its data not bundled
+        return _procedural_texture(seed)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    return srgb_to_linear(img[:, :, :3] / 255.0)
+
+
+def siemens_star(
+    x: np.ndarray, y: np.ndarray, px: float, radius: float, spokes: int = 36
+) -> np.ndarray:
+    """Anti-aliased Siemens star of ``spokes`` black/white pairs, reflectance (h, w)."""
+    r = np.hypot(x, y)
+    s = np.sin(spokes * np.arctan2(y, x))
+    # signed distance (pixels) to the nearest spoke edge ~ s * r / (spokes * px)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.clip(0.5 + s * r / (spokes * px), 0.0, 1.0)
+    v = np.where(r * 2 * math.pi / (2 * spokes) < 2 * px, 0.5, v)  # unresolvable centre
+    v = 0.05 + 0.85 * v
+    return np.where(r <= radius, v, 0.5).astype(np.float32)
+
+
+def slanted_edge(
+    x: np.ndarray,
+    y: np.ndarray,
+    px: float,
+    angle_deg: float = 5.0,
+    low: float = 0.2,
+    high: float = 0.8,
+) -> np.ndarray:
+    """Anti-aliased edge through the origin, tilted ``angle_deg`` from vertical, (h, w)."""
+    a = math.radians(angle_deg)
+    d = (x * math.cos(a) - y * math.sin(a)) / px
+    return (low + (high - low) * np.clip(0.5 + d, 0.0, 1.0)).astype(np.float32)
+
+
+def _chart_board(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
+    """0.24 x 0.12 m board: Siemens star on the left, slanted edge on the right."""
+    star = siemens_star(x + 0.06, y, px, radius=0.05)
+    edge = slanted_edge(x - 0.06, y, px)
+    v = np.where(x < 0, star, edge)
+    return np.repeat(v[:, :, None], 3, axis=2)
+
+
+def _color_checker(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
+    """0.28 x 0.19 m colour checker: 6 x 4 patches of 40 mm on a black frame."""
+    pitch, patch = 0.045, 0.040
+    col = np.floor((x + 3 * pitch) / pitch).astype(np.int64)
+    row = np.floor((y + 2 * pitch) / pitch).astype(np.int64)
+    inside = (col >= 0) & (col < 6) & (row >= 0) & (row < 4)
+    fx = (x + 3 * pitch) - col * pitch
+    fy = (y + 2 * pitch) - row * pitch
+    on_patch = inside & (fx >= (pitch - patch) / 2) & (fx < (pitch + patch) / 2)
+    on_patch &= (fy >= (pitch - patch) / 2) & (fy < (pitch + patch) / 2)
+    idx = np.clip(row, 0, 3) * 6 + np.clip(col, 0, 5)
+    out = np.where(on_patch[:, :, None], COLOR_CHECKER_LINEAR[idx], np.float32(0.01))
+    return out.astype(np.float32)
