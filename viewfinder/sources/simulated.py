@@ -19,6 +19,9 @@ illuminance is ``E = pi L T / (4 N^2)`` lux (lens transmission ``T``, f-number `
 lens's vignetting), a pixel collects ``E * t * photons_per_lux_s * area * QE`` electrons in the
 exposure time ``t``, and the ISO sets the analogue gain (see ``sensor.py``). With the default
 scene (500 cd/m^2) the metered exposure at f/1.9 and ISO 100 is about 1/160 s, the default.
+
+Modules: ``rate_map`` (that exposure model), ``autofocus`` (the built-in lens's contrast AF,
+mixed into the camera), ``scene`` and ``sensor`` (what is seen, and how it is read out).
 """
 
 from __future__ import annotations
@@ -31,20 +34,26 @@ from typing import Any
 import numpy as np
 
 from .. import optics
-from ..backend import array_module, backend_name
+from ..backend import backend_name
 from ..frame import Frame
+from .autofocus import ContrastAutofocus
 from .lenses import Lens, load_lenses
+from .rate_map import COLOR_MATRIX, CROSSTALK, LENS_TRANSMISSION, rate_map
 from .scene import Canvas, Optics, Scene, render
 from .sensor import IMX989, GpuExposer, Sensor, SensorSpec
 
+__all__ = [
+    "COLOR_MATRIX",
+    "CROSSTALK",
+    "FRAME_TIME_S",
+    "LENS_TRANSMISSION",
+    "MARGIN",
+    "MODES",
+    "NO_LENS_F_NUMBER",
+    "SimulatedCamera",
+]
+
 MODES: tuple[str, ...] = ("builtin", "m")
-#: Camera RGB = CROSSTALK @ linear sRGB reflectance (colour-filter overlap; rows sum to 1, so
-#: grey stays grey up to the per-channel QE). Its inverse is the frame's colour matrix.
-CROSSTALK = np.array([[0.80, 0.17, 0.03], [0.10, 0.80, 0.10], [0.03, 0.22, 0.75]])
-COLOR_MATRIX: tuple[tuple[float, ...], ...] = tuple(
-    tuple(float(v) for v in row) for row in np.linalg.inv(CROSSTALK)
-)
-LENS_TRANSMISSION = 0.9
 #: Margin (px, even) of the rendered map around the frame: the room the motion moves in.
 MARGIN = 16
 #: Seconds of scene time per frame (motion follows the frame counter, so it is deterministic).
@@ -54,7 +63,7 @@ FRAME_TIME_S = 1.0 / 30.0
 NO_LENS_F_NUMBER = 2.8
 
 
-class SimulatedCamera:
+class SimulatedCamera(ContrastAutofocus):
     """Simulated concept camera; a :class:`~viewfinder.sources.base.FrameSource`.
 
     Parameters
@@ -217,40 +226,6 @@ class SimulatedCamera:
         ndi = importlib.import_module("cupyx.scipy.ndimage")
         return get_xp("cupy"), ndi, self._device_layers
 
-    def _rate_map(
-        self,
-        rgb: np.ndarray,
-        lens: Lens | None,
-        f_number: float,
-        canvas: Canvas,
-        window: tuple[int, int, int, int],
-        sensor: Sensor,
-    ) -> np.ndarray:
-        """Mosaic (h, w) float32 of mean photo-electrons per second of a canvas window, as
-        seen by ``sensor``."""
-        xp = array_module(rgb)  # NumPy, or CuPy for a device render
-        y0, x0, y1, x1 = window
-        e_lux = sensor.electrons_per_lux_s()
-        # sensor illuminance (lux) of a white reflector: E = pi L T / (4 N^2)
-        e_white = math.pi * self.scene.white_luminance * LENS_TRANSMISSION / (4 * f_number**2)
-        if lens is not None:
-            ys = (xp.arange(y0, y1, dtype=xp.float32) + 0.5 - canvas.height / 2) * canvas.pixel_mm
-            xs = (xp.arange(x0, x1, dtype=xp.float32) + 0.5 - canvas.width / 2) * canvas.pixel_mm
-            r = xp.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
-            vig = optics.vignetting_gain(
-                r, lens.image_circle_mm, lens.vignetting_ev, f_number, lens.max_aperture
-            ).astype(xp.float32)
-        else:
-            vig = xp.ones((y1 - y0, x1 - x0), xp.float32)
-        rate = xp.empty((y1 - y0, x1 - x0), xp.float32)
-        # RGGB: colour of site (y % 2, x % 2) of the canvas (windows start on even pixels)
-        for (sy, sx), c in (((0, 0), 0), ((0, 1), 1), ((1, 0), 1), ((1, 1), 2)):
-            sub = rgb[sy::2, sx::2]
-            m = [np.float32(v) for v in CROSSTALK[c]]
-            cam = sub[:, :, 0] * m[0] + sub[:, :, 1] * m[1] + sub[:, :, 2] * m[2]
-            rate[sy::2, sx::2] = cam * vig[sy::2, sx::2] * np.float32(e_white * e_lux[c])
-        return rate
-
     def _state_key(self) -> tuple:
         lens = self.lens
         return (
@@ -283,14 +258,15 @@ class SimulatedCamera:
             lens.focal_mm if lens is not None else 1.0,
         )
         whole = (0, 0, canvas.height, canvas.width)
+        white = self.scene.white_luminance
         if lens is None:
             grey = np.full((canvas.height, canvas.width, 3), 0.18, np.float32)
-            rate = self._rate_map(grey, None, NO_LENS_F_NUMBER, canvas, whole, sensor)
+            rate = rate_map(grey, None, NO_LENS_F_NUMBER, canvas, whole, sensor, white)
             depth = np.full((canvas.height, canvas.width), np.nan, np.float32)
         else:
             state = Optics(lens.focal_mm, aperture, focus)
             rgb, depth = render(self.scene, canvas, state, device=self._render_device())
-            rate = self._rate_map(rgb, lens, aperture, canvas, whole, sensor)
+            rate = rate_map(rgb, lens, aperture, canvas, whole, sensor, white)
         cache = {
             "key": key,
             "mode": mode,
@@ -415,118 +391,6 @@ class SimulatedCamera:
                 cache["canvas"].pixel_mm * 1000,
             )
             return {"depth_m": depth, "coc_px": np.asarray(coc, np.float32)}
-
-    # ----- autofocus ------------------------------------------------------------------------
-    def focus_at(self, x: float, y: float) -> float:
-        """Contrast autofocus of the built-in lens on output pixel (x, y): sweep, lock.
-
-        Renders a small window around the point at each focus step, exposes it through the
-        sensor (noise included) and scores it by the mean squared gradient of the green
-        sites; a coarse sweep in dioptres from the closest focus to infinity is refined
-        around the best step. Returns the locked focus distance (m); on a featureless spot
-        the sweep fails (``meta["af"]["state"] == "failed"``) and the focus stays.
-        """
-        with self._lock:
-            if self._mode != "builtin":
-                raise ValueError(
-                    "autofocus needs the built-in lens (mode 'builtin'); M lenses focus by hand"
-                )
-            if not (0 <= x < self.width and 0 <= y < self.height):
-                raise ValueError(
-                    f"autofocus point ({x}, {y}) is outside the {self.width}x{self.height} frame"
-                )
-            point = (float(x), float(y))
-            self._af = {"state": "scanning", "point": point}
-            exposure = self._exposure
-        # The sweep runs outside the lock, so the live view goes on meanwhile (its frames say
-        # "scanning"); the scene's caches are shared, and guarded by the scene's own lock.
-        focus, steps = self._contrast_sweep(point[0], point[1], exposure)
-        with self._lock:
-            if focus is None:  # hunting failed: keep the focus, say so
-                self._af = {
-                    "state": "failed",
-                    "reason": "no contrast",
-                    "point": point,
-                    "steps": steps,
-                }
-                return self._focus["builtin"]
-            self._focus["builtin"] = focus
-            self._af = {"state": "locked", "point": point, "focus_m": focus, "steps": steps}
-            return focus
-
-    #: Side (native pixels) of the autofocus window.
-    AF_WINDOW = 192
-
-    def _af_setup(self, x: float, y: float) -> tuple[Canvas, Sensor, tuple[int, int, int, int]]:
-        """Native-resolution canvas, sensor and window around output pixel (x, y).
-
-        Contrast AF reads the sensor at full resolution around the tapped point (as a phone
-        does), so its precision does not depend on the preview size.
-        """
-        spec = self.sensors["builtin"].spec
-        if self._af_sensor is None:
-            self._af_sensor = Sensor(spec, None, seed=self.seed + 7)
-        lens = self.lenses["builtin"]
-        canvas = Canvas(spec.width, spec.height, spec.pixel_um / 1000.0, lens.focal_mm)
-        out_pitch = self.sensors["builtin"].pixel_um / spec.pixel_um  # native px per output px
-        cx = (x + 0.5 - self.width / 2) * out_pitch + spec.width / 2
-        cy = (y + 0.5 - self.height / 2) * out_pitch + spec.height / 2
-        side = self.AF_WINDOW
-        x0 = int(min(max(round(cx - side / 2) // 2 * 2, 0), spec.width - side))
-        y0 = int(min(max(round(cy - side / 2) // 2 * 2, 0), spec.height - side))
-        return canvas, self._af_sensor, (y0, x0, y0 + side, x0 + side)
-
-    def _af_score(
-        self,
-        focus_m: float,
-        canvas: Canvas,
-        sensor: Sensor,
-        window: tuple[int, int, int, int],
-        exposure: tuple[float, float],
-    ) -> float:
-        """Sharpness of ``window`` focused at ``focus_m``: mean squared gradient of Gr."""
-        lens = self.lenses["builtin"]
-        n = self._aperture["builtin"]
-        rgb, _ = render(self.scene, canvas, Optics(lens.focal_mm, n, focus_m), window)
-        rate = self._rate_map(rgb, lens, n, canvas, window, sensor)
-        raw = np.empty(rate.shape, np.uint16)
-        sensor.expose(rate, *exposure, noise=self.noise, out=raw)
-        g = raw[0::2, 1::2].astype(np.float32)  # Gr sites: windows start on even pixels
-        return float(np.mean(np.diff(g, axis=0) ** 2) + np.mean(np.diff(g, axis=1) ** 2))
-
-    #: The sweep fails ("no contrast") when its sharpness varies less than this fraction.
-    AF_MIN_CONTRAST = 0.1
-
-    def _contrast_sweep(
-        self, x: float, y: float, exposure: tuple[float, float]
-    ) -> tuple[float | None, int]:
-        """Coarse sweep in dioptres (closest focus to infinity), then a fine one.
-
-        Returns the best focus distance (``None`` when the window has too little detail for
-        the statistic to change with focus) and the number of steps taken.
-        """
-        lens = self.lenses["builtin"]
-        canvas, sensor, window = self._af_setup(x, y)
-        d_max = 1.0 / lens.min_focus_m
-
-        def d_to_m(d: float) -> float:
-            return math.inf if d <= 0 else 1.0 / d
-
-        def scores(dioptres: np.ndarray) -> np.ndarray:
-            return np.array(
-                [self._af_score(d_to_m(d), canvas, sensor, window, exposure) for d in dioptres]
-            )
-
-        coarse = np.linspace(0.0, d_max, 25)
-        s = scores(coarse)
-        if s.max() - s.min() < self.AF_MIN_CONTRAST * s.max():
-            return None, len(coarse)
-        i = int(np.argmax(s))
-        step = coarse[1] - coarse[0]
-        fine = np.linspace(max(coarse[i] - step, 0.0), min(coarse[i] + step, d_max), 9)
-        d = fine[int(np.argmax(scores(fine)))]
-        focus = math.inf if d <= 0 else max(1.0 / d, lens.min_focus_m)
-        return focus, len(coarse) + len(fine)
 
     # ----- FrameSource ----------------------------------------------------------------------
     def close(self) -> None:
