@@ -77,11 +77,15 @@ class StreamTexture:
         self._pinned: np.ndarray | None = None
         self.path: str | None = None
         self.interop_error: str | None = None
+        self._nearest = False
 
     def set_filter(self, nearest: bool) -> None:
         """Nearest sampling for masks (levels must not blend), linear for pictures."""
         from OpenGL import GL
 
+        if nearest == self._nearest:
+            return
+        self._nearest = nearest
         mode = GL.GL_NEAREST if nearest else GL.GL_LINEAR
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.texture)
         GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, mode)
