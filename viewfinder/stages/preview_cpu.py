@@ -20,6 +20,9 @@ import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
 PAD = 2  # MHC reads two sites away
+# float32 constants: float64 literals would promote the demosaic to float64 (the CUDA
+# kernel computes in float32, and float32 vectorises twice as wide)
+F025, F05, F0125, F15, F2, F4, F5, F6 = (np.float32(c) for c in (0.25, 0.5, 0.125, 1.5, 2, 4, 5, 6))
 #: prange iterations a thread takes at a time. Numba's default (0) splits a loop statically,
 #: one equal share per thread: when another thread of the viewer (the window, llvmpipe, the
 #: assists) holds one of the two cores, the whole loop waits for the share queued behind it
@@ -110,21 +113,17 @@ def _demosaic_row(p, colors, method, y, x0, x1, out):  # pragma: no cover - comp
                     n1, s1, w1, e1 = n1r[px], s1r[px], r0[px - 1], r0[px + 1]
                     diag = n1r[px - 1] + n1r[px + 1] + s1r[px - 1] + s1r[px + 1]
                     n2, s2, w2, e2 = n2r[px], s2r[px], r0[px - 2], r0[px + 2]
-                    h = (
-                        5.0 * centre + 4.0 * (w1 + e1) - (w2 + e2) - diag + 0.5 * (n2 + s2)
-                    ) * 0.125
-                    v = (
-                        5.0 * centre + 4.0 * (n1 + s1) - (n2 + s2) - diag + 0.5 * (w2 + e2)
-                    ) * 0.125
+                    h = (F5 * centre + F4 * (w1 + e1) - (w2 + e2) - diag + F05 * (n2 + s2)) * F0125
+                    v = (F5 * centre + F4 * (n1 + s1) - (n2 + s2) - diag + F05 * (w2 + e2)) * F0125
                     out[x, ch] = h
                     out[x, 1] = centre
                     out[x, cv] = v
             else:
                 for x in range(start, x1 + 1, 2):
                     px = x + PAD
-                    out[x, ch] = 0.5 * (r0[px - 1] + r0[px + 1])
+                    out[x, ch] = F05 * (r0[px - 1] + r0[px + 1])
                     out[x, 1] = r0[px]
-                    out[x, cv] = 0.5 * (n1r[px] + s1r[px])
+                    out[x, cv] = F05 * (n1r[px] + s1r[px])
         else:  # red or blue: green from the cross, the other colour from the diagonals
             co = 2 - c
             if method == 1:
@@ -134,8 +133,8 @@ def _demosaic_row(p, colors, method, y, x0, x1, out):  # pragma: no cover - comp
                     n1, s1, w1, e1 = n1r[px], s1r[px], r0[px - 1], r0[px + 1]
                     diag = n1r[px - 1] + n1r[px + 1] + s1r[px - 1] + s1r[px + 1]
                     n2, s2, w2, e2 = n2r[px], s2r[px], r0[px - 2], r0[px + 2]
-                    g = (4.0 * centre + 2.0 * (n1 + s1 + w1 + e1) - (n2 + s2 + w2 + e2)) * 0.125
-                    o = (6.0 * centre + 2.0 * diag - 1.5 * (n2 + s2 + w2 + e2)) * 0.125
+                    g = (F4 * centre + F2 * (n1 + s1 + w1 + e1) - (n2 + s2 + w2 + e2)) * F0125
+                    o = (F6 * centre + F2 * diag - F15 * (n2 + s2 + w2 + e2)) * F0125
                     out[x, c] = centre
                     out[x, 1] = g
                     out[x, co] = o
@@ -144,8 +143,8 @@ def _demosaic_row(p, colors, method, y, x0, x1, out):  # pragma: no cover - comp
                     px = x + PAD
                     diag = n1r[px - 1] + n1r[px + 1] + s1r[px - 1] + s1r[px + 1]
                     out[x, c] = r0[px]
-                    out[x, 1] = 0.25 * (n1r[px] + s1r[px] + r0[px - 1] + r0[px + 1])
-                    out[x, co] = 0.25 * diag
+                    out[x, 1] = F025 * (n1r[px] + s1r[px] + r0[px - 1] + r0[px + 1])
+                    out[x, co] = F025 * diag
 
 
 @njit(parallel=True, cache=True, fastmath=True)
