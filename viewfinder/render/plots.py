@@ -50,6 +50,11 @@ def histogram_window(v: Any, fb_size: tuple[int, int]) -> None:
     _record_rect(v, "Histogram")
     raw, view = v.histograms()
     half = imgui.ImVec2((w - 24) / 2, HIST_HEIGHT - 60)
+    # The plots lie on the window's own background: two more blended layers of fill cost a
+    # software rasteriser ~30 % of this window's time (llvmpipe, measured).
+    clear = imgui.ImVec4(0.0, 0.0, 0.0, 0.0)
+    implot.push_style_color(implot.Col_.frame_bg, clear)
+    implot.push_style_color(implot.Col_.plot_bg, clear)
     if raw is not None and implot.begin_plot("RAW (EV below white)", half, implot.Flags_.no_menus):
         edges = raw["ev_edges"]
         xs = -np.ascontiguousarray(edges[:-1], np.float64)
@@ -73,6 +78,7 @@ def histogram_window(v: Any, fb_size: tuple[int, int]) -> None:
                 spec=implot.Spec(line_color=_vec4(VIEW_COLOURS[k])),
             )
         implot.end_plot()
+    implot.pop_style_color(2)
     if raw is not None:
         clipped = raw["clipped"]
         clip = "  ".join(
