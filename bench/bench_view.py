@@ -74,12 +74,18 @@ def run_config(
     viewer.show_histogram = assists["histogram"]
     try:
         viewer.run(frames=5, headless=True)  # warm-up: JIT, buffers, textures
-        t0, p0 = time.perf_counter(), viewer.presented
+        t0, p0, c0 = time.perf_counter(), viewer.presented, time.process_time()
+        load0 = os.getloadavg()[0]
         viewer.run(frames=p0 + n_frames, headless=True)
         elapsed = time.perf_counter() - t0
+        n = max(1, viewer.presented - p0)
         live = {
             "new_frames_per_s": (viewer.presented - p0) / elapsed,
             "frames": viewer.presented - p0,
+            # CPU time of every thread of this process (processing, Numba and OpenCV workers,
+            # the window, llvmpipe) per presented frame: what the two cores must supply
+            "cpu_ms_per_frame": (time.process_time() - c0) * 1e3 / n,
+            "load_avg_1min": [load0, os.getloadavg()[0]],
             "dropped_total": viewer.ring.dropped,
             "latency_ms_last": viewer.stats.get("latency_ms"),
             "timings_ms_last": viewer.stats.get("timings"),
@@ -150,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{cfg}: present {r['present']['median_ms']:.2f} ms "
             f"({r['present_fps']:.0f} fps), upload {r['upload_only']['median_ms']:.2f} ms, "
             f"live {r['live']['new_frames_per_s']:.1f} new frames/s "
+            f"({r['live']['cpu_ms_per_frame']:.1f} CPU ms each) "
             f"[{r['live']['upload_path']}, {r['live']['pipeline_path']}]",
             flush=True,
         )

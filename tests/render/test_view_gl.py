@@ -58,6 +58,32 @@ def test_image_is_drawn_exactly_and_letterboxed(gl_context, renderer, picture):
     assert renderer.path == "pbo"
 
 
+def test_one_to_one_draw_samples_nearest_and_equals_linear(gl_context, renderer, picture):
+    """Drawn 1:1 the image texture samples nearest (cheaper on llvmpipe) with the pixels
+    linear sampling gives there; drawn scaled it interpolates again."""
+    from OpenGL import GL
+
+    def image_filter():
+        GL.glBindTexture(GL.GL_TEXTURE_2D, renderer.image.texture)
+        return GL.glGetTexParameteriv(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER)
+
+    rect = (30, 50, 160, 120)
+    x, y, w, h = rect
+    px = _draw(gl_context, renderer, {"image": picture}, _plain(), rect)
+    assert image_filter() == GL.GL_NEAREST
+    renderer.image.set_filter(nearest=False)  # what the viewer drew before: linear
+    renderer.draw(rect, gl_context.framebuffer_size(), _plain(), 0.0)
+    linear = gl_context.read_pixels()
+    np.testing.assert_array_equal(px[y : y + h, x : x + w], linear[y : y + h, x : x + w])
+    big = (30, 50, 320, 240)  # 2x: linear sampling blends neighbouring texels
+    px2 = _draw(gl_context, renderer, {"image": picture}, _plain(), big)
+    assert image_filter() == GL.GL_LINEAR
+    shown = px2[50 : 50 + 240, 30 : 30 + 320, :3].reshape(-1, 3)
+    colours = {tuple(c) for c in picture[..., :3].reshape(-1, 3)}
+    blended = sum(tuple(c) not in colours for c in shown[::97])
+    assert blended > len(shown[::97]) // 2, blended
+
+
 def test_peaking_colour_exactly_on_marked_pixels(gl_context, renderer, picture):
     peak = np.zeros(picture.shape[:2], np.uint8)
     peak[40:60, 20:100] = 3
