@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 
 # OpenMP threads that spin while waiting cost 5-8x on a loaded two-core machine (measured
-# here); passive waiting keeps the parallel loops fast. Must be set before Numba starts
-# its OpenMP layer; a user's own setting wins.
+# here); passive waiting keeps the parallel loops fast. Numba's OpenMP runtime reads it
+# once, at the first parallel loop of the process: this import is often later than that
+# (the simulated sensor's loops run first), so the entry points (app.py, the benchmarks)
+# set it as well. A user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
