@@ -338,10 +338,13 @@ class Assists:
             if view_work:
                 self._view_pass_gpu(view_rgba, pooled, frame.seq, settings)
         else:
-            # The raw side (peaking, RAW clip, RAW histogram) runs on the worker thread while
-            # this one does the scopes of the clean view: Numba (nogil) and OpenCV release
-            # the GIL, so the two cores share the work. The overlays need both.
-            job = self._worker.submit(self._raw_side, frame, peak, raw_white, hs.raw)
+            # Peaking and the RAW clip run on the worker thread while this one counts the RAW
+            # histogram and does the scopes of the clean view (about as long, so neither
+            # thread waits much on the other): Numba (nogil) and OpenCV release the GIL, so
+            # the two cores share the work. The overlays need both.
+            job = self._worker.submit(self.engine.run, frame, peak, raw_white=raw_white)
+            if hs.raw:
+                raw_histogram(frame.data, frame.cfa, frame.bits, out=self.raw_hist)
             if view_work:
                 self._scopes_cpu(view_rgba, settings)
             pooled = job.result()
