@@ -25,14 +25,6 @@ from typing import Any
 
 from bench.harness import environment, measure, write_results
 
-# OpenMP threads that spin while they wait take a core from the window, the assists and the
-# source threads. Numba's OpenMP runtime reads this once, at the first parallel loop (the
-# simulated sensor's), long before the CPU preview module, which sets the same default, is
-# imported. Measured here, develop then peaking back to back on one thread: 24 CPU ms a
-# 1080p frame with the default policy, 18 with passive waiting, in the same wall time.
-# A user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 
 class ReplaySource:
     """Cycles through pre-exposed frames at ``fps`` (a FrameSource)."""

@@ -9,19 +9,10 @@ figures per frame and writes the last frame as a PNG.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-# OpenMP threads that spin while they wait take a core from the window, the assists and the
-# source threads. Numba's OpenMP runtime reads this once, at the first parallel loop (the
-# simulated sensor's), long before the CPU preview module, which sets the same default, is
-# imported. Measured here, develop then peaking back to back on one thread: 24 CPU ms a
-# 1080p frame with the default policy, 18 with passive waiting, in the same wall time.
-# A user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEFAULT_LENS = "summilux-35"
 #: Where the focus ring starts on the default lens: the astronaut plane of the simulated

@@ -8,18 +8,11 @@ the 30 fps budget on two cores. The tests hold it to the NumPy stage chain.
 
 from __future__ import annotations
 
-import os
+import numba
+import numpy as np
+from numba import njit, prange
 
-# OpenMP threads that spin while waiting cost 5-8x on a loaded two-core machine (measured
-# here); passive waiting keeps the parallel loops fast. Numba's OpenMP runtime reads it
-# once, at the first parallel loop of the process: this import is often later than that
-# (the simulated sensor's loops run first), so the entry points (app.py, the benchmarks)
-# set it as well. A user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from numba import njit, prange  # noqa: E402
+# (OMP_WAIT_POLICY=PASSIVE is set in viewfinder/__init__.py, before any Numba loop runs.)
 
 PAD = 2  # MHC reads two sites away
 # float32 constants: float64 literals would promote the demosaic to float64 (the CUDA
