@@ -13,7 +13,7 @@ import os
 # setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .frame import CFA_PATTERNS  # noqa: E402, Frame, check_cfa
+from .frame import CFA_PATTERNS, Frame, check_cfa  # noqa: E402
 from .pipeline import Pipeline, PipelineOutputs  # noqa: E402
 from .settings import Settings  # noqa: E402
 from .stages.demosaic import demosaic  # noqa: E402
