@@ -24,8 +24,12 @@ from viewfinder.pipeline import Pipeline
 
 SIZES = [(1920, 1080), (3840, 2160), (4096, 3072), (8192, 6144)]
 # The view each frame size is shown at: the sensor at 1/4 a side, as on a phone, and 1:1.
-VIEWS = {(1920, 1080): [(1280, 720), (1920, 1080)], (3840, 2160): [(1920, 1080), (3840, 2160)],
-         (4096, 3072): [(2048, 1536), (4096, 3072)], (8192, 6144): [(2048, 1536), (8192, 6144)]}
+VIEWS = {
+    (1920, 1080): [(1280, 720), (1920, 1080)],
+    (3840, 2160): [(1920, 1080), (3840, 2160)],
+    (4096, 3072): [(2048, 1536), (4096, 3072)],
+    (8192, 6144): [(2048, 1536), (8192, 6144)],
+}
 
 
 def synthetic_raw(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -61,12 +65,19 @@ def all_assists(settings: Settings) -> Settings:
 
 def bench_size(width: int, height: int, repeat: int, with_peers: bool) -> dict:
     raw = synthetic_raw(width, height)
-    frame = Frame(raw, cfa="RGGB", black_level=64, white_level=1023, bits=10,
-                  meta={"white_balance": (1.8, 1.0, 1.5)})
+    frame = Frame(
+        raw,
+        cfa="RGGB",
+        black_level=64,
+        white_level=1023,
+        bits=10,
+        meta={"white_balance": (1.8, 1.0, 1.5)},
+    )
     mpix = width * height / 1e6
     out: dict = {"size": [width, height], "megapixels": mpix, "cases": {}}
-    cases = [(view, method, False) for view in VIEWS[(width, height)]
-             for method in ("mhc", "bilinear")]
+    cases = [
+        (view, method, False) for view in VIEWS[(width, height)] for method in ("mhc", "bilinear")
+    ]
     cases += [(view, "mhc", True) for view in VIEWS[(width, height)]]
     for view, method, assists in cases:
         settings = Settings(demosaic=method, view_size=view)
@@ -78,23 +89,35 @@ def bench_size(width: int, height: int, repeat: int, with_peers: bool) -> dict:
         r["fps"] = 1e3 / r["median_ms"]
         r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
         out["cases"][f"cpu/{tag}"] = r
-        print(f"{width}x{height} cpu/{tag}: {r['median_ms']:.2f} ms ({r['fps']:.1f} fps)",
-              flush=True)
+        print(
+            f"{width}x{height} cpu/{tag}: {r['median_ms']:.2f} ms ({r['fps']:.1f} fps)", flush=True
+        )
         if gpu_available():
             import cupy as cp
 
             gpipe = Pipeline(settings, backend="cupy")
-            dframe = Frame(cp.asarray(raw), cfa="RGGB", black_level=64, white_level=1023,
-                           bits=10, meta=frame.meta)
+            dframe = Frame(
+                cp.asarray(raw),
+                cfa="RGGB",
+                black_level=64,
+                white_level=1023,
+                bits=10,
+                meta=frame.meta,
+            )
             r = gpu_measure(lambda p=gpipe, f=dframe: p.process(f), repeat=max(repeat, 50))
             r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
             out["cases"][f"cuda/{tag}"] = r
-            print(f"{width}x{height} cuda/{tag}: {r['median_ms']:.3f} ms GPU "
-                  f"({r['gpix_per_s']:.1f} Gpx/s)", flush=True)
+            print(
+                f"{width}x{height} cuda/{tag}: {r['median_ms']:.3f} ms GPU "
+                f"({r['gpix_per_s']:.1f} Gpx/s)",
+                flush=True,
+            )
     if with_peers:
-        for name, code in (("opencv_bilinear", cv2.COLOR_BayerRGGB2RGB),
-                           ("opencv_ea", cv2.COLOR_BayerRGGB2RGB_EA),
-                           ("opencv_vng", cv2.COLOR_BayerRGGB2RGB_VNG)):
+        for name, code in (
+            ("opencv_bilinear", cv2.COLOR_BayerRGGB2RGB),
+            ("opencv_ea", cv2.COLOR_BayerRGGB2RGB_EA),
+            ("opencv_vng", cv2.COLOR_BayerRGGB2RGB_VNG),
+        ):
             src = raw if name != "opencv_vng" else (raw >> 2).astype(np.uint8)  # VNG: 8-bit only
             r = measure(lambda s=src, c=code: cv2.cvtColor(s, c), repeat=repeat, warmup=1)
             out["cases"][f"peer/{name}"] = r
@@ -103,11 +126,14 @@ def bench_size(width: int, height: int, repeat: int, with_peers: bool) -> dict:
             import colour_demosaicing as cd
 
             norm = raw.astype(np.float32) / 1023
-            r = measure(lambda: cd.demosaicing_CFA_Bayer_Malvar2004(norm, "RGGB"),
-                        repeat=2, warmup=0)
+            r = measure(
+                lambda: cd.demosaicing_CFA_Bayer_Malvar2004(norm, "RGGB"), repeat=2, warmup=0
+            )
             out["cases"]["peer/colour_demosaicing_malvar2004"] = r
-            print(f"{width}x{height} peer/colour-demosaicing Malvar2004: "
-                  f"{r['median_ms']:.0f} ms", flush=True)
+            print(
+                f"{width}x{height} peer/colour-demosaicing Malvar2004: {r['median_ms']:.0f} ms",
+                flush=True,
+            )
     return out
 
 

@@ -34,7 +34,9 @@ def _summary(samples_ms: list[float]) -> dict[str, float]:
 
 
 def measure(
-    fn: Callable[[], Any], repeat: int = 20, warmup: int = 3,
+    fn: Callable[[], Any],
+    repeat: int = 20,
+    warmup: int = 3,
     sync: Callable[[], Any] | None = None,
 ) -> dict[str, float]:
     """Wall-clock ``fn()`` ``repeat`` times after ``warmup`` calls; ``sync()`` after each."""

@@ -45,9 +45,11 @@ def main() -> None:
         out = pipeline.process(frame)
         times.append(time.perf_counter() - t0)
     median_ms = statistics.median(times) * 1e3
-    print(f"{frame.width}x{frame.height} -> {out.view.shape[1]}x{out.view.shape[0]} "
-          f"on {out.backend} ({out.path}): {median_ms:.1f} ms a frame, "
-          f"{1e3 / median_ms:.0f} fps")
+    print(
+        f"{frame.width}x{frame.height} -> {out.view.shape[1]}x{out.view.shape[0]} "
+        f"on {out.backend} ({out.path}): {median_ms:.1f} ms a frame, "
+        f"{1e3 / median_ms:.0f} fps"
+    )
     print(f"wrote {write_png(to_host(out.view), args.out)}")
     camera.close()
 

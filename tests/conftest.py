@@ -48,5 +48,3 @@ def mcmaster_images() -> dict[str, np.ndarray]:
         h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
         out[path.stem] = np.ascontiguousarray(img[:h, :w, :3])
     return out
-
-

@@ -40,6 +40,11 @@ def test_import_does_not_import_cupy():
     import sys
 
     code = "import sys, viewfinder, viewfinder.pipeline; print('cupy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={"VIEWFINDER_BACKEND": "numpy", "PATH": ""}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"VIEWFINDER_BACKEND": "numpy", "PATH": ""},
+        check=True,
+    )
     assert out.stdout.strip() == "False"

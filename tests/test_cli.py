@@ -1,4 +1,3 @@
-
 from viewfinder.cli import build_parser, main
 
 

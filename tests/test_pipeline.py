@@ -21,8 +21,14 @@ def photo_frame(cfa: str = "RGGB", size=(96, 128)) -> Frame:
     colors = np.tile(cfa_colors(cfa), (size[0] // 2, size[1] // 2))
     mosaic = np.take_along_axis(img, colors[..., None], axis=2)[..., 0]
     raw = np.round(64 + mosaic**2.2 * (1023 - 64)).astype(np.uint16)
-    return Frame(raw, cfa=cfa, black_level=64, white_level=1023, bits=10,
-                 meta={"white_balance": (1.2, 1.0, 1.1), "color_matrix": CCM})
+    return Frame(
+        raw,
+        cfa=cfa,
+        black_level=64,
+        white_level=1023,
+        bits=10,
+        meta={"white_balance": (1.2, 1.0, 1.1), "color_matrix": CCM},
+    )
 
 
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)
@@ -57,8 +63,9 @@ def test_timings_and_metadata():
 
 def test_white_patch_above_white_level_stays_white():
     raw = np.full((16, 16), 4000, np.uint16)  # over the 10-bit white level: clip, not wrap
-    frame = Frame(raw, black_level=64, white_level=1023, bits=10,
-                  meta={"white_balance": (2.0, 1.0, 1.6)})
+    frame = Frame(
+        raw, black_level=64, white_level=1023, bits=10, meta={"white_balance": (2.0, 1.0, 1.6)}
+    )
     out = Pipeline(backend="numpy").process(frame)
     assert (out.image[..., :3] == 255).all()
 
@@ -91,8 +98,7 @@ def test_cuda_path_equals_numpy(method, view):
     ref = Pipeline(s, backend="numpy", reference=True).process(frame)
     gpu = Pipeline(s, backend="cupy")
     for data in (frame.data, cp.asarray(frame.data)):  # host upload and device frames
-        f = Frame(data, cfa=frame.cfa, black_level=64, white_level=1023, bits=10,
-                  meta=frame.meta)
+        f = Frame(data, cfa=frame.cfa, black_level=64, white_level=1023, bits=10, meta=frame.meta)
         out = gpu.process(f)
         if method == "hq":  # FMA contraction may flip RCD's direction on a tie: a rare pixel
             diff = np.abs(out.linear.get() - ref.linear)  # moves (see test_demosaic.py)

@@ -25,15 +25,22 @@ class CliError(Exception):
 
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="sim",
-                   help="sim | v4l2[:PATH or index] | file:PATH (DNG/raw file or folder)")
-    p.add_argument("--lens", default=None,
-                   help="lens id to attach on the M mount, or 'builtin' (see `viewfinder lenses`)")
+    p.add_argument(
+        "--source",
+        default="sim",
+        help="sim | v4l2[:PATH or index] | file:PATH (DNG/raw file or folder)",
+    )
+    p.add_argument(
+        "--lens",
+        default=None,
+        help="lens id to attach on the M mount, or 'builtin' (see `viewfinder lenses`)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="viewfinder", description="GPU-accelerated camera viewfinder engine.")
+        prog="viewfinder", description="GPU-accelerated camera viewfinder engine."
+    )
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="live view (window, or --headless)")
@@ -45,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--view", default=None, help="view size WxH")
     run.add_argument("--demosaic", default="mhc", help="bilinear | mhc | hq")
     run.add_argument("--backend", default=None, help="numpy | cupy (default: best available)")
-    run.add_argument("--no-window", dest="headless", action="store_true",
-                     help="alias of --headless")
+    run.add_argument(
+        "--no-window", dest="headless", action="store_true", help="alias of --headless"
+    )
 
     lenses = sub.add_parser("lenses", help="list the lenses, one a line, id first")
     lenses.add_argument("--file", default=None, help="a TOML file of extra lenses")

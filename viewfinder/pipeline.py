@@ -93,7 +93,9 @@ class Pipeline:
     """
 
     def __init__(
-        self, settings: Settings | None = None, backend: str | None = None,
+        self,
+        settings: Settings | None = None,
+        backend: str | None = None,
         reference: bool = False,
     ) -> None:
         self.backend = backend or be.backend_name()
@@ -134,7 +136,8 @@ class Pipeline:
         ix, wx = area_weights(W, view_w)
         b: dict[str, Any] = {
             "iy": xp.asarray(iy.astype(np.int32 if self.backend == "cupy" else np.int64)),
-            "wy": xp.asarray(wy), "wx": xp.asarray(wx),
+            "wy": xp.asarray(wy),
+            "wx": xp.asarray(wx),
             "ix": xp.asarray(ix.astype(np.int32 if self.backend == "cupy" else np.int64)),
             "linear": xp.empty((view_h, view_w, 3), xp.float32),
             "display": xp.empty((view_h, view_w, 3), xp.float32),
@@ -204,7 +207,8 @@ class Pipeline:
             # On the GPU the assists read the device copy of the raw, not the host frame.
             source = frame if self.backend == "numpy" else replace(frame, data=self._raw_dev)
             assists = self._assists.process(
-                source, self._scaling, b["linear"], b["display"], view, self._settings)
+                source, self._scaling, b["linear"], b["display"], view, self._settings
+            )
             timings.setdefault("assists", (time.perf_counter() - t1) * 1e3)
             if self._gpu_timer is not None:
                 self._gpu_timer.mark("assists")
@@ -212,8 +216,15 @@ class Pipeline:
         if self._gpu_timer is not None:
             timings.update(self._gpu_timer.previous())
         return PipelineOutputs(
-            view=view, image=b["image"], linear=b["linear"], display=b["display"],
-            frame=frame, backend=self.backend, path=path, timings_ms=timings, assists=assists,
+            view=view,
+            image=b["image"],
+            linear=b["linear"],
+            display=b["display"],
+            frame=frame,
+            backend=self.backend,
+            path=path,
+            timings_ms=timings,
+            assists=assists,
         )
 
     def _develop_cpu(self, frame: Frame) -> None:
@@ -223,9 +234,18 @@ class Pipeline:
         raw = be.to_host(frame.data)
         normalize_padded(raw, np.float32(sc.black), self._site_scale, b["padded"])
         view_from_padded(
-            b["padded"], self._colors, METHOD_CODES[self._settings.demosaic],
-            b["iy"], b["wy"], b["ix"], b["wx"], self._ccm, self._lut,
-            b["linear"], b["display"], b["image"],
+            b["padded"],
+            self._colors,
+            METHOD_CODES[self._settings.demosaic],
+            b["iy"],
+            b["wy"],
+            b["ix"],
+            b["wx"],
+            self._ccm,
+            self._lut,
+            b["linear"],
+            b["display"],
+            b["image"],
         )
 
     def _develop_cuda(self, frame: Frame, timings: dict[str, float]) -> str:
@@ -246,24 +266,58 @@ class Pipeline:
         vh, vw = b["image"].shape[:2]
         block = (32, 8, 1)
         grid = ((vw + 31) // 32, (vh + 7) // 8, 1)
-        tone_args = (np.int32(TONE_CODES[s.tone]), np.float32(s.contrast), np.int32(vw),
-                     np.int32(vh), b["linear"], b["display"], b["image"])
-        taps = (b["iy"], b["wy"], np.int32(b["iy"].shape[1]),
-                b["ix"], b["wx"], np.int32(b["ix"].shape[1]), self._ccm_dev)
+        tone_args = (
+            np.int32(TONE_CODES[s.tone]),
+            np.float32(s.contrast),
+            np.int32(vw),
+            np.int32(vh),
+            b["linear"],
+            b["display"],
+            b["image"],
+        )
+        taps = (
+            b["iy"],
+            b["wy"],
+            np.int32(b["iy"].shape[1]),
+            b["ix"],
+            b["wx"],
+            np.int32(b["ix"].shape[1]),
+            self._ccm_dev,
+        )
         if s.demosaic == "hq":
-            demosaic(normalize(raw, sc, out=b["mosaic"]), frame.cfa, "hq", out=b["rgb"],
-                     scratch=b["hq_scratch"])
+            demosaic(
+                normalize(raw, sc, out=b["mosaic"]),
+                frame.cfa,
+                "hq",
+                out=b["rgb"],
+                scratch=b["hq_scratch"],
+            )
             kernel = get_kernel("preview", "vf_preview_rgb")
-            kernel(grid, block, (b["rgb"], np.int32(frame.width), np.int32(frame.height),
-                                 *taps, *tone_args))
+            kernel(
+                grid,
+                block,
+                (b["rgb"], np.int32(frame.width), np.int32(frame.height), *taps, *tone_args),
+            )
             path = "cuda-hq"
         else:
             kernel = get_kernel("preview", "vf_preview_raw")
-            kernel(grid, block, (
-                raw, np.int32(frame.width), np.int32(frame.height), np.int32(sc.cfa_code),
-                np.int32(METHOD_CODES[s.demosaic]), np.float32(sc.black),
-                np.float32(sc.scale[0]), np.float32(sc.scale[1]), np.float32(sc.scale[2]),
-                *taps, *tone_args))
+            kernel(
+                grid,
+                block,
+                (
+                    raw,
+                    np.int32(frame.width),
+                    np.int32(frame.height),
+                    np.int32(sc.cfa_code),
+                    np.int32(METHOD_CODES[s.demosaic]),
+                    np.float32(sc.black),
+                    np.float32(sc.scale[0]),
+                    np.float32(sc.scale[1]),
+                    np.float32(sc.scale[2]),
+                    *taps,
+                    *tone_args,
+                ),
+            )
             path = "cuda-fused"
         timer.mark("develop")
         return path

@@ -34,8 +34,17 @@ def build_shim(source: str, name: str) -> ctypes.CDLL:
         src = BUILD_DIR / f"{name}.cpp"
         src.write_text(source)
         tmp = lib.with_suffix(".tmp.so")
-        cmd = [gxx, "-O2", "-std=c++17", "-shared", "-fPIC", f"-I{KERNEL_DIR}", str(src),
-               "-o", str(tmp)]
+        cmd = [
+            gxx,
+            "-O2",
+            "-std=c++17",
+            "-shared",
+            "-fPIC",
+            f"-I{KERNEL_DIR}",
+            str(src),
+            "-o",
+            str(tmp),
+        ]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         tmp.replace(lib)
     return ctypes.CDLL(str(lib))

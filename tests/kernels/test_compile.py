@@ -18,7 +18,8 @@ def test_kernel_compiles_with_nvcc(path, tmp_path):
     out = tmp_path / "k.ptx"
     proc = subprocess.run(
         [nvcc, "-ptx", "-arch=sm_75", "--std=c++17", f"-I{KERNEL_DIR}", str(path), "-o", str(out)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size > 0

@@ -45,11 +45,30 @@ def run_shim(frame: Frame, settings: Settings, ccm: np.ndarray):
     ccm = np.ascontiguousarray(ccm, dtype=np.float32)
     f, i = ctypes.c_float, ctypes.c_int
     lib.preview(
-        ptr(raw), i(frame.width), i(frame.height), i(CFA_CODES[frame.cfa]),
-        i(METHOD_CODES[settings.demosaic]), f(sc.black), f(sc.scale[0]), f(sc.scale[1]),
-        f(sc.scale[2]), ptr(iy), ptr(wy), i(iy.shape[1]), ptr(ix), ptr(wx), i(ix.shape[1]),
-        ptr(ccm), i(TONE_CODES[settings.tone]), f(settings.contrast), i(vw), i(vh),
-        ptr(lin), ptr(disp), ptr(rgba))
+        ptr(raw),
+        i(frame.width),
+        i(frame.height),
+        i(CFA_CODES[frame.cfa]),
+        i(METHOD_CODES[settings.demosaic]),
+        f(sc.black),
+        f(sc.scale[0]),
+        f(sc.scale[1]),
+        f(sc.scale[2]),
+        ptr(iy),
+        ptr(wy),
+        i(iy.shape[1]),
+        ptr(ix),
+        ptr(wx),
+        i(ix.shape[1]),
+        ptr(ccm),
+        i(TONE_CODES[settings.tone]),
+        f(settings.contrast),
+        i(vw),
+        i(vh),
+        ptr(lin),
+        ptr(disp),
+        ptr(rgba),
+    )
     return lin, disp, rgba
 
 
@@ -59,10 +78,17 @@ def run_shim(frame: Frame, settings: Settings, ccm: np.ndarray):
 def test_preview_kernel_maths_equals_stage_chain(cfa, method, view, rng):
     raw = rng.integers(0, 1200, (52, 78)).astype(np.uint16)  # some above white: clipped
     ccm = np.array([[1.7, -0.5, -0.2], [-0.2, 1.4, -0.2], [0.0, -0.6, 1.6]], np.float32)
-    frame = Frame(raw, cfa=cfa, black_level=64, white_level=1023, bits=10,
-                  meta={"white_balance": (1.9, 1.0, 1.4), "color_matrix": ccm})
-    settings = Settings(demosaic=method, view_size=view, tone="contrast", contrast=0.4,
-                        exposure_ev=0.5)
+    frame = Frame(
+        raw,
+        cfa=cfa,
+        black_level=64,
+        white_level=1023,
+        bits=10,
+        meta={"white_balance": (1.9, 1.0, 1.4), "color_matrix": ccm},
+    )
+    settings = Settings(
+        demosaic=method, view_size=view, tone="contrast", contrast=0.4, exposure_ev=0.5
+    )
     lin, disp, rgba = run_shim(frame, settings, ccm)
     ref_lin, ref_disp, ref_rgba = develop_reference(frame, settings)
     np.testing.assert_allclose(lin, ref_lin, atol=2e-6, rtol=1e-5)

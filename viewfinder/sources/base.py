@@ -96,8 +96,7 @@ class SourceThread:
         self.ring = ring if ring is not None else FrameRing()
         self.error: Exception | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"source-{source.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"source-{source.name}", daemon=True)
 
     def start(self) -> SourceThread:
         self._thread.start()

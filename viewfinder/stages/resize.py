@@ -69,7 +69,9 @@ def area_downscale(img: Any, size: tuple[int, int]) -> Any:
     return cols.astype(xp.float32, copy=False)
 
 
-def view_size_for(frame_size: tuple[int, int], view_size: tuple[int, int] | None) -> tuple[int, int]:
+def view_size_for(
+    frame_size: tuple[int, int], view_size: tuple[int, int] | None
+) -> tuple[int, int]:
     """(width, height) of the view: ``view_size`` clamped to the frame, default the frame size."""
     fw, fh = frame_size
     if view_size is None:
