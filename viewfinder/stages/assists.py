@@ -15,7 +15,7 @@ stripes go on top.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -305,16 +305,7 @@ class Assists:
         xp = self.xp
         if self.on_gpu and not is_device_array(frame.data):
             self.raw_dev.set(np.ascontiguousarray(frame.data, dtype=np.uint16))
-            frame = Frame(
-                self.raw_dev,
-                frame.cfa,
-                frame.black_level,
-                frame.white_level,
-                frame.bits,
-                frame.seq,
-                frame.timestamp_ns,
-                frame.meta,
-            )
+            frame = replace(frame, data=self.raw_dev)
         raw_white = float(frame.white_level) if (z.enabled and z.raw) else None
         peak = p if p.enabled else None
         out = AssistOutputs()

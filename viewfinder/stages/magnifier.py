@@ -9,7 +9,7 @@ model and is blended like the view's. 2:1 repeats each pixel 2x2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -147,16 +147,8 @@ class Magnifier:
             self.engine.configure(self.xp, shape, shape, self.bits)
             self._engine_shape = shape
         model = view_engine.model(frame) if view_engine is not None else None
-        crop = Frame(
-            raw if raw.flags.c_contiguous else array_module(raw).ascontiguousarray(raw),
-            frame.cfa,
-            frame.black_level,
-            frame.white_level,
-            frame.bits,
-            frame.seq,
-            frame.timestamp_ns,
-            frame.meta,
-        )
+        contiguous = raw.flags.c_contiguous
+        crop = replace(frame, data=raw if contiguous else array_module(raw).ascontiguousarray(raw))
         if self.xp is np:
             return self.engine.run(crop, p, full_res=True, model=model)
         return self.engine.run(crop, p, model=model) & 3
