@@ -211,6 +211,14 @@ class Viewer(ViewerControls):
             self._host_histograms(result)
         t = time.perf_counter()
         self.renderer.upload(result.arrays, result.arrays.get("magnifier"))
+        if result.ready_event is not None:
+            import cupy
+
+            # the slot's arrays are read by copies queued on this thread's stream: the
+            # processor waits on this event before it writes the slot again
+            if result.consumed_event is None:
+                result.consumed_event = cupy.cuda.Event(block=False, disable_timing=True)
+            result.consumed_event.record(cupy.cuda.get_current_stream())
         self.stats["upload_ms"] = (time.perf_counter() - t) * 1e3
 
     def _host_histograms(self, result: Result) -> None:

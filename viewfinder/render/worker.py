@@ -41,6 +41,9 @@ class Result:
     path: str = ""
     backend: str = ""
     ready_event: Any = None  # CUDA event recorded after the copies (CuPy only)
+    #: CUDA event the window thread records after its uploads from ``arrays`` (CuPy only):
+    #: the processor's stream waits on it before it writes this slot again.
+    consumed_event: Any = None
     processed_ns: int = 0
 
     def stats_ready(self) -> bool:
@@ -140,6 +143,15 @@ class Processor:
     def _publish(self, out: Any) -> None:
         xp = self.pipeline.xp
         slot = self._slots[self._write]
+        stream = self._stream
+        if stream is None and self.pipeline.backend == "cupy":  # process_one: caller's stream
+            import cupy
+
+            stream = cupy.cuda.get_current_stream()
+        if stream is not None and slot.consumed_event is not None:
+            # The window thread's copies out of this slot (texture uploads, on its own stream)
+            # may still be queued on the GPU: wait for them there, not on the host.
+            stream.wait_event(slot.consumed_event)
         assists = out.assists
         slot.arrays = slot.arrays or {}
         # a hidden overlay is absent from the outputs: drop what an earlier frame left
@@ -160,7 +172,7 @@ class Processor:
                 if dst is None or dst.shape != value.shape or dst.dtype != value.dtype:
                     dst = _pinned_like(value)
                     slot.stats[name] = dst
-                value.get(stream=self._stream, out=dst, blocking=False)
+                value.get(stream=stream, out=dst, blocking=False)
             else:
                 _copy_into(slot.stats, name, np.asarray(value), np)
         slot.raw_stats = dict(getattr(assists, "raw_stats", None) or {})
@@ -168,12 +180,12 @@ class Processor:
         slot.timings_ms = dict(out.timings_ms)
         slot.path, slot.backend = out.path, out.backend
         slot.processed_ns = time.monotonic_ns()
-        if self._stream is not None:
+        if stream is not None:
             import cupy
 
             if slot.ready_event is None:  # one event per slot, recorded again each frame
                 slot.ready_event = cupy.cuda.Event(block=False, disable_timing=True)
-            slot.ready_event.record(self._stream)
+            slot.ready_event.record(stream)
         with self._lock:
             self._write, self._ready = self._ready, self._write
             self._fresh = True
