@@ -216,7 +216,8 @@ class _Interop:
         except ImportError as exc:
             raise InteropUnavailable(f"cuda-core or CuPy missing ({exc})") from exc
         self._cupy = cupy
-        self._device = Device(cupy.cuda.Device().id)
+        self._device_id = int(cupy.cuda.Device().id)
+        self._device = Device(self._device_id)
         self._device.set_current()
         # write_discard: CUDA overwrites the whole buffer, GL need not keep old contents
         self._resource = GraphicsResource.from_gl_buffer(pbo, flags="write_discard")
@@ -239,7 +240,8 @@ class _Interop:
                 raise InteropUnavailable(
                     f"mapped GL buffer holds {buf.size} bytes, the view needs {array.nbytes}"
                 )
-            mem = cupy.cuda.UnownedMemory(int(buf.handle), int(buf.size), buf)
+            # the device given, CuPy does not query the pointer's attributes every frame
+            mem = cupy.cuda.UnownedMemory(int(buf.handle), int(buf.size), buf, self._device_id)
             dst = cupy.ndarray(array.shape, cupy.uint8, cupy.cuda.MemoryPointer(mem, 0))
             dst[...] = array  # contiguous: one cudaMemcpyAsync, device to device
         finally:
