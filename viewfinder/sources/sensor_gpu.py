@@ -37,7 +37,10 @@ class GpuExposer:
     def set_rate(self, key: object, rate_e_s: np.ndarray) -> None:
         """Upload the (H', W') float32 rate map unless ``key`` says it is already there."""
         if key != self._rate_key:
-            self._rate = self._cp.asarray(rate_e_s, dtype=self._cp.float32)
+            if rate_e_s.ndim != 2:
+                raise ValueError(f"rate map must be 2-D, got shape {rate_e_s.shape}")
+            # the kernel indexes rows of rate_w floats: C order whatever the source layout
+            self._rate = self._cp.ascontiguousarray(rate_e_s, dtype=self._cp.float32)
             self._rate_key = key
 
     def expose(
@@ -46,8 +49,15 @@ class GpuExposer:
         """Frame (H, W) uint16 (CuPy, or NumPy with ``host``) read at ``offset``."""
         if self._rate is None:
             raise ValueError("GpuExposer.expose before set_rate")
+        oy, ox = (int(v) for v in offset)
+        rate_h, rate_w = self._rate.shape
+        if oy < 0 or ox < 0 or oy + self.height > rate_h or ox + self.width > rate_w:
+            # the kernel does not bound its reads: a window off the map would read past it
+            raise ValueError(
+                f"read window {self.width}x{self.height} at offset {offset} "
+                f"does not fit the rate map {self._rate.shape}"
+            )
         out = self._out[self._i]
-        oy, ox = offset
         block = (32, 8, 1)
         grid = ((self.width + 31) // 32, (self.height + 7) // 8, 1)
         self._kernel(
@@ -55,7 +65,7 @@ class GpuExposer:
             block,
             (
                 self._rate,
-                np.int32(self._rate.shape[1]),
+                np.int32(rate_w),
                 np.int32(oy),
                 np.int32(ox),
                 out,
