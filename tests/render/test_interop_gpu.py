@@ -81,3 +81,50 @@ def test_viewer_on_cupy_presents_through_interop(nvidia_context, tmp_path, monke
     finally:
         v.close()
     assert not list(tmp_path.glob("*.ini"))
+
+
+_EGL_SCRIPT = r"""
+import json, sys
+import numpy as np
+from viewfinder.render.context import create_context
+from viewfinder.render.textures import StreamTexture
+import cupy
+from OpenGL import GL
+
+ctx = create_context(True, (256, 256), prefer_gpu=True)
+host = np.random.default_rng(5).integers(0, 256, (90, 160, 4), dtype=np.uint8)
+tex = StreamTexture(4, interop=True)
+path = tex.upload(cupy.asarray(host))
+GL.glBindTexture(GL.GL_TEXTURE_2D, tex.texture)
+back = GL.glGetTexImage(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE)
+back = np.frombuffer(back, np.uint8).reshape(host.shape)
+print(json.dumps({"kind": ctx.kind, "renderer": ctx.renderer, "path": path,
+                  "error": tex.interop_error, "equal": bool((back == host).all())}))
+tex.delete()
+ctx.close()
+"""
+
+
+def test_headless_egl_picks_the_nvidia_device_and_interop_works():
+    """A GPU server with no display: EGL must find the NVIDIA device (not Mesa's software
+    one) and the view must reach the texture by interop. Run in a child process with no
+    DISPLAY, because PyOpenGL picks GLX or EGL once per process (under xvfb-run this
+    process has GLX on Mesa)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["PYOPENGL_PLATFORM"] = "egl"
+    run = subprocess.run(
+        [sys.executable, "-c", _EGL_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    if run.returncode != 0 and "DisplayUnavailable" in run.stderr:
+        pytest.skip(f"no EGL here: {run.stderr.strip().splitlines()[-1]}")
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["kind"] == "egl"
+    assert "nvidia" in got["renderer"].lower(), got  # libEGL_nvidia missing? see the report
+    assert got["path"] == "cuda-gl-interop", got["error"]
+    assert got["equal"]
