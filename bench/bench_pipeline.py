@@ -106,6 +106,13 @@ def bench_size(width: int, height: int, repeat: int, with_peers: bool) -> dict:
             )
             r = gpu_measure(lambda p=gpipe, f=dframe: p.process(f), repeat=max(repeat, 50))
             r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
+            # The pipeline's own per-stage CUDA events (read a frame late): kernel time
+            # without the host's launch gaps that the events around process() include.
+            gpipe.process(dframe)
+            cp.cuda.Stream.null.synchronize()
+            r["stages_gpu_ms"] = {
+                k: v for k, v in gpipe.process(dframe).timings_ms.items() if k.startswith("gpu_")
+            }
             out["cases"][f"cuda/{tag}"] = r
             print(
                 f"{width}x{height} cuda/{tag}: {r['median_ms']:.3f} ms GPU "
