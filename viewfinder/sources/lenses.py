@@ -104,34 +104,27 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+REQUIRED_FIELDS = (
+    "id",
+    "name",
+    "mount",
+    "focal_mm",
+    "apertures",
+    "min_focus_m",
+    "vignetting_ev",
+    "image_circle_mm",
+)
+OPTIONAL_FIELDS = ("autofocus", "six_bit")
+
+
 def _parse_entry(entry: Any, where: str, fail: Any) -> Lens:
     if not isinstance(entry, dict):
         fail(None, "each [[lens]] must be a table")
-    known = {
-        "id",
-        "name",
-        "mount",
-        "focal_mm",
-        "apertures",
-        "min_focus_m",
-        "vignetting_ev",
-        "image_circle_mm",
-        "autofocus",
-        "six_bit",
-    }
+    known = {*REQUIRED_FIELDS, *OPTIONAL_FIELDS}
     for key in entry:
         if key not in known:
             fail(key, f"unknown field (known: {', '.join(sorted(known))})")
-    for key in (
-        "id",
-        "name",
-        "mount",
-        "focal_mm",
-        "apertures",
-        "min_focus_m",
-        "vignetting_ev",
-        "image_circle_mm",
-    ):
+    for key in REQUIRED_FIELDS:
         if key not in entry:
             fail(None, f"missing field {key!r}")
     lens_id = entry["id"]
