@@ -27,24 +27,12 @@ import numpy as np
 
 from bench.harness import gpu_measure, measure, write_results
 from viewfinder.backend import cupy_module
-from viewfinder.frame import cfa_colors
-from viewfinder.stages.demosaic import METHODS, demosaic, hq_scratch_shape
+from viewfinder.frame import mosaic
+from viewfinder.stages.demosaic import METHODS, cpsnr, demosaic, hq_scratch_shape
 
 MCMASTER = Path(__file__).resolve().parents[2] / "shared" / "data" / "mcmaster18"
 CPU_SIZES = [(1920, 1080), (4096, 3072)]
 GPU_SIZES = [(1920, 1080), (4096, 3072), (8192, 6144)]
-
-
-def mosaic(img: np.ndarray, cfa: str = "RGGB") -> np.ndarray:
-    h, w = img.shape[:2]
-    idx = np.tile(cfa_colors(cfa), (h // 2, w // 2))
-    return np.take_along_axis(img, idx[..., None], axis=2)[..., 0].copy()
-
-
-def cpsnr(ref: np.ndarray, out: np.ndarray, border: int = 10) -> float:
-    r = ref[border:-border, border:-border].astype(np.float64)
-    o = np.clip(out[border:-border, border:-border].astype(np.float64), 0, 255)
-    return float(10 * np.log10(255.0**2 / np.mean((r - o) ** 2)))
 
 
 def image_sets() -> dict[str, dict[str, np.ndarray]]:

@@ -62,3 +62,17 @@ def test_bad_cfa_bits_and_levels():
     with pytest.raises(ValueError, match="integer array"):
         Frame(raw.astype(np.float32))
     assert check_cfa("rggb") == "RGGB"
+
+
+@pytest.mark.parametrize("cfa", CFA_PATTERNS)
+def test_mosaic_samples_the_site_colour(cfa, rng):
+    from viewfinder.frame import mosaic
+
+    rgb = rng.integers(0, 1024, (6, 8, 3)).astype(np.uint16)
+    raw = mosaic(rgb, cfa)
+    colors = cfa_colors(cfa)
+    for y in range(6):
+        for x in range(8):
+            assert raw[y, x] == rgb[y, x, colors[y % 2, x % 2]]
+    with pytest.raises(ValueError, match="even sides"):
+        mosaic(rgb[:5], cfa)

@@ -16,10 +16,9 @@ def photo_frame(cfa: str = "RGGB", size=(96, 128)) -> Frame:
     """A real photo (scikit-image's astronaut) mosaicked to a 10-bit raw."""
     data = pytest.importorskip("skimage.data")
     img = data.astronaut()[: size[0], : size[1]].astype(np.float32) / 255.0
-    from viewfinder.frame import cfa_colors
+    from viewfinder.frame import mosaic as sample_cfa
 
-    colors = np.tile(cfa_colors(cfa), (size[0] // 2, size[1] // 2))
-    mosaic = np.take_along_axis(img, colors[..., None], axis=2)[..., 0]
+    mosaic = sample_cfa(img, cfa)
     raw = np.round(64 + mosaic**2.2 * (1023 - 64)).astype(np.uint16)
     return Frame(
         raw,

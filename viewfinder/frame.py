@@ -52,6 +52,26 @@ def cfa_masks(shape: tuple[int, int], cfa: str) -> tuple[np.ndarray, np.ndarray,
     return tiled == 0, tiled == 1, tiled == 2
 
 
+def mosaic(rgb: Any, cfa: str = "RGGB") -> Any:
+    """Sample an RGB image through the CFA, as a sensor would.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) array, H and W even
+    cfa : CFA name
+
+    Returns
+    -------
+    (H, W) array of the same dtype and module.
+    """
+    h, w = rgb.shape[:2]
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or h % 2 or w % 2:
+        raise ValueError(f"mosaic needs an (H, W, 3) image with even sides, got {rgb.shape}")
+    xp = np if isinstance(rgb, np.ndarray) else __import__("cupy")
+    idx = xp.asarray(np.tile(cfa_colors(cfa), (h // 2, w // 2)))
+    return xp.take_along_axis(rgb, idx[..., None], axis=2)[..., 0].copy()
+
+
 def check_mosaic(raw: Any, name: str = "raw frame") -> None:
     """Raise ``ValueError`` unless ``raw`` is a numeric 2-D mosaic with even sides >= 4."""
     shape = getattr(raw, "shape", None)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import skimage_photos
 from tests.kernels.shim import build_shim, ptr
-from viewfinder.frame import CFA_CODES, CFA_PATTERNS, cfa_colors
+from viewfinder.frame import CFA_CODES, CFA_PATTERNS, mosaic
 from viewfinder.stages.demosaic import demosaic
 
 SOURCE = r"""
@@ -90,13 +90,6 @@ def lib() -> ctypes.CDLL:
     return build_shim(SOURCE, "demosaic_shim")
 
 
-def _mosaic(img: np.ndarray, cfa: str) -> np.ndarray:
-    """Sample an (H, W, 3) image through the CFA: (H, W) of the same dtype."""
-    h, w = img.shape[:2]
-    idx = np.tile(cfa_colors(cfa), (h // 2, w // 2))
-    return np.take_along_axis(img, idx[..., None], axis=2)[..., 0].copy()
-
-
 def _photo_crop() -> np.ndarray:
     return skimage_photos()["astronaut"][100:196, 150:278]  # (96, 128, 3) uint8
 
@@ -122,7 +115,7 @@ def _run_hq(lib, raw: np.ndarray, cfa: str) -> np.ndarray:
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)
 @pytest.mark.parametrize("method", ["bilinear", "mhc"])
 def test_linear_header_matches_numpy(lib, cfa, method):
-    raw = _mosaic(_photo_crop().astype(np.uint16) * 4, cfa)  # 10-bit-like DN
+    raw = mosaic(_photo_crop().astype(np.uint16) * 4, cfa)  # 10-bit-like DN
     ref = demosaic(raw, cfa, method)
     for src in (raw, raw.astype(np.float32)):
         got = _run_linear(lib, src, cfa, method)
@@ -132,7 +125,7 @@ def test_linear_header_matches_numpy(lib, cfa, method):
 
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)
 def test_hq_header_matches_numpy_on_a_photo(lib, cfa):
-    raw = _mosaic(_photo_crop().astype(np.float32) / 255, cfa)
+    raw = mosaic(_photo_crop().astype(np.float32) / 255, cfa)
     got = _run_hq(lib, raw, cfa)
     ref = demosaic(raw, cfa, "hq")
     assert np.isfinite(got).all()

@@ -12,8 +12,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import mcmaster_images, skimage_photos
-from viewfinder.frame import CFA_PATTERNS, cfa_colors
-from viewfinder.stages.demosaic import METHODS, demosaic, demosaic_into, hq_scratch_shape
+from viewfinder.frame import CFA_PATTERNS, mosaic
+from viewfinder.stages.demosaic import (
+    METHODS,
+    cpsnr,
+    demosaic,
+    demosaic_into,
+    hq_scratch_shape,
+)
 
 cd = pytest.importorskip("colour_demosaicing")
 
@@ -21,20 +27,6 @@ PEERS = {
     "bilinear": cd.demosaicing_CFA_Bayer_bilinear,
     "mhc": cd.demosaicing_CFA_Bayer_Malvar2004,
 }
-
-
-def mosaic(img: np.ndarray, cfa: str) -> np.ndarray:
-    """Sample an (H, W, 3) image through the CFA: (H, W), same dtype."""
-    h, w = img.shape[:2]
-    idx = np.tile(cfa_colors(cfa), (h // 2, w // 2))
-    return np.take_along_axis(img, idx[..., None], axis=2)[..., 0].copy()
-
-
-def cpsnr(ref: np.ndarray, out: np.ndarray, border: int = 10) -> float:
-    """Colour PSNR in dB of 8-bit ``ref`` against ``out`` (clipped to 0..255), border left out."""
-    r = ref[border:-border, border:-border].astype(np.float64)
-    o = np.clip(out[border:-border, border:-border].astype(np.float64), 0, 255)
-    return float(10 * np.log10(255.0**2 / np.mean((r - o) ** 2)))
 
 
 # -- parity with colour-demosaicing -------------------------------------------------------------

@@ -80,6 +80,14 @@ def check_method(method: str) -> str:
     return method
 
 
+def cpsnr(reference: np.ndarray, result: np.ndarray, border: int = 10) -> float:
+    """Colour PSNR in dB of 8-bit ``reference`` (H, W, 3) against ``result`` (clipped to
+    0..255), ``border`` pixels left out on every side: the demosaicing literature's measure."""
+    r = reference[border:-border, border:-border].astype(np.float64)
+    o = np.clip(result[border:-border, border:-border].astype(np.float64), 0, 255)
+    return float(10 * np.log10(255.0**2 / np.mean((r - o) ** 2)))
+
+
 def hq_scratch_shape(shape: tuple[int, int]) -> tuple[int, int, int]:
     """Shape of the float32 scratch buffer the GPU ``"hq"`` method takes: (2, H, W)."""
     return (2, int(shape[0]), int(shape[1]))
