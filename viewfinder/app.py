@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .backend import BACKENDS
+
 DEFAULT_LENS = "summilux-35"
 #: Where the focus ring starts on the default lens: the astronaut plane of the simulated
 #: scene, so the first view shows peaking on a subject (a lens comes on focused at infinity).
@@ -104,8 +106,8 @@ def cli_run(args: argparse.Namespace) -> int:
     from .settings import Settings
 
     backend = getattr(args, "backend", None)
-    if backend not in (None, "numpy", "cupy"):
-        raise ValueError(f"--backend must be numpy or cupy, got {backend!r}")
+    if backend not in (None, *BACKENDS):
+        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     source = open_with_lens(args.source, args.lens, size, paced=not headless)
     try:
         probe = source.read()  # the frame size decides the view size

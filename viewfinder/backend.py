@@ -54,9 +54,7 @@ def backend_name() -> str:
     """``"cupy"``, ``"cudasim"`` or ``"numpy"``, honouring ``VIEWFINDER_BACKEND``."""
     wanted = os.environ.get("VIEWFINDER_BACKEND", "").strip().lower()
     if wanted and wanted not in BACKENDS:
-        raise ValueError(
-            f"VIEWFINDER_BACKEND must be one of {', '.join(BACKENDS)}, got {wanted!r}"
-        )
+        raise ValueError(f"VIEWFINDER_BACKEND must be one of {', '.join(BACKENDS)}, got {wanted!r}")
     if wanted == "cupy" and not gpu_available():
         raise RuntimeError("VIEWFINDER_BACKEND=cupy but CuPy or a CUDA device is not usable")
     if wanted:

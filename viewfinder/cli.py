@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--size", default=None, help="sensor output size WxH (simulated source)")
     run.add_argument("--view", default=None, help="view size WxH")
     run.add_argument("--demosaic", default="mhc", help="bilinear | mhc | hq")
-    run.add_argument("--backend", default=None, help="numpy | cupy (default: best available)")
+    run.add_argument(
+        "--backend",
+        default=None,
+        help="numpy | cupy | cudasim (the CUDA path run on the CPU, slow; default: best available)",
+    )
     run.add_argument(
         "--no-window", dest="headless", action="store_true", help="alias of --headless"
     )

@@ -67,7 +67,9 @@ def mosaic(rgb: Any, cfa: str = "RGGB") -> Any:
     h, w = rgb.shape[:2]
     if rgb.ndim != 3 or rgb.shape[2] != 3 or h % 2 or w % 2:
         raise ValueError(f"mosaic needs an (H, W, 3) image with even sides, got {rgb.shape}")
-    xp = np if isinstance(rgb, np.ndarray) else __import__("cupy")
+    from .backend import array_module
+
+    xp = array_module(rgb)
     idx = xp.asarray(np.tile(cfa_colors(cfa), (h // 2, w // 2)))
     return xp.take_along_axis(rgb, idx[..., None], axis=2)[..., 0].copy()
 

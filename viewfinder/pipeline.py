@@ -86,7 +86,7 @@ class Pipeline:
     Parameters
     ----------
     settings : Settings, optional
-    backend : {"numpy", "cupy"}, optional
+    backend : {"numpy", "cupy", "cudasim"}, optional
         Default: :func:`viewfinder.backend.backend_name`.
     reference : bool
         Run the unfused stage chain (slow; for tests and checks).
@@ -100,13 +100,15 @@ class Pipeline:
     ) -> None:
         self.backend = backend or be.backend_name()
         self.xp = be.get_xp(self.backend)
+        #: True when the CUDA kernels run (CuPy on a GPU, or the cudasim stand-in on the CPU).
+        self.on_device = be.is_device_backend(self.backend)
         self.reference = reference
         self._settings = settings or Settings()
         self._layout: tuple | None = None
         self._params_key: tuple | None = None
         self._buffers: dict[str, Any] = {}
         self._assists = _make_assists()
-        self._gpu_timer = _GpuTimer(self.xp) if self.backend == "cupy" else None
+        self._gpu_timer = _GpuTimer(self.xp) if self.on_device else None
 
     # -- settings ---------------------------------------------------------------------------
     @property
@@ -135,10 +137,10 @@ class Pipeline:
         iy, wy = area_weights(H, view_h)
         ix, wx = area_weights(W, view_w)
         b: dict[str, Any] = {
-            "iy": xp.asarray(iy.astype(np.int32 if self.backend == "cupy" else np.int64)),
+            "iy": xp.asarray(iy.astype(np.int32 if self.on_device else np.int64)),
             "wy": xp.asarray(wy),
             "wx": xp.asarray(wx),
-            "ix": xp.asarray(ix.astype(np.int32 if self.backend == "cupy" else np.int64)),
+            "ix": xp.asarray(ix.astype(np.int32 if self.on_device else np.int64)),
             "linear": xp.empty((view_h, view_w, 3), xp.float32),
             "display": xp.empty((view_h, view_w, 3), xp.float32),
             "image": xp.empty((view_h, view_w, 4), xp.uint8),
@@ -146,7 +148,7 @@ class Pipeline:
         }
         if self.backend == "numpy" and not self.reference:
             b["padded"] = np.empty((H + 4, W + 4), np.float32)
-        if self.backend == "cupy":
+        if self.on_device:
             b["raw"] = xp.empty((H, W), xp.uint16)
             if s.demosaic == "hq":
                 b["mosaic"] = xp.empty((H, W), xp.float32)
@@ -174,7 +176,7 @@ class Pipeline:
         self._colors = cfa_colors(frame.cfa)
         self._site_scale = scaling.site_scales()
         self._lut = tone_lut(s.tone, s.contrast)
-        if self.backend == "cupy":
+        if self.on_device:
             self._ccm_dev = self.xp.asarray(ccm.ravel())
         self._params_key = key
 
@@ -188,7 +190,7 @@ class Pipeline:
         self.commit(frame)
         timings: dict[str, float] = {}
         b = self._buffers
-        if self.backend == "cupy":
+        if self.on_device:
             path = self._develop_cuda(frame, timings)
         elif self.reference or self._settings.demosaic == "hq":
             linear, display, rgba = develop_reference(frame, self._settings)
@@ -292,7 +294,7 @@ class Pipeline:
                 out=b["rgb"],
                 scratch=b["hq_scratch"],
             )
-            kernel = get_kernel("preview", "vf_preview_rgb")
+            kernel = get_kernel("preview", "vf_preview_rgb", xp=xp)
             kernel(
                 grid,
                 block,
@@ -300,7 +302,7 @@ class Pipeline:
             )
             path = "cuda-hq"
         else:
-            kernel = get_kernel("preview", "vf_preview_raw")
+            kernel = get_kernel("preview", "vf_preview_raw", xp=xp)
             kernel(
                 grid,
                 block,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 KERNEL_DIR = Path(__file__).resolve().parent
@@ -55,30 +56,41 @@ def module_code(name: str, defines: tuple[tuple[str, Any], ...] = ()) -> str:
 
 
 @functools.cache
-def _load(name: str, defines: tuple[tuple[str, Any], ...]) -> Any:
-    from ..backend import get_xp
-
-    cp = get_xp("cupy")
-    module = cp.RawModule(code=module_code(name, defines), options=NVRTC_OPTIONS)
+def _load(xp: ModuleType, name: str, defines: tuple[tuple[str, Any], ...]) -> Any:
+    module = xp.RawModule(code=module_code(name, defines), options=NVRTC_OPTIONS)
     module.compile()
     return module
 
 
-def load(name: str, defines: dict[str, Any] | None = None) -> Any:
+def _module(xp: ModuleType | None) -> ModuleType:
+    from ..backend import device_module
+
+    return device_module() if xp is None else xp
+
+
+def load(name: str, defines: dict[str, Any] | None = None, xp: ModuleType | None = None) -> Any:
     """Compile ``<name>.cu`` with ``defines`` prepended and return the cached ``RawModule``.
 
-    Compilation needs a CUDA device; the module is cached per (name, defines).
+    ``xp`` is the device module that compiles it: ``cupy`` (NVRTC, needs a CUDA device) or
+    ``viewfinder.cudasim`` (g++, the CPU runtime); default :func:`backend.device_module`.
+    The module is cached per (xp, name, defines).
     """
-    key = tuple(sorted((defines or {}).items()))
-    return _load(name, key)
+    return _load(_module(xp), name, tuple(sorted((defines or {}).items())))
 
 
-def get_kernel(name: str, function: str, defines: dict[str, Any] | None = None) -> Any:
+def get_kernel(
+    name: str,
+    function: str,
+    defines: dict[str, Any] | None = None,
+    xp: ModuleType | None = None,
+) -> Any:
     """The ``extern "C"`` kernel ``function`` of ``<name>.cu`` (cached: call it per frame)."""
-    return _function(name, function, tuple(sorted((defines or {}).items())))
+    return _function(_module(xp), name, function, tuple(sorted((defines or {}).items())))
 
 
 @functools.cache
-def _function(name: str, function: str, defines: tuple[tuple[str, Any], ...]) -> Any:
+def _function(
+    xp: ModuleType, name: str, function: str, defines: tuple[tuple[str, Any], ...]
+) -> Any:
     # RawModule.get_function makes a new RawKernel (and a driver lookup) on every call.
-    return _load(name, defines).get_function(function)
+    return _load(xp, name, defines).get_function(function)

@@ -31,7 +31,10 @@ class InteropUnavailable(RuntimeError):
 
 
 def _is_cupy(a: Any) -> bool:
-    return type(a).__module__.startswith("cupy")
+    """A device array (CuPy or the cudasim stand-in)."""
+    from ..backend import is_device_array
+
+    return is_device_array(a)
 
 
 def _formats(channels: int) -> tuple[int, int]:
@@ -149,9 +152,9 @@ class StreamTexture:
                     self.interop_error = f"{type(exc).__name__}: {exc}"
                     self._interop = None
             if self._pinned is None:
-                import cupy
+                from ..backend import array_module
 
-                mem = cupy.cuda.alloc_pinned_memory(array.nbytes)
+                mem = array_module(array).cuda.alloc_pinned_memory(array.nbytes)
                 self._pinned = np.frombuffer(mem, np.uint8, array.nbytes).reshape(shape)
             array.get(out=self._pinned)
             host, self.path = self._pinned, PATH_PINNED

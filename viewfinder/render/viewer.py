@@ -97,14 +97,13 @@ class Viewer(ViewerControls):
         self.ring = FrameRing(ring_capacity)
         self.source_thread = start_source(source, self.ring)
         self.processor = Processor(pipeline, self.ring, before=self._apply_settings)
-        if pipeline.backend == "cupy":
-            import cupy
-
+        if pipeline.on_device:
+            cupy = pipeline.xp
             # this thread's CUDA work (waits on results, interop copies) on a stream of its own
             self._cuda_stream = cupy.cuda.Stream(non_blocking=False)
             self._cuda_stream.use()
         # the GL side
-        self.renderer = ViewRenderer(interop=pipeline.backend == "cupy")
+        self.renderer = ViewRenderer(interop=pipeline.backend == "cupy")  # cudasim: no GL interop
         self._init_imgui()
         self._refresh_frames()
 
@@ -193,8 +192,7 @@ class Viewer(ViewerControls):
             self._refresh_frames()  # the lens changed (here, or by whoever drives the camera)
         self.last_meta = meta
         if result.ready_event is not None:
-            import cupy
-
+            cupy = self.pipeline.xp
             cupy.cuda.get_current_stream().wait_event(result.ready_event)  # GPU-side wait
         if result.stats_ready():
             if result.raw_stats.get("ev_hist") is not None:
@@ -212,8 +210,7 @@ class Viewer(ViewerControls):
         t = time.perf_counter()
         self.renderer.upload(result.arrays, result.arrays.get("magnifier"))
         if result.ready_event is not None:
-            import cupy
-
+            cupy = self.pipeline.xp
             # the slot's arrays are read by copies queued on this thread's stream: the
             # processor waits on this event before it writes the slot again
             if result.consumed_event is None:
@@ -332,8 +329,8 @@ class Viewer(ViewerControls):
         st["path"], st["backend"] = result.path, result.backend
         st["upload_path"] = self.renderer.path
         st["interop_error"] = self.renderer.image.interop_error
-        if self.pipeline.backend == "cupy" and now - self._gpu_mem_at > 1.0:
-            import cupy
+        if self.pipeline.on_device and now - self._gpu_mem_at > 1.0:
+            cupy = self.pipeline.xp
 
             free, total = cupy.cuda.runtime.memGetInfo()  # once a second, not per frame
             used = cupy.get_default_memory_pool().used_bytes()

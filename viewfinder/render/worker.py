@@ -62,9 +62,9 @@ def _copy_into(slot: dict[str, Any], name: str, src: Any, xp: Any) -> Any:
 
 def _pinned_like(a: Any) -> np.ndarray:
     """A host array in pinned (page-locked) memory shaped like device array ``a``."""
-    import cupy
+    from ..backend import array_module
 
-    mem = cupy.cuda.alloc_pinned_memory(a.nbytes)
+    mem = array_module(a).cuda.alloc_pinned_memory(a.nbytes)
     return np.frombuffer(mem, a.dtype, a.size).reshape(a.shape)
 
 
@@ -109,9 +109,8 @@ class Processor:
         old.close()
 
     def _run(self) -> None:
-        if self.pipeline.backend == "cupy":
-            import cupy
-
+        if self.pipeline.on_device:
+            cupy = self.pipeline.xp
             # This thread's work goes on its own stream. A blocking one: sources (the simulated
             # camera) write frames on the legacy default stream, and a blocking stream waits
             # for that work, so the pipeline never reads a frame still being written.
@@ -144,10 +143,8 @@ class Processor:
         xp = self.pipeline.xp
         slot = self._slots[self._write]
         stream = self._stream
-        if stream is None and self.pipeline.backend == "cupy":  # process_one: caller's stream
-            import cupy
-
-            stream = cupy.cuda.get_current_stream()
+        if stream is None and self.pipeline.on_device:  # process_one: caller's stream
+            stream = xp.cuda.get_current_stream()
         if stream is not None and slot.consumed_event is not None:
             # The window thread's copies out of this slot (texture uploads, on its own stream)
             # may still be queued on the GPU: wait for them there, not on the host.
@@ -181,10 +178,8 @@ class Processor:
         slot.path, slot.backend = out.path, out.backend
         slot.processed_ns = time.monotonic_ns()
         if stream is not None:
-            import cupy
-
             if slot.ready_event is None:  # one event per slot, recorded again each frame
-                slot.ready_event = cupy.cuda.Event(block=False, disable_timing=True)
+                slot.ready_event = xp.cuda.Event(block=False, disable_timing=True)
             slot.ready_event.record(stream)
         with self._lock:
             self._write, self._ready = self._ready, self._write

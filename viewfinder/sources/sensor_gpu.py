@@ -16,19 +16,20 @@ class GpuExposer:
     ``host=True`` the frame is copied into the next of as many pinned host buffers.
     """
 
-    def __init__(self, width: int, height: int, host: bool = False, buffers: int = 6) -> None:
-        from ..backend import get_xp
+    def __init__(
+        self, width: int, height: int, host: bool = False, buffers: int = 6, xp: str = "cupy"
+    ) -> None:
+        from ..backend import cupyx_module, get_xp
         from ..kernels import get_kernel
 
-        cp = get_xp("cupy")
+        cp = get_xp(xp)  # "cupy", or "cudasim" (the same code on the CPU runtime)
         self._cp = cp
         self.width, self.height = width, height
-        self._kernel = get_kernel("sim", "vf_sim_expose")
+        self._kernel = get_kernel("sim", "vf_sim_expose", xp=cp)
         self._out = [cp.empty((height, width), cp.uint16) for _ in range(buffers)]
         self._host = None
         if host:
-            import cupyx
-
+            cupyx = cupyx_module(cp)
             self._host = [cupyx.empty_pinned((height, width), np.uint16) for _ in range(buffers)]
         self._i = 0
         self._rate = None
@@ -40,7 +41,8 @@ class GpuExposer:
             if rate_e_s.ndim != 2:
                 raise ValueError(f"rate map must be 2-D, got shape {rate_e_s.shape}")
             # the kernel indexes rows of rate_w floats: C order whatever the source layout
-            self._rate = self._cp.ascontiguousarray(rate_e_s, dtype=self._cp.float32)
+            # (cupy.ascontiguousarray refuses a NumPy array: make it contiguous on the host)
+            self._rate = self._cp.asarray(np.ascontiguousarray(rate_e_s, dtype=np.float32))
             self._rate_key = key
 
     def expose(

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import optics
-from ..backend import backend_name
+from ..backend import BACKENDS, backend_name, is_device_backend
 from ..frame import Frame
 from .autofocus import ContrastAutofocus
 from .lenses import Lens, load_lenses
@@ -71,7 +71,7 @@ class SimulatedCamera(ContrastAutofocus):
     size : (width, height), "full", "binned" or None
         Output size (see :class:`~viewfinder.sources.sensor.Sensor`). Default: 1920x1440 on
         the NumPy backend, the native 8192x6144 on CuPy.
-    backend : {"numpy", "cupy"} or None
+    backend : {"numpy", "cupy", "cudasim"} or None
         Where frames are exposed (default: :func:`viewfinder.backend.backend_name`).
     host : bool
         On CuPy, copy each frame to host memory (a model of a real sensor's upload).
@@ -100,10 +100,13 @@ class SimulatedCamera(ContrastAutofocus):
         spec: SensorSpec = IMX989,
     ) -> None:
         self.backend = backend or backend_name()
-        if self.backend not in ("numpy", "cupy"):
-            raise ValueError(f"backend must be numpy or cupy, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        #: Frames are exposed by the CUDA kernel (CuPy, or cudasim on the CPU).
+        self.on_device = is_device_backend(self.backend)
         if size is None:
-            size = (1920, 1440) if self.backend == "numpy" else (spec.width, spec.height)
+            # cudasim runs the CUDA path on the CPU: the full sensor would take minutes a frame
+            size = (spec.width, spec.height) if self.backend == "cupy" else (1920, 1440)
         self.sensors = {
             "builtin": Sensor(spec, size, seed=seed),
             "m": Sensor(spec, size, seed=seed + 1),
@@ -214,17 +217,18 @@ class SimulatedCamera(ContrastAutofocus):
 
     # ----- rendering ------------------------------------------------------------------------
     def _render_device(self) -> tuple[Any, Any, dict] | None:
-        """On CuPy: blur and composite on the device, sharp layers uploaded once."""
-        if self.backend != "cupy":
+        """On the device: blur and composite there, sharp layers uploaded once."""
+        if not self.on_device:
             return None
         import importlib
 
-        from ..backend import get_xp
+        from ..backend import cupyx_module, get_xp
 
         if len(self._device_layers) > 32:  # layers of older lenses and sizes
             self._device_layers.clear()
-        ndi = importlib.import_module("cupyx.scipy.ndimage")
-        return get_xp("cupy"), ndi, self._device_layers
+        xp = get_xp(self.backend)
+        ndi = importlib.import_module(cupyx_module(xp).__name__ + ".scipy.ndimage")
+        return xp, ndi, self._device_layers
 
     def _state_key(self) -> tuple:
         lens = self.lens
@@ -310,9 +314,9 @@ class SimulatedCamera(ContrastAutofocus):
             time_s, iso = self._exposure
             mode = cache["mode"]
             sensor = self.sensors[mode]
-            if self.backend == "cupy":
+            if self.on_device:
                 if self._gpu is None:
-                    self._gpu = GpuExposer(self.width, self.height, self.host)
+                    self._gpu = GpuExposer(self.width, self.height, self.host, xp=self.backend)
                 self._gpu.set_rate(cache["key"], cache["rate"])
                 seed = (self.seed * 0x9E3779B1 + seq * 2 + (mode == "m")) & 0xFFFFFFFF
                 data = self._gpu.expose(offset, time_s, sensor.noise_params(iso), seed, self.noise)

@@ -242,7 +242,7 @@ class Assists(CpuViewPass):
         h, w = self.view_shape
         ku, kv = vectorscope_scales(self.vs.shape[0])
         prgb = PEAKING_COLOURS[p.colour]
-        get_kernel("assists", "vf_view_pass")(
+        get_kernel("assists", "vf_view_pass", xp=self.xp)(
             ((w + 31) // 32, (h + 7) // 8, 1),
             (32, 8, 1),
             (

@@ -183,16 +183,17 @@ def _demosaic_linear(m: np.ndarray, cfa: str, method: str, out: np.ndarray) -> n
 # --- CuPy path: thin glue over demosaic.cu (no host sync; allocates only what is not given) ---
 
 _BLOCK = (32, 8, 1)
-_KERNELS: dict[str, Any] = {}
+_KERNELS: dict[tuple[str, str], Any] = {}
 
 
-def _kernel(name: str) -> Any:
-    """The compiled kernel ``name`` of demosaic.cu, cached here to skip per-frame lookups."""
-    kernel = _KERNELS.get(name)
+def _kernel(cp: Any, name: str) -> Any:
+    """The compiled kernel ``name`` of demosaic.cu for module ``cp`` (CuPy or cudasim), cached
+    here to skip per-frame lookups."""
+    kernel = _KERNELS.get((cp.__name__, name))
     if kernel is None:
         from ..kernels import get_kernel
 
-        kernel = _KERNELS[name] = get_kernel("demosaic", name)
+        kernel = _KERNELS[cp.__name__, name] = get_kernel("demosaic", name, xp=cp)
     return kernel
 
 
@@ -209,7 +210,7 @@ def _demosaic_cupy(raw: Any, cfa: str, method: str, out: Any, scratch: Any | Non
     grid = ((w + _BLOCK[0] - 1) // _BLOCK[0], (h + _BLOCK[1] - 1) // _BLOCK[1], 1)
     wi, hi, code = np.int32(w), np.int32(h), np.int32(CFA_CODES[cfa])
     if method != "hq":
-        _kernel(f"vf_demosaic_{method}_{suffix}")(grid, _BLOCK, (raw, out, wi, hi, code))
+        _kernel(cp, f"vf_demosaic_{method}_{suffix}")(grid, _BLOCK, (raw, out, wi, hi, code))
         return out
     if scratch is None:
         scratch = cp.empty(hq_scratch_shape((h, w)), dtype=cp.float32)
@@ -225,9 +226,9 @@ def _demosaic_cupy(raw: Any, cfa: str, method: str, out: Any, scratch: Any | Non
             f"{tuple(getattr(scratch, 'shape', ()))}"
         )
     vh, pq = scratch[0], scratch[1]
-    _kernel(f"vf_hq_directions_{suffix}")(grid, _BLOCK, (raw, vh, pq, wi, hi))
-    _kernel(f"vf_hq_green_{suffix}")(grid, _BLOCK, (raw, vh, out, wi, hi, code))
-    _kernel(f"vf_hq_rb_{suffix}")(grid, _BLOCK, (raw, pq, out, wi, hi, code))
-    _kernel("vf_hq_rb_at_g")(grid, _BLOCK, (vh, out, wi, hi, code))
-    _kernel(f"vf_hq_refine_{suffix}")(grid, _BLOCK, (raw, vh, out, wi, hi, code))
+    _kernel(cp, f"vf_hq_directions_{suffix}")(grid, _BLOCK, (raw, vh, pq, wi, hi))
+    _kernel(cp, f"vf_hq_green_{suffix}")(grid, _BLOCK, (raw, vh, out, wi, hi, code))
+    _kernel(cp, f"vf_hq_rb_{suffix}")(grid, _BLOCK, (raw, pq, out, wi, hi, code))
+    _kernel(cp, "vf_hq_rb_at_g")(grid, _BLOCK, (vh, out, wi, hi, code))
+    _kernel(cp, f"vf_hq_refine_{suffix}")(grid, _BLOCK, (raw, vh, out, wi, hi, code))
     return out

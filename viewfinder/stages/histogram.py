@@ -136,7 +136,7 @@ def _raw_histogram_gpu(raw: Any, cfa: str, nb: int, out: Any) -> Any:
     defines: dict[str, Any] = {"VF_HIST_BINS": nb}
     if nb > _SHARED_MAX_BINS:
         defines["VF_HIST_GLOBAL"] = 1
-    kernel = get_kernel("histogram", "vf_raw_histogram", defines)
+    kernel = get_kernel("histogram", "vf_raw_histogram", defines, xp=xp)
     out.fill(0)
     h, w = raw.shape
     pairs = h * (w // 2)
@@ -206,9 +206,9 @@ class PinnedReadback:
         self.xp = xp
         self.on_gpu = xp is not np
         if self.on_gpu:
-            import cupyx
+            from ..backend import cupyx_module
 
-            self._host = [cupyx.empty_pinned(shape, dtype) for _ in range(2)]
+            self._host = [cupyx_module(xp).empty_pinned(shape, dtype) for _ in range(2)]
             self._events = [xp.cuda.Event(block=False, disable_timing=True) for _ in range(2)]
         else:
             self._host = [np.empty(shape, dtype) for _ in range(2)]

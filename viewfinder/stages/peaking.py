@@ -239,14 +239,14 @@ class PeakingEngine:
         grid = ((W + 31) // 32, (H + 7) // 8, 1)
         thresholds, fg = (0.0, 0.0, 0.0), np.float32(0.0)
         if settings is not None:
-            get_kernel("assists", "vf_peak_luma")(
+            get_kernel("assists", "vf_peak_luma", xp=self.xp)(
                 grid, block, (raw, i32(W), i32(H), self.lut_dev, i32(self.lut_dev.size), self.lum)
             )
-            get_kernel("assists", "vf_peak_score")(
+            get_kernel("assists", "vf_peak_score", xp=self.xp)(
                 grid, block, (self.lum, i32(W), i32(H), f32(FAR_WEIGHT), self.score)
             )
             thresholds, fg = settings.thresholds(), settings.floor_gain()
-        get_kernel("assists", "vf_peak_pool")(
+        get_kernel("assists", "vf_peak_pool", xp=self.xp)(
             ((w + 31) // 32, (h + 7) // 8, 1),
             block,
             (
