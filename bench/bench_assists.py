@@ -5,7 +5,9 @@ CPU (NumPy/Numba/OpenCV): 1920x1080 frame, 1920x1080 and 1280x720 views. GPU (wh
 device): 8192x6144 frame at a 2048x1536 view, timed with CUDA events (the issue's budget: all
 assists together at most 0.5 ms). Writes bench/results/<date>-<device>-assists.json.
 
-    python -m bench.bench_assists [--quick]
+    python -m bench.bench_assists [--quick] [--gpu-only] [--sizes 8192x6144,...] [--repeat N]
+
+``--sizes``: the GPU frame sizes (each at a view a quarter of its side).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 
 from bench.bench_pipeline import synthetic_raw
-from bench.harness import gpu_measure, measure, write_results
+from bench.harness import gpu_measure, measure, parse_sizes, write_results
 from viewfinder import Frame, Settings
 from viewfinder.backend import gpu_available
 from viewfinder.pipeline import Pipeline
@@ -121,10 +123,11 @@ def bench_cpu(repeat: int) -> dict:
     return out
 
 
-def bench_gpu(repeat: int) -> dict:
+def bench_gpu(repeat: int, size: tuple[int, int] = (8192, 6144)) -> dict:
     import cupy as cp
 
-    w, h, vw, vh = 8192, 6144, 2048, 1536
+    w, h = size
+    vw, vh = w // 4 // 2 * 2, h // 4 // 2 * 2
     raw = cp.asarray(synthetic_raw(w, h))
     frame = Frame(raw, "RGGB", 64, 1023, 10, meta={"noise": NOISE})
     rgba = cp.asarray(np.random.default_rng(0).integers(0, 256, (vh, vw, 4)).astype(np.uint8))
@@ -143,7 +146,7 @@ def bench_gpu(repeat: int) -> dict:
     for label, s in (("pipeline_off", Settings()), ("pipeline_all", single("all"))):
         pipe = Pipeline(replace(s, view_size=(vw, vh)), backend="cupy")
         cases[label] = gpu_measure(lambda p=pipe: p.process(frame), repeat=repeat, warmup=3)
-        print(f"gpu {label}: {cases[label]['median_ms']:.3f} ms")
+        print(f"gpu {w}x{h} view {vw}x{vh} {label}: {cases[label]['median_ms']:.3f} ms")
     cases["added_by_all_ms"] = (
         cases["pipeline_all"]["median_ms"] - cases["pipeline_off"]["median_ms"]
     )
@@ -153,11 +156,19 @@ def bench_gpu(repeat: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--gpu-only", action="store_true", help="skip the CPU figures (needs a GPU)")
+    ap.add_argument("--sizes", default="8192x6144", help="GPU frame sizes, comma list of WxH")
+    ap.add_argument("--repeat", type=int, default=None)
     args = ap.parse_args(argv)
-    repeat = 5 if args.quick else 20
-    payload = {"cpu": bench_cpu(repeat)}
+    if args.gpu_only and not gpu_available():
+        raise SystemExit("bench_assists --gpu-only: no CUDA device (CuPy) here")
+    sizes = parse_sizes(args.sizes)
+    repeat = args.repeat or (5 if args.quick else 20)
+    payload = {} if args.gpu_only else {"cpu": bench_cpu(repeat)}
     if gpu_available():
-        payload["gpu"] = bench_gpu(repeat)
+        payload["gpu"] = {}
+        for size in sizes:
+            payload["gpu"].update(bench_gpu(repeat, size))
     print(write_results("assists", payload))
 
 

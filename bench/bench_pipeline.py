@@ -5,7 +5,8 @@ the same process: OpenCV's Bayer conversion (cvtColor, CPU) and colour-demosaici
 2004 (CPU, small sizes only: it takes seconds a frame). Writes bench/results/<date>-<device>-
 pipeline.json.
 
-    python -m bench.bench_pipeline [--quick] [--sizes 1920x1080,8192x6144]
+    python -m bench.bench_pipeline [--quick] [--sizes 1920x1080,8192x6144] [--no-peers]
+                                   [--gpu-only] [--repeat N]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import cv2
 import numpy as np
 
-from bench.harness import gpu_measure, measure, write_results
+from bench.harness import gpu_measure, measure, parse_sizes, write_results
 from viewfinder import Frame, Settings
 from viewfinder.backend import gpu_available
 from viewfinder.pipeline import Pipeline
@@ -63,7 +64,7 @@ def all_assists(settings: Settings) -> Settings:
     )
 
 
-def bench_size(width: int, height: int, repeat: int, with_peers: bool) -> dict:
+def bench_size(width: int, height: int, repeat: int, with_peers: bool, cpu: bool = True) -> dict:
     raw = synthetic_raw(width, height)
     frame = Frame(
         raw,
@@ -84,14 +85,16 @@ def bench_size(width: int, height: int, repeat: int, with_peers: bool) -> dict:
         if assists:
             settings = all_assists(settings)
         tag = f"{method}{'+assists' if assists else ''}/view{view[0]}x{view[1]}"
-        pipe = Pipeline(settings, backend="numpy")
-        r = measure(lambda p=pipe: p.process(frame), repeat=repeat, warmup=2)
-        r["fps"] = 1e3 / r["median_ms"]
-        r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
-        out["cases"][f"cpu/{tag}"] = r
-        print(
-            f"{width}x{height} cpu/{tag}: {r['median_ms']:.2f} ms ({r['fps']:.1f} fps)", flush=True
-        )
+        if cpu:
+            pipe = Pipeline(settings, backend="numpy")
+            r = measure(lambda p=pipe: p.process(frame), repeat=repeat, warmup=2)
+            r["fps"] = 1e3 / r["median_ms"]
+            r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
+            out["cases"][f"cpu/{tag}"] = r
+            print(
+                f"{width}x{height} cpu/{tag}: {r['median_ms']:.2f} ms ({r['fps']:.1f} fps)",
+                flush=True,
+            )
         if gpu_available():
             import cupy as cp
 
@@ -105,6 +108,7 @@ def bench_size(width: int, height: int, repeat: int, with_peers: bool) -> dict:
                 meta=frame.meta,
             )
             r = gpu_measure(lambda p=gpipe, f=dframe: p.process(f), repeat=max(repeat, 50))
+            r["fps"] = 1e3 / r["median_ms"]
             r["gpix_per_s"] = mpix / 1e3 / (r["median_ms"] / 1e3)
             # The pipeline's own per-stage CUDA events (read a frame late): kernel time
             # without the host's launch gaps that the events around process() include.
@@ -149,12 +153,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repeats, no 50 MP on the CPU")
     ap.add_argument("--sizes", default=None, help="comma list of WxH")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--gpu-only", action="store_true", help="skip the CPU path (needs a GPU)")
+    ap.add_argument("--repeat", type=int, default=None, help="CPU repeats (GPU: at least 50)")
     args = ap.parse_args(argv)
+    if args.gpu_only and not gpu_available():
+        print("bench_pipeline --gpu-only: no CUDA device (CuPy) here", file=sys.stderr)
+        return 2
     sizes = SIZES
     if args.sizes:
-        sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    repeat = 5 if args.quick else 15
-    results = [bench_size(w, h, repeat, not args.no_peers) for w, h in sizes]
+        sizes = parse_sizes(args.sizes)
+    for size in sizes:
+        if size not in VIEWS:  # any other frame: shown at 1/4 a side and 1:1
+            VIEWS[size] = [(size[0] // 4 // 2 * 2, size[1] // 4 // 2 * 2), size]
+    repeat = args.repeat or (5 if args.quick else 15)
+    results = [bench_size(w, h, repeat, not args.no_peers, cpu=not args.gpu_only) for w, h in sizes]
     path = write_results("pipeline", {"results": results})
     print(f"wrote {path}")
     return 0

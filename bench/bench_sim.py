@@ -9,7 +9,9 @@ On a CUDA device: 8192x6144 frames on the device (CUDA events and wall clock wit
 with ``host=True`` (device -> pinned host copy), and an aperture change (blur and composite on
 the device).
 
-    python -m bench.bench_sim [--quick] [--gpu-only]
+    python -m bench.bench_sim [--quick] [--gpu-only] [--gpu-sizes 8192x6144,...] [--repeat N]
+
+With several ``--gpu-sizes`` the JSON's ``gpu`` holds the last size and ``gpu_sizes`` them all.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 import numba
 import numpy as np
 
-from bench.harness import gpu_measure, measure, write_results
+from bench.harness import gpu_measure, measure, parse_sizes, write_results
 from viewfinder.backend import cupy_module
 from viewfinder.sources.simulated import SimulatedCamera
 
@@ -72,11 +74,11 @@ def autofocus() -> dict[str, object]:
     }
 
 
-def gpu_frames(repeat: int) -> dict[str, object]:
+def gpu_frames(repeat: int, size: tuple[int, int] = (8192, 6144)) -> dict[str, object]:
     cp = cupy_module()
-    out: dict[str, object] = {}
+    out: dict[str, object] = {"size": list(size)}
     for host in (False, True):
-        cam = SimulatedCamera((8192, 6144), backend="cupy", host=host, motion=True)
+        cam = SimulatedCamera(size, backend="cupy", host=host, motion=True)
         cam.set_mode("m")
         cam.attach_lens("summilux-35")
         cam.set_focus(1.0)
@@ -110,11 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 1920x1080 only")
     parser.add_argument("--gpu-only", action="store_true", help="skip the CPU figures")
+    parser.add_argument("--gpu-sizes", default="8192x6144", help="comma list of WxH")
+    parser.add_argument("--repeat", type=int, default=None)
     args = parser.parse_args(argv)
+    gpu_sizes = parse_sizes(args.gpu_sizes)
     if args.gpu_only and cupy_module() is None:
         print("bench_sim --gpu-only: no CUDA device (CuPy) here", file=sys.stderr)
         return 2
-    repeat = 20 if args.quick else 100
+    repeat = args.repeat or (20 if args.quick else 100)
     payload: dict[str, object] = {
         "numba_threads": numba.get_num_threads(),
         "load_average_before": list(os.getloadavg()),  # the CPU figures are shared-machine ones
@@ -135,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.quick or args.gpu_only):
         payload["autofocus"] = autofocus()
         print(f"autofocus sweep: {payload['autofocus']['focus_at']['median_ms']:.0f} ms")
-    if cupy_module() is not None:
-        payload["gpu"] = gpu_frames(repeat)
-        g = payload["gpu"]
+    for size in gpu_sizes if cupy_module() is not None else []:
+        payload["gpu"] = g = gpu_frames(repeat, size)
+        if len(gpu_sizes) > 1:
+            payload.setdefault("gpu_sizes", []).append(g)
         print(
-            f"gpu 8192x6144: events {g['device_events']['median_ms']:.3f} ms "
+            f"gpu {size[0]}x{size[1]}: events {g['device_events']['median_ms']:.3f} ms "
             f"({g['device_events']['fps']:.0f} fps), wall {g['device_wall']['median_ms']:.3f}"
             f" ms ({g['device_wall']['fps']:.0f} fps), host copy "
             f"{g['host_wall']['median_ms']:.2f} ms, kernel "

@@ -12,7 +12,7 @@ The source replays frames exposed beforehand by the simulated camera (so the sen
 not compete for the CPU), paced at ``--source-fps``. CPU default: a 1280x720 window fed by
 1920x1080 frames; ``--gpu``: a 3840x2160 window fed by 8192x6144 frames, CuPy and EGL.
 
-    python -m bench.bench_view [--frames 90] [--gpu] [--quick]
+    python -m bench.bench_view [--frames 90] [--gpu] [--quick] [--frame-size WxH] [--window WxH]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from bench.harness import environment, measure, write_results
+from bench.harness import environment, measure, parse_sizes, write_results
 
 
 class ReplaySource:
@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--source-fps", type=float, default=None)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--frame-size", default=None, help="source frame size WxH (default above)")
+    ap.add_argument("--window", default=None, help="window size WxH (default above)")
     args = ap.parse_args(argv)
 
     from viewfinder.render.context import create_context, prepare_platform
@@ -135,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         window, frame_size, backend, fps = (1280, 720), (1920, 1080), "numpy", 60.0
     fps = args.source_fps or fps
+    if args.frame_size:
+        frame_size = parse_sizes(args.frame_size)[0]
+    if args.window:
+        window = parse_sizes(args.window)[0]
     n = 20 if args.quick else args.frames
     ctx = create_context(True, window, prefer_gpu=args.gpu)
     frames = exposed_frames(frame_size, backend)

@@ -20,6 +20,9 @@ from typing import Any
 import numpy as np
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: Where ``write_results`` writes when given no folder, instead of RESULTS_DIR (set by
+#: ``bench.gpu_check`` so that its runs do not add files to the repository).
+RESULTS_ENV = "VIEWFINDER_BENCH_RESULTS"
 
 
 def _summary(samples_ms: list[float]) -> dict[str, float]:
@@ -108,15 +111,27 @@ def environment() -> dict[str, Any]:
     return env
 
 
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """``"1920x1080,8192x6144"`` -> [(1920, 1080), (8192, 6144)]."""
+    try:
+        sizes = [tuple(int(v) for v in part.lower().split("x")) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"sizes must be a comma list of WxH, got {text!r}") from None
+    if not sizes or any(len(s) != 2 for s in sizes):
+        raise ValueError(f"sizes must be a comma list of WxH, got {text!r}")
+    return sizes  # type: ignore[return-value]
+
+
 def device_tag(env: dict[str, Any]) -> str:
     name = env.get("gpu") or f"cpu{env.get('cpu_count')}"
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
 
 
 def write_results(name: str, payload: dict[str, Any], out_dir: Path | None = None) -> Path:
-    """Write ``payload`` plus the environment to ``<date>-<device>-<name>.json``."""
+    """Write ``payload`` plus the environment to ``<date>-<device>-<name>.json`` in
+    ``out_dir`` (default: ``$VIEWFINDER_BENCH_RESULTS``, else bench/results)."""
     env = environment()
-    out_dir = Path(out_dir or RESULTS_DIR)
+    out_dir = Path(out_dir or os.environ.get(RESULTS_ENV) or RESULTS_DIR)
     out_dir.mkdir(parents=True, exist_ok=True)
     day = env["date"][:10]
     path = out_dir / f"{day}-{device_tag(env)}-{name}.json"
