@@ -52,7 +52,14 @@ def module_code(name: str, defines: tuple[tuple[str, Any], ...] = ()) -> str:
     ``#include``d headers; the digest comment makes an edited header recompile instead of
     loading a stale cubin.
     """
-    return f"// vf headers {headers_digest()}\n" + _defines_text(defines) + read_source(name)
+    # "#line" makes compiler messages (NVRTC, g++) and AddressSanitizer reports name the file
+    path = KERNEL_DIR / f"{name}.cu"
+    return (
+        f"// vf headers {headers_digest()}\n"
+        + _defines_text(defines)
+        + f'#line 1 "{path}"\n'
+        + read_source(name)
+    )
 
 
 @functools.cache
