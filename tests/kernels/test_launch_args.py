@@ -173,7 +173,7 @@ class Launcher:
     def __init__(self):
         self.launches: list[str] = []
 
-    def get_kernel(self, name, function, defines=None):
+    def get_kernel(self, name, function, defines=None, xp=None):
         sig = signatures()[function]
 
         def launch(grid, block, args, shared_mem=0, stream=None):
@@ -222,7 +222,8 @@ def standin(monkeypatch):
     import viewfinder.stages.demosaic as dm
 
     monkeypatch.setattr(dm, "_KERNELS", {})
-    cupyx = types.SimpleNamespace(empty_pinned=lambda shape, dtype: np.empty(shape, dtype))
+    cupyx = types.ModuleType("cupyx")  # a module: backend.cupyx_module's callers use __name__
+    cupyx.empty_pinned = lambda shape, dtype: np.empty(shape, dtype)
     monkeypatch.setitem(sys.modules, "cupyx", cupyx)
     return cp, launcher
 

@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.kernels.test_launch_args import standin  # noqa: F401, F811  (fixture)
 from viewfinder.stages.color import apply_matrix, color_matrix_for
 from viewfinder.stages.output import to_rgba8
 from viewfinder.stages.resize import area_downscale, area_weights, view_size_for
@@ -83,3 +84,54 @@ def test_to_rgba8_rounds_and_clips():
     out = to_rgba8(d)
     np.testing.assert_array_equal(out[0, 0], [0, 128, 255, 255])
     np.testing.assert_array_equal(out[0, 1], [0, 1, 254, 255])
+
+
+def _matrix_formula(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The definition in float32, in the order apply_matrix promises (no FMA, no BLAS)."""
+    m = m.astype(np.float32)
+    r, g, b = (rgb[..., k].astype(np.float32) for k in range(3))
+    return np.stack([(m[i, 0] * r + m[i, 1] * g) + m[i, 2] * b for i in range(3)], axis=-1)
+
+
+def test_apply_matrix_is_the_float32_formula_exactly(rng):
+    rgb = rng.normal(0.4, 0.5, (33, 47, 3)).astype(np.float32)
+    m = rng.normal(size=(3, 3)).astype(np.float32)
+    want = _matrix_formula(rgb, m)
+    np.testing.assert_array_equal(apply_matrix(rgb, m), want)
+    inplace = rgb.copy()
+    assert apply_matrix(inplace, m, out=inplace) is inplace
+    np.testing.assert_array_equal(inplace, want)
+    crop = rgb[3:20:2, 5:40]  # a strided view, and 1-D / 2-D stacks of pixels
+    np.testing.assert_array_equal(apply_matrix(crop, m), want[3:20:2, 5:40])
+    np.testing.assert_array_equal(apply_matrix(rgb[4], m), want[4])
+    np.testing.assert_array_equal(apply_matrix(rgb[4, 9], m), want[4, 9])
+
+
+def test_apply_matrix_device_path_needs_no_blas(standin, monkeypatch, rng):  # noqa: F811
+    """CuPy's matmul loads cuBLAS, which the cuda12/cuda13 extras do not install: the device
+    path must be element-wise arithmetic, equal to the NumPy path, in place and allocation-free
+    with a scratch buffer."""
+    cp, _ = standin
+
+    def no_blas(*a, **k):
+        raise ImportError("libcublas.so.13: cannot open shared object file")
+
+    for name in ("matmul", "dot", "einsum", "tensordot", "inner", "vdot"):
+        monkeypatch.setattr(cp, name, no_blas, raising=False)
+    rgb = rng.normal(0.4, 0.5, (24, 40, 3)).astype(np.float32)
+    m = rng.normal(size=(3, 3)).astype(np.float32)
+    want = apply_matrix(rgb, m)
+    got = apply_matrix(cp.asarray(rgb), m)
+    assert type(got).__name__ == "DevArray"
+    np.testing.assert_array_equal(np.asarray(got), want)
+    dev = cp.asarray(rgb)
+    scratch = cp.empty((3, 24, 40), np.float32)
+    made: list[str] = []
+    for name in ("empty", "zeros", "asarray", "array", "ascontiguousarray", "empty_like"):
+        make = getattr(cp, name)
+        monkeypatch.setattr(
+            cp, name, lambda *a, _m=make, _n=name, **k: made.append(_n) or _m(*a, **k)
+        )
+    assert apply_matrix(dev, m, out=dev, scratch=scratch) is dev
+    np.testing.assert_array_equal(np.asarray(dev), want)
+    assert made == []  # no allocation and no upload of the matrix
