@@ -48,7 +48,8 @@ def test_indices_cover_a_3d_grid_once():
             const int y = blockIdx.y * blockDim.y + threadIdx.y;
             const int z = blockIdx.z * blockDim.z + threadIdx.z;
             if (x >= nx || y >= ny || z >= nz) return;
-            const int dims_ok = gridDim.x == 5 && gridDim.z == 2 && blockDim.x == 8 && blockDim.z == 2;
+            const int dims_ok = gridDim.x == 5 && gridDim.z == 2 && blockDim.x == 8
+                                && blockDim.z == 2;
             atomicAdd(&out[(z * ny + y) * nx + x], dims_ok ? 1 + x + 1000 * y + 1000000 * z : -1);
         }
         """,
@@ -136,7 +137,8 @@ def test_warp_shuffles_and_votes():
             xor_out[i] = __shfl_xor_sync(0xffffffffu, i, 1);
             const unsigned b = __ballot_sync(0xffffffffu, in[i] > 0.5f);
             if (lane == 0) ballot[i / 32] = b;
-            any_all[i] = __any_sync(0xffffffffu, lane == 31) * 2 + __all_sync(0xffffffffu, lane < 32);
+            any_all[i] = __any_sync(0xffffffffu, lane == 31) * 2
+                         + __all_sync(0xffffffffu, lane < 32);
         }
         """,
         "warp",
