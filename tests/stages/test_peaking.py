@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ctypes
+from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
 
 from tests.kernels.shim import build_shim, ptr
+from tests.test_pipeline_device import cudasim  # noqa: F401  (fixture)
 from viewfinder import Frame
 from viewfinder.backend import gpu_available
 from viewfinder.stages.peaking import (
@@ -169,6 +171,76 @@ def test_engine_pools_levels_and_raw_clip():
     clip = maxpool_reference((frame.data >= WHITE).astype(np.uint8), (40, 50))
     np.testing.assert_array_equal((pooled >> 2) & 1, clip)
     assert clip[5 * 40 // 128, 7 * 50 // 160] == 1
+
+
+def kernel_pool_reference(levels: np.ndarray, clip: np.ndarray, shape) -> np.ndarray:
+    """Brute force of ``vf_peak_pool``: per view pixel, the blocks of ``vf_pool_range``
+    (``[j src / dst, max((j + 1) src / dst, start + 1))``), the highest level in bits 0-1 and
+    bit 2 set when any site of the block is clipped."""
+    (H, W), (h, w) = levels.shape, shape
+
+    def rng_of(j, src, dst):
+        s, e = j * src // dst, (j + 1) * src // dst
+        return s, (e if e > s else s + 1)
+
+    out = np.zeros(shape, np.uint8)
+    for i in range(h):
+        y0, y1 = rng_of(i, H, h)
+        for j in range(w):
+            x0, x1 = rng_of(j, W, w)
+            level = int(levels[y0:y1, x0:x1].max())
+            out[i, j] = level | (4 if clip[y0:y1, x0:x1].any() else 0)
+    return out
+
+
+@pytest.mark.parametrize(
+    "src,dst", [((100, 130), (37, 51)), ((90, 120), (45, 60)), ((10, 14), (23, 31))]
+)
+def test_maxpool_of_flags_is_max_level_or_clip(src, dst):
+    rng = np.random.default_rng(3)
+    levels = rng.integers(0, 4, src).astype(np.uint8)
+    clip = rng.random(src) < 0.2
+    levels[clip] = rng.integers(0, 2, int(clip.sum()))  # clipped sites with low levels
+    out = np.empty(dst, np.uint8)
+    MaxPool(src, dst)(levels | (clip.astype(np.uint8) << 2), out, flags=True)
+    np.testing.assert_array_equal(out, kernel_pool_reference(levels, clip, dst))
+
+
+def test_engine_pools_peaking_with_raw_clip_as_the_kernel_does():
+    """Bit-exact against the kernel's definition where a block holds a clipped site of a low
+    level beside an unclipped site of a higher one (the byte maximum would say "level 0")."""
+    rng = np.random.default_rng(8)
+    frame = capture(textured_scene(rng, 128, 160), 400, rng)
+    s, view = PeakingSettings(True), (40, 50)
+    levels = peaking(frame, s)
+    white = float(np.percentile(frame.data, 97))  # bright sites all over the texture
+    clip = frame.data >= white
+    want = kernel_pool_reference(levels, clip, view)
+    byte_max = maxpool_reference(levels | (clip.astype(np.uint8) << 2), view)
+    assert ((byte_max & 3) != (want & 3)).sum() >= 5  # the data holds the case, several times
+    eng = PeakingEngine()
+    eng.configure(np, frame.shape, view, BITS)
+    np.testing.assert_array_equal(eng.run(frame, s, raw_white=white), want)
+    np.testing.assert_array_equal(eng.run(frame, None, raw_white=white), (want & 4))
+
+
+@pytest.mark.cudasim
+def test_device_pooling_equals_host_bit_exact(cudasim):  # noqa: F811
+    """The CUDA kernels (on cudasim) and the host path give the same pooled flags, bit for
+    bit, on the data where the host's byte maximum used to disagree."""
+    rng = np.random.default_rng(8)
+    frame = capture(textured_scene(rng, 128, 160), 400, rng)
+    s, view = PeakingSettings(True), (40, 50)
+    white = float(np.percentile(frame.data, 97))
+    host = PeakingEngine()
+    host.configure(np, frame.shape, view, BITS)
+    dev = PeakingEngine()
+    dev.configure(cudasim, frame.shape, view, BITS)
+    dev_frame = replace(frame, data=cudasim.asarray(frame.data))
+    for settings in (s, None):
+        want = host.run(frame, settings, raw_white=white).copy()
+        got = dev.run(dev_frame, settings, raw_white=white).get()
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("value", [0, BLACK, WHITE, 500])

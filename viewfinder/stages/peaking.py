@@ -219,11 +219,11 @@ class PeakingEngine:
             _clear_border(self.levels)
             if full_res:
                 return self.levels
-        if raw_white is not None:  # bit 2: a photosite at or above white, pooled with the levels
-            _or_clip(
-                raw, raw.dtype.type(min(np.ceil(raw_white), np.iinfo(raw.dtype).max)), self.levels
-            )
-        return self.pool(self.levels, self.pooled)
+        if raw_white is None:
+            return self.pool(self.levels, self.pooled)
+        # bit 2: a photosite at or above white; pooled as the kernel does (max level, OR clip)
+        _or_clip(raw, raw.dtype.type(min(np.ceil(raw_white), np.iinfo(raw.dtype).max)), self.levels)
+        return self.pool(self.levels, self.pooled, flags=True)
 
     def _run_gpu(
         self, frame: Frame, settings: PeakingSettings | None, raw_white: float | None

@@ -133,6 +133,28 @@ def _maxpool_rows(a, ys, ye, xs, xe, tmp, out):  # pragma: no cover - compiled
 
 
 @_njit
+def _pool_flags(a, b):  # pragma: no cover - compiled
+    # the kernel's pooling (vf_peak_pool): the highest level (bits 0-1), any clip (bit 2)
+    return max(a & np.uint8(3), b & np.uint8(3)) | ((a | b) & np.uint8(4))
+
+
+@_njit
+def _maxpool_flags_rows(a, ys, ye, xs, xe, tmp, out):  # pragma: no cover - compiled
+    for i in range(out.shape[0]):
+        tmp[:] = a[ys[i]]
+        for y in range(ys[i] + 1, ye[i]):
+            r = a[y]
+            for x in range(tmp.size):
+                tmp[x] = _pool_flags(tmp[x], r[x])
+        o = out[i]
+        for j in range(out.shape[1]):
+            m = tmp[xs[j]]
+            for x in range(xs[j] + 1, xe[j]):
+                m = _pool_flags(m, tmp[x])
+            o[j] = m
+
+
+@_njit
 def _or_clip(raw, white, levels):  # pragma: no cover - compiled
     for y in range(raw.shape[0]):
         r, o = raw[y], levels[y]
@@ -142,7 +164,11 @@ def _or_clip(raw, white, levels):  # pragma: no cover - compiled
 
 class MaxPool:
     """Max-pooling of uint8 maps onto the :func:`pool_ranges` blocks (same result as
-    :func:`maxpool_reference`), with its index ranges and row buffer made once."""
+    :func:`maxpool_reference`), with its index ranges and row buffer made once.
+
+    ``flags=True`` pools peaking flags as the CUDA kernel does (``vf_peak_pool``): the highest
+    level of the block in bits 0-1 and the OR of the RAW-clip bit 2, not the byte maximum
+    (which would let a clipped site of level 0, byte 4, hide a level-3 site beside it)."""
 
     def __init__(self, src_shape: tuple[int, int], dst_shape: tuple[int, int]) -> None:
         self.identity = tuple(src_shape) == tuple(dst_shape)
@@ -150,9 +176,11 @@ class MaxPool:
         self._xs, self._xe = pool_ranges(src_shape[1], dst_shape[1])
         self._tmp = np.empty(src_shape[1], np.uint8)
 
-    def __call__(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def __call__(self, a: np.ndarray, out: np.ndarray, flags: bool = False) -> np.ndarray:
         if self.identity:
             np.copyto(out, a)
+        elif flags:
+            _maxpool_flags_rows(a, self._ys, self._ye, self._xs, self._xe, self._tmp, out)
         else:
             _maxpool_rows(a, self._ys, self._ye, self._xs, self._xe, self._tmp, out)
         return out
