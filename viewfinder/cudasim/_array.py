@@ -122,6 +122,8 @@ class ufunc:  # noqa: N801 - cupy.ufunc
         return _ufunc_call(self._uf, args, kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_uf":
+            raise AttributeError(name)
         method = getattr(self._uf, name)
         if not callable(method):
             return method

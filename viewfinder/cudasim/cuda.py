@@ -79,7 +79,6 @@ class Stream:
         self.ptr = 0 if null else 2 if ptds else next(_ptrs)
         self.non_blocking = non_blocking
         self.device_id = 0
-        self._prev: list[Stream] = []
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Stream) and other.ptr == self.ptr
@@ -91,12 +90,14 @@ class Stream:
         return f"<Stream {self.ptr} (device 0)>"
 
     def __enter__(self) -> Stream:
-        self._prev.append(get_current_stream())
+        if not hasattr(_tls, "outer"):
+            _tls.outer = []
+        _tls.outer.append(get_current_stream())
         _tls.stream = self
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _tls.stream = self._prev.pop()
+        _tls.stream = _tls.outer.pop()
 
     def use(self) -> Stream:
         _tls.stream = self
