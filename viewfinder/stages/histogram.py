@@ -194,43 +194,76 @@ def raw_stats(hist: np.ndarray, black: float, white: float, settings: HistogramS
 
 
 class PinnedReadback:
-    """Double-buffered device -> pinned host copies, read one frame late without waiting.
+    """Device -> pinned host copies, read a frame or so late without waiting.
 
-    ``push(dev)`` enqueues an asynchronous copy into one pinned buffer and records an event;
-    ``latest()`` returns the other buffer (the previous push) once its event has completed,
-    else the last completed one (None before any). The returned array is valid until the
-    next-but-one ``push``. On NumPy ``push`` copies at once and ``latest`` returns it.
+    ``push(dev)`` enqueues an asynchronous copy into a free pinned buffer and records an event
+    after it; ``latest()`` returns the buffer of the newest earlier push (not the last one:
+    statistics come a frame late, whatever the GPU's speed) whose event has completed (None
+    before any). A buffer is never both returned and written: ``push`` writes only a
+    buffer that is not the one ``latest`` returned last and whose previous copy is done; when
+    every other buffer still has a copy in flight (the GPU lags by ``depth - 1`` frames) the
+    push is skipped (counted in ``skipped``) and ``latest`` keeps returning what it had. So an
+    array ``latest`` returned is valid until the first ``push`` after a later ``latest`` that
+    returned a newer one. On NumPy ``push`` copies at once and ``latest`` returns it.
+
+    (Before: with two buffers alternating, ``latest`` could fall back on the buffer the current
+    push was copying into whenever the previous push's copy was not done yet: a histogram
+    mixing two frames.)
     """
 
-    def __init__(self, xp: Any, shape: tuple[int, ...], dtype: Any) -> None:
+    def __init__(self, xp: Any, shape: tuple[int, ...], dtype: Any, depth: int = 3) -> None:
         self.xp = xp
         self.on_gpu = xp is not np
+        if depth < 2:
+            raise ValueError(f"PinnedReadback depth must be >= 2, got {depth}")
+        n = depth if self.on_gpu else 1
         if self.on_gpu:
             from ..backend import cupyx_module
 
-            self._host = [cupyx_module(xp).empty_pinned(shape, dtype) for _ in range(2)]
-            self._events = [xp.cuda.Event(block=False, disable_timing=True) for _ in range(2)]
+            self._host = [cupyx_module(xp).empty_pinned(shape, dtype) for _ in range(n)]
+            self._events = [xp.cuda.Event(block=False, disable_timing=True) for _ in range(n)]
         else:
-            self._host = [np.empty(shape, dtype) for _ in range(2)]
-        self._pushed = [False, False]
-        self._next = 0
-        self._ready: np.ndarray | None = None
+            self._host = [np.empty(shape, dtype)]
+        self._seq = [-1] * n  # push number of each buffer's last copy (-1: never written)
+        self._pushes = 0
+        self._shown: int | None = None  # the buffer latest() returned last
+        self._current: int | None = None  # the buffer the last push() wrote (None: skipped)
+        self.skipped = 0
 
     def push(self, dev: Any) -> None:
-        i = self._next
-        if self.on_gpu:
-            dev.get(out=self._host[i], blocking=False)
-            self._events[i].record()
-        else:
-            np.copyto(self._host[i], dev)
-            self._ready = self._host[i]
-        self._pushed[i] = True
-        self._next = 1 - i
+        if not self.on_gpu:
+            np.copyto(self._host[0], dev)
+            self._seq[0] = self._pushes
+            self._shown = 0
+            self._pushes += 1
+            return
+        free = [
+            i
+            for i in range(len(self._host))
+            if i != self._shown and (self._seq[i] < 0 or self._events[i].done)
+        ]
+        if not free:  # every other buffer still receives a copy: drop this frame's
+            self.skipped += 1
+            self._current = None
+            return
+        i = min(free, key=lambda k: self._seq[k])  # the oldest
+        dev.get(out=self._host[i], blocking=False)
+        self._events[i].record()
+        self._seq[i] = self._pushes
+        self._pushes += 1
+        self._current = i
 
     def latest(self) -> np.ndarray | None:
-        if not self.on_gpu:
-            return self._ready
-        i = self._next  # the older of the two: pushed one frame ago
-        if self._pushed[i] and self._events[i].done:
-            self._ready = self._host[i]
-        return self._ready
+        if self.on_gpu:
+            best = self._shown
+            newest = -1 if best is None else self._seq[best]
+            for i in sorted(range(len(self._host)), key=lambda k: -self._seq[k]):
+                if i == self._current:  # this frame's own copy: statistics come a frame late
+                    continue
+                if self._seq[i] <= newest:
+                    break
+                if self._events[i].done:
+                    best = i
+                    break
+            self._shown = best
+        return None if self._shown is None else self._host[self._shown]
