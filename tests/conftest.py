@@ -1,13 +1,19 @@
-"""Shared fixtures and markers: `gpu` tests skip without a CUDA device, `gl` without OpenGL."""
+"""Shared fixtures and markers: `gpu` tests skip without a CUDA device, `gl` without OpenGL.
+
+The ``dxp`` fixture runs a test of the device code paths twice: on CuPy (marked ``gpu``:
+skipped without a CUDA device) and on :mod:`viewfinder.cudasim` (marked ``cudasim``: the same
+CuPy code and the unmodified CUDA kernels, run on the CPU; skipped without g++).
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from viewfinder.backend import gpu_available
+from viewfinder.backend import get_xp, gpu_available
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MCMASTER = SHARED_DATA / "mcmaster18"
@@ -19,6 +25,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("cupy", marks=pytest.mark.gpu, id="cupy"),
+        pytest.param("cudasim", marks=pytest.mark.cudasim, id="cudasim"),
+    ]
+)
+def dxp(request):
+    """The device array module: ``cupy`` on a GPU, ``viewfinder.cudasim`` on the CPU."""
+    if request.param == "cudasim" and shutil.which("g++") is None:
+        pytest.skip("cudasim compiles the CUDA kernels with g++, which is not installed")
+    return get_xp(request.param)
 
 
 @pytest.fixture

@@ -87,9 +87,8 @@ def test_dng_round_trip_bit_exact(tmp_path, cfa, bits):
         assert raw.lens.model == META["lens_name"]
 
 
-@pytest.mark.gpu
-def test_dng_from_cupy_frame(tmp_path):
-    cp = pytest.importorskip("cupy")
+def test_dng_from_cupy_frame(tmp_path, dxp):
+    cp = dxp
     f = _random_frame("GBRG", 10, seed=3)
     g = Frame(cp.asarray(f.data), cfa=f.cfa, bits=10, black_level=f.black_level, meta=f.meta)
     write_dng(g, tmp_path / "gpu.dng")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from viewfinder import Frame, Settings
+from viewfinder.backend import backend_of
 from viewfinder.frame import CFA_PATTERNS
 from viewfinder.pipeline import Pipeline, develop_reference
 
@@ -86,16 +87,14 @@ def test_process_refuses_non_frames():
         Pipeline(backend="numpy").process(np.zeros((8, 8), np.uint16))
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("method", ["bilinear", "mhc", "hq"])
 @pytest.mark.parametrize("view", [None, (64, 48), (50, 37)])
-def test_cuda_path_equals_numpy(method, view):
-    import cupy as cp
-
+def test_cuda_path_equals_numpy(method, view, dxp):
+    cp = dxp
     frame = photo_frame("GRBG")
     s = Settings(demosaic=method, view_size=view, tone="contrast", contrast=0.3)
     ref = Pipeline(s, backend="numpy", reference=True).process(frame)
-    gpu = Pipeline(s, backend="cupy")
+    gpu = Pipeline(s, backend=backend_of(cp))
     for data in (frame.data, cp.asarray(frame.data)):  # host upload and device frames
         f = Frame(data, cfa=frame.cfa, black_level=64, white_level=1023, bits=10, meta=frame.meta)
         out = gpu.process(f)

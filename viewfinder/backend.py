@@ -114,3 +114,8 @@ def to_host(a: Any) -> np.ndarray:
     if is_device_array(a):
         return a.get()
     return np.asarray(a)
+
+
+def backend_of(xp: ModuleType) -> str:
+    """The backend name of array module ``xp`` (``numpy``, ``cupy`` or ``cudasim``)."""
+    return {"numpy": "numpy", "cupy": "cupy", "viewfinder.cudasim": "cudasim"}[xp.__name__]

@@ -1,100 +1,58 @@
-"""The simulated camera's CuPy path against the launch checker of tests/kernels/test_launch_args.
+"""The simulated camera's device path, executed on cudasim (the CUDA kernel run on the CPU).
 
-Every launch of ``vf_sim_expose`` is checked against its C signature in ``sim.cu`` (argument
-count, ``int``/``float``/``unsigned int`` scalars as np.int32/np.float32/np.uint32, contiguous
-device arrays of the pointee's type, grid and block shapes), and ``read()`` after the first
-frame must neither wait on the host nor allocate device memory. The device render (blur and
-compositing with the array module) runs on the stand-in too, with SciPy as its ndimage.
+``vf_sim_expose`` runs for real: its launch is checked against the kernel's C signature by the
+runtime, its frames are compared with the NumPy sensor, and ``read()`` after the first frame
+must neither wait on the host nor allocate device memory (cudasim's counters).
 """
 
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 import pytest
-import scipy.ndimage
 
-import viewfinder.optics  # noqa: F401  (imported before the fixture patches array_module)
-import viewfinder.sources.rate_map  # noqa: F401
-from tests.kernels.test_launch_args import DevArray, signatures, standin  # noqa: F401
+from viewfinder import cudasim
 from viewfinder.sources.sensor import IMX989, GpuExposer, Sensor
 from viewfinder.sources.simulated import MARGIN, SimulatedCamera
+
+pytestmark = pytest.mark.cudasim
 
 SIZE = (320, 240)
 
 
-def test_sim_signature_is_parsed():
-    sig = signatures()["vf_sim_expose"]
-    assert [base for base, _ in sig] == ["float", "int", "int", "int", "unsigned short"] + [
-        "int",
-        "int",
-        "float",
-        "float",
-        "float",
-        "float",
-        "float",
-        "float",
-        "unsigned int",
-        "int",
-    ]
-    assert [k for k, (_, pointer) in enumerate(sig) if pointer] == [0, 4]
-
-
-@pytest.fixture
-def device(request, monkeypatch):
-    """The stand-in CuPy with an allocation counter and cupyx.scipy.ndimage as SciPy's."""
-    cp, launcher = request.getfixturevalue("standin")
-    allocations: list[str] = []
-    for name in ("empty", "zeros", "asarray", "ascontiguousarray", "array", "full"):
-        make = getattr(cp, name)
-
-        def counted(*a, _make=make, _name=name, **k):
-            allocations.append(_name)
-            return _make(*a, **k)
-
-        monkeypatch.setattr(cp, name, counted, raising=False)
-    cupyx = sys.modules["cupyx"]
-    cupyx.__path__ = []  # a package, so that cupyx.scipy.ndimage imports
-    scipy_pkg = types.ModuleType("cupyx.scipy")
-    scipy_pkg.__path__ = []
-    scipy_pkg.ndimage = scipy.ndimage
-    monkeypatch.setitem(sys.modules, "cupyx.scipy", scipy_pkg)
-    monkeypatch.setitem(sys.modules, "cupyx.scipy.ndimage", scipy.ndimage)
-    return cp, launcher, allocations
-
-
-def test_exposer_launch_matches_the_kernel_signature(device):
-    cp, launcher, _ = device
+def test_exposer_frames_are_the_noise_free_mean_of_the_rate_map():
     sensor = Sensor(IMX989, SIZE)
-    gpu = GpuExposer(*SIZE)
-    rate = np.full((SIZE[1] + 2 * MARGIN, SIZE[0] + 2 * MARGIN), 1e5, np.float32)
-    gpu.set_rate("k", rate[:, : SIZE[0] + 2 * MARGIN])
-    out = gpu.expose((MARGIN, MARGIN), 1 / 100, sensor.noise_params(100), seed=2**40 + 3)
-    assert isinstance(out, DevArray) and out.shape == (SIZE[1], SIZE[0])
-    assert launcher.launches == ["vf_sim_expose"]
-    assert not DevArray.syncs
+    gpu = GpuExposer(*SIZE, xp="cudasim")
+    rate = np.random.default_rng(0).uniform(1e3, 1e5, (SIZE[1] + 2 * MARGIN, SIZE[0] + 2 * MARGIN))
+    gpu.set_rate("k", rate.astype(np.float32))
+    out = gpu.expose(
+        (MARGIN, MARGIN), 1 / 100, sensor.noise_params(100), seed=2**31 + 3, noise=False
+    )
+    assert isinstance(out, cudasim.ndarray) and out.shape == (SIZE[1], SIZE[0])
+    want = sensor.expose(rate.astype(np.float32), 1 / 100, 100, (MARGIN, MARGIN), noise=False)
+    assert np.abs(out.get().astype(int) - want.astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize("order", ["F", "strided"])
-def test_exposer_uploads_any_rate_map_layout_contiguous(device, order):
-    cp, launcher, _ = device
+def test_exposer_uploads_any_rate_map_layout_contiguous(order):
     sensor = Sensor(IMX989, SIZE)
-    gpu = GpuExposer(*SIZE)
+    gpu = GpuExposer(*SIZE, xp="cudasim")
     shape = (SIZE[1] + 8, SIZE[0] + 8)
+    ramp = np.add.outer(np.arange(shape[0]), 10 * np.arange(shape[1])).astype(np.float32) * 50
     if order == "F":  # asarray would keep Fortran order: the kernel reads C rows
-        rate = np.asfortranarray(np.ones(shape, np.float32))
+        rate = np.asfortranarray(ramp)
     else:
-        rate = np.ones((shape[0], 2 * shape[1]), np.float32)[:, ::2]
+        wide = np.zeros((shape[0], 2 * shape[1]), np.float32)
+        wide[:, ::2] = ramp
+        rate = wide[:, ::2]
     gpu.set_rate(order, rate)
-    gpu.expose((4, 4), 1 / 100, sensor.noise_params(100), seed=1, noise=False)
-    assert launcher.launches == ["vf_sim_expose"]
+    out = gpu.expose((4, 4), 1 / 100, sensor.noise_params(100), seed=1, noise=False)
+    want = sensor.expose(np.ascontiguousarray(ramp), 1 / 100, 100, (4, 4), noise=False)
+    assert np.abs(out.get().astype(int) - want.astype(int)).max() <= 1
 
 
-def test_exposer_refuses_a_window_beyond_the_rate_map(device):
+def test_exposer_refuses_a_window_beyond_the_rate_map():
     sensor = Sensor(IMX989, SIZE)
-    gpu = GpuExposer(*SIZE)
+    gpu = GpuExposer(*SIZE, xp="cudasim")
     gpu.set_rate("small", np.ones((SIZE[1] + 4, SIZE[0] + 4), np.float32))
     with pytest.raises(ValueError, match="read window"):
         gpu.expose((6, 0), 1 / 100, sensor.noise_params(100), seed=1)
@@ -103,25 +61,24 @@ def test_exposer_refuses_a_window_beyond_the_rate_map(device):
 
 
 @pytest.mark.parametrize("host", [False, True])
-def test_read_launches_without_host_waits_or_allocations(device, host):
-    cp, launcher, allocations = device
-    cam = SimulatedCamera(SIZE, backend="cupy", host=host, motion=True)
+def test_read_launches_without_host_waits_or_allocations(host):
+    cam = SimulatedCamera(SIZE, backend="cudasim", host=host, motion=True)
     cam.set_mode("m")
     cam.attach_lens("summicron-50")
     cam.set_focus(2.0)
     first = cam.read()  # renders the rate map (device blur) and builds the exposer
-    assert isinstance(first.data, np.ndarray if host else DevArray)
-    DevArray.syncs.clear()
-    allocations.clear()
-    frames = [cam.read() for _ in range(12)]
-    assert launcher.launches == ["vf_sim_expose"] * 13
-    assert allocations == []  # the rate map stays uploaded, frames come from the ring
+    assert isinstance(first.data, np.ndarray if host else cudasim.ndarray)
+    with cudasim.counting() as counted:
+        frames = [cam.read() for _ in range(12)]
+    assert [name for name, _ in counted.launches] == ["vf_sim_expose"] * 12
+    assert counted.allocations == 0  # the rate map stays uploaded, frames come from the ring
     if host:  # the modelled sensor upload: one blocking copy per frame, into pinned buffers
-        assert DevArray.syncs == ["blocking get()"] * 12
+        assert counted.host_syncs == ["get()"] * 12
         assert all(type(f.data) is np.ndarray for f in frames)
     else:
-        assert DevArray.syncs == []
-        assert len({id(f.data) for f in frames}) == 6
-    cam.set_focus(3.0)  # a new render: one upload of the new rate map
-    cam.read()
-    assert allocations.count("asarray") >= 1
+        assert counted.host_syncs == []
+        assert len({f.data.data.ptr for f in frames}) == len(frames[:6])
+    with cudasim.counting() as counted:
+        cam.set_focus(3.0)  # a new render: the new rate map is uploaded once
+        cam.read()
+    assert counted.allocations >= 1

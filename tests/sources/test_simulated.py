@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
 import pytest
 
 from viewfinder import optics
+from viewfinder.backend import backend_of, cupyx_module
 from viewfinder.frame import Frame
 from viewfinder.sources.base import FrameSource, SourceError
 from viewfinder.sources.simulated import MARGIN, SimulatedCamera
@@ -478,11 +480,9 @@ def test_cupy_glue_with_a_stand_in_device(monkeypatch):
 # ----- GPU: the CuPy path against the NumPy path ------------------------------------------
 
 
-@pytest.mark.gpu
-def test_gpu_frames_stay_on_device_and_match_numpy():
-    import cupy as cp
-
-    gpu = SimulatedCamera(SIZE, backend="cupy", motion=False, noise=False)
+def test_gpu_frames_stay_on_device_and_match_numpy(dxp):
+    cp = dxp
+    gpu = SimulatedCamera(SIZE, backend=backend_of(cp), motion=False, noise=False)
     cpu = camera(noise=False)
     for cam in (gpu, cpu):
         cam.set_mode("m")
@@ -493,14 +493,13 @@ def test_gpu_frames_stay_on_device_and_match_numpy():
     # rendered on the device (CuPy blur) vs OpenCV: equal up to the resampling of big blurs
     diff = np.abs(cp.asnumpy(g.data).astype(int) - c.data.astype(int))
     assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 3
-    host = SimulatedCamera(SIZE, backend="cupy", host=True, motion=False, noise=False)
+    host = SimulatedCamera(SIZE, backend=backend_of(cp), host=True, motion=False, noise=False)
     assert isinstance(host.read().data, np.ndarray)
 
 
-@pytest.mark.gpu
-def test_gpu_render_equals_the_numpy_render():
-    import cupy as cp
-    import cupyx.scipy.ndimage
+def test_gpu_render_equals_the_numpy_render(dxp):
+    cp = dxp
+    ndi = importlib.import_module(cupyx_module(cp).__name__ + ".scipy.ndimage")
     import scipy.ndimage
 
     from viewfinder.sources import scene as sc
@@ -508,15 +507,13 @@ def test_gpu_render_equals_the_numpy_render():
     scene, canvas = sc.Scene(0), sc.Canvas(960, 720, 13.1072 / 960, 35.0)
     for lens in (sc.Optics(35.0, 1.4, 1.0), sc.Optics(35.0, 8.0, 3.0)):
         a, _ = sc.render(scene, canvas, lens, device=(np, scipy.ndimage, {}))
-        b, _ = sc.render(scene, canvas, lens, device=(cp, cupyx.scipy.ndimage, {}))
+        b, _ = sc.render(scene, canvas, lens, device=(cp, ndi, {}))
         np.testing.assert_allclose(cp.asnumpy(b), a, atol=1e-4)
 
 
-@pytest.mark.gpu
-def test_gpu_flat_field_noise_follows_photon_transfer():
-    import cupy as cp
-
-    cam = SimulatedCamera((2048, 1536), backend="cupy", motion=False)
+def test_gpu_flat_field_noise_follows_photon_transfer(dxp):
+    cp = dxp
+    cam = SimulatedCamera((2048, 1536), backend=backend_of(cp), motion=False)
     cam.set_mode("m")
     p = cam.sensors["m"].noise_params(800)
     rate = cam._ensure_cache()["rate"]
@@ -529,10 +526,11 @@ def test_gpu_flat_field_noise_follows_photon_transfer():
     assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.01  # fresh noise per frame
 
 
-@pytest.mark.gpu
-def test_gpu_full_resolution_reuses_its_buffers():
-    cam = SimulatedCamera(backend="cupy", motion=True)
-    assert (cam.width, cam.height) == (8192, 6144)
+def test_gpu_full_resolution_reuses_its_buffers(dxp):
+    # CuPy's default is the full 50 MP sensor; on the CPU runtime a smaller frame does
+    size = None if backend_of(dxp) == "cupy" else (512, 384)
+    cam = SimulatedCamera(size, backend=backend_of(dxp), motion=True)
+    assert (cam.width, cam.height) == ((8192, 6144) if size is None else size)
     ptrs = {cam.read().data.data.ptr for _ in range(12)}
     assert len(ptrs) == 6  # a ring of preallocated device frames, no per-frame allocation
     assert not math.isnan(float(cam.read().data[100, 100]))

@@ -246,11 +246,9 @@ def test_kernel_maths_match_the_references(fc, mode):
     assert zebra_colours_reference(np.array([36], np.uint8)).tolist() == [[255, 128, 0]]
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("fc", [False, True])
-def test_cupy_assists_equal_numpy(fc):
-    import cupy as cp
-
+def test_cupy_assists_equal_numpy(fc, dxp):
+    cp = dxp
     frame = _frame(8, 384, 512)
     s = all_on(fc=fc)
     clean = view_image(np.random.default_rng(9))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.kernels.test_launch_args import _all_on
 from tests.stages.test_peaking import capture, textured_scene
-from viewfinder import Frame
+from viewfinder import Frame, Settings
+from viewfinder.backend import backend_of
 from viewfinder.stages.color import apply_matrix
 from viewfinder.stages.magnifier import Magnifier, MagnifierSettings
 from viewfinder.stages.normalize import normalize, raw_scaling
@@ -21,7 +21,25 @@ from viewfinder.stages.peaking import PeakingSettings
 from viewfinder.stages.resize import area_downscale
 from viewfinder.stages.tone import tone
 
-pytestmark = pytest.mark.gpu
+
+def all_assists_on(**kw) -> Settings:
+    from viewfinder.stages.falsecolor import FalseColourSettings
+    from viewfinder.stages.histogram import HistogramSettings
+    from viewfinder.stages.magnifier import MagnifierSettings
+    from viewfinder.stages.peaking import PeakingSettings
+    from viewfinder.stages.scopes import ScopeSettings
+    from viewfinder.stages.zebra import ZebraSettings
+
+    return Settings(
+        peaking=PeakingSettings(enabled=True),
+        zebra=ZebraSettings(enabled=True, under=True, mode="rgb", raw=True),
+        histogram=HistogramSettings(raw=True, view=True),
+        false_colour=FalseColourSettings(enabled=True),
+        scopes=ScopeSettings(waveform=True, parade=True, vectorscope=True),
+        magnifier=MagnifierSettings(enabled=True, size=(32, 32), zoom=2),
+        **kw,
+    )
+
 
 CCM = np.array([[1.7, -0.5, -0.2], [-0.2, 1.4, -0.2], [0.0, -0.6, 1.6]], np.float32)
 
@@ -31,9 +49,7 @@ def _frame(seed: int = 3, h: int = 192, w: int = 256) -> Frame:
     return capture(textured_scene(rng, h, w), 400, rng)
 
 
-def _dev(frame: Frame) -> Frame:
-    import cupy as cp
-
+def _dev(cp, frame: Frame) -> Frame:
     return Frame(
         cp.asarray(frame.data),
         frame.cfa,
@@ -46,9 +62,8 @@ def _dev(frame: Frame) -> Frame:
     )
 
 
-def test_cupy_stage_functions_equal_numpy():
-    import cupy as cp
-
+def test_cupy_stage_functions_equal_numpy(dxp):
+    cp = dxp
     frame = _frame()
     sc = raw_scaling(frame, (1.8, 1.0, 1.4), 0.5)
     ref = normalize(frame.data, sc)
@@ -75,7 +90,7 @@ def test_cupy_stage_functions_equal_numpy():
 
 
 @pytest.mark.parametrize("zoom", [1, 2])
-def test_cupy_magnifier_equals_numpy(zoom):
+def test_cupy_magnifier_equals_numpy(zoom, dxp):
     from viewfinder import Settings
 
     frame = _frame()
@@ -84,10 +99,9 @@ def test_cupy_magnifier_equals_numpy(zoom):
         magnifier=MagnifierSettings(enabled=True, center=(0.4, 0.6), size=(96, 64), zoom=zoom),
         peaking=PeakingSettings(enabled=True),
     )
-    import cupy as cp
-
+    cp = dxp
     outs = []
-    for xp, f in ((np, frame), (cp, _dev(frame))):
+    for xp, f in ((np, frame), (cp, _dev(cp, frame))):
         m = Magnifier()
         m.configure(xp, frame.shape, frame.bits, s.magnifier)
         outs.append(m.process(f, raw_scaling(frame), s))
@@ -99,15 +113,14 @@ def test_cupy_magnifier_equals_numpy(zoom):
 
 
 @pytest.mark.parametrize("method", ["mhc", "hq"])
-def test_cupy_pipeline_with_every_assist_equals_numpy(method):
-    import cupy as cp
-
+def test_cupy_pipeline_with_every_assist_equals_numpy(method, dxp):
     from viewfinder.pipeline import Pipeline
 
+    cp = dxp
     frame = _frame(5, 240, 320)
-    s = _all_on(demosaic=method, view_size=(160, 120))
+    s = all_assists_on(demosaic=method, view_size=(160, 120))
     host = Pipeline(s, backend="numpy")
-    dev = Pipeline(s, backend="cupy")
+    dev = Pipeline(s, backend=backend_of(cp))
     for seq in range(3):
         f = Frame(
             frame.data,
@@ -119,7 +132,7 @@ def test_cupy_pipeline_with_every_assist_equals_numpy(method):
             meta=frame.meta,
         )
         h_out = host.process(f)
-        d_out = dev.process(_dev(f))
+        d_out = dev.process(_dev(cp, f))
         cp.cuda.Stream.null.synchronize()  # a frame interval: the readback has landed
     assert d_out.path == ("cuda-hq" if method == "hq" else "cuda-fused")
     assert any(k.startswith("gpu_") for k in d_out.timings_ms)

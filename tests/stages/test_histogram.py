@@ -176,21 +176,17 @@ def test_kernel_site_map_matches_the_frame_convention(cfa):
     np.testing.assert_array_equal(out, expect)
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("bits", [8, 10, 12, 16])
-def test_cupy_histogram_equals_numpy(bits):
-    import cupy as cp
-
+def test_cupy_histogram_equals_numpy(bits, dxp):
+    cp = dxp
     raw = np.random.default_rng(bits).integers(0, 1 << bits, (480, 642), dtype=np.uint16)
     for cfa in CFA_PATTERNS:
         dev = raw_histogram(cp.asarray(raw), cfa, bits)
         np.testing.assert_array_equal(cp.asnumpy(dev), bincount_oracle(raw, cfa, bits))
 
 
-@pytest.mark.gpu
-def test_pinned_readback_is_one_frame_late():
-    import cupy as cp
-
+def test_pinned_readback_is_one_frame_late(dxp):
+    cp = dxp
     rb = PinnedReadback(cp, (4, 1024), np.int64)
     out = cp.zeros((4, 1024), cp.int64)
     frames = [

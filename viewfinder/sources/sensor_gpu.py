@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import is_device_array
 from .sensor_exposure import NoiseParams
 
 
@@ -41,8 +42,10 @@ class GpuExposer:
             if rate_e_s.ndim != 2:
                 raise ValueError(f"rate map must be 2-D, got shape {rate_e_s.shape}")
             # the kernel indexes rows of rate_w floats: C order whatever the source layout
-            # (cupy.ascontiguousarray refuses a NumPy array: make it contiguous on the host)
-            self._rate = self._cp.asarray(np.ascontiguousarray(rate_e_s, dtype=np.float32))
+            if is_device_array(rate_e_s):  # rendered on the device
+                self._rate = self._cp.ascontiguousarray(rate_e_s, dtype=self._cp.float32)
+            else:  # cupy.ascontiguousarray refuses a NumPy array: contiguous on the host
+                self._rate = self._cp.asarray(np.ascontiguousarray(rate_e_s, dtype=np.float32))
             self._rate_key = key
 
     def expose(
