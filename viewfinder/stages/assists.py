@@ -125,7 +125,8 @@ class Assists(CpuViewPass):
         self.xp, self.bits, self.on_gpu = xp, int(bits), xp is not np
         self.frame_shape, self.view_shape = tuple(frame_shape), tuple(view_shape)
         self.engine = PeakingEngine()
-        self.engine.configure(xp, frame_shape, view_shape, bits)
+        # frames without a noise model get theirs estimated on a background thread
+        self.engine.configure(xp, frame_shape, view_shape, bits, background_noise=True)
         self.zebra = xp.zeros((h, w), xp.uint8)
         self.peak = xp.zeros((h, w), xp.uint8)
         self.fc = xp.zeros((h, w, 4), xp.uint8)

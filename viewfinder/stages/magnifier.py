@@ -131,9 +131,9 @@ class Magnifier:
         rgba = develop_crop(raw, scaling, frame.cfa, settings, frame.meta)
         inner = (slice(y0 - py0, y0 - py0 + ch), slice(x0 - px0, x0 - px0 + cw))
         img = rgba[inner]
-        if m.peaking and p.enabled:
-            level = self._levels(frame, raw, p, view_engine)[inner]
-            img = blend_peaking(img, level, p)
+        level = self._levels(frame, raw, p, view_engine) if m.peaking and p.enabled else None
+        if level is not None:  # None: no noise model yet (the view's estimate is running)
+            img = blend_peaking(img, level[inner], p)
         if m.zoom == 2:
             img = img.repeat(2, axis=0).repeat(2, axis=1)
         out_w, out_h = m.size
@@ -141,12 +141,14 @@ class Magnifier:
 
     def _levels(
         self, frame: Frame, raw: Any, p: PeakingSettings, view_engine: PeakingEngine | None
-    ) -> Any:
+    ) -> Any | None:
         shape = tuple(raw.shape)
         if self._engine_shape != shape:
             self.engine.configure(self.xp, shape, shape, self.bits)
             self._engine_shape = shape
         model = view_engine.model(frame) if view_engine is not None else None
+        if view_engine is not None and model is None:
+            return None
         contiguous = raw.flags.c_contiguous
         crop = replace(frame, data=raw if contiguous else array_module(raw).ascontiguousarray(raw))
         if self.xp is np:

@@ -47,6 +47,7 @@ from .peaking_host import (
 from .peaking_noise import (
     QUANT_NOISE_DN,
     NoiseModel,
+    NoiseTracker,
     _row_bands,
     estimate_noise,
     noise_model_for,
@@ -130,8 +131,17 @@ class PeakingEngine:
     ESTIMATE_EVERY = 30
 
     def configure(
-        self, xp: Any, frame_shape: tuple[int, int], view_shape: tuple[int, int], bits: int
+        self,
+        xp: Any,
+        frame_shape: tuple[int, int],
+        view_shape: tuple[int, int],
+        bits: int,
+        background_noise: bool = False,
     ) -> None:
+        """Buffers for ``frame_shape`` frames pooled to ``view_shape``. ``background_noise``:
+        frames without a noise model get one estimated on a background thread
+        (:class:`NoiseTracker`; the stage's setting), else estimated in :meth:`model` itself
+        (one-off calls such as :func:`peaking`)."""
         h, w = frame_shape
         self.xp, self.bits = xp, int(bits)
         self.frame_shape, self.view_shape = tuple(frame_shape), tuple(view_shape)
@@ -142,6 +152,9 @@ class PeakingEngine:
         self._lut_key: tuple | None = None
         self._model: NoiseModel | None = None
         self._model_seq = -(10**9)
+        self.noise = None
+        if background_noise:
+            self.noise = NoiseTracker(xp, frame_shape, self.ESTIMATE_EVERY)
         if self.on_gpu:
             self.lut_dev = xp.empty(1 << self.bits, xp.float32)
         else:
@@ -150,11 +163,17 @@ class PeakingEngine:
             self.pool = MaxPool(frame_shape, view_shape)
             self._mx, self._my = _mirror_table(w), _mirror_table(h)
 
-    def model(self, frame: Frame) -> NoiseModel:
-        """Noise model: the frame's, else an estimate refreshed every ESTIMATE_EVERY frames."""
+    def model(self, frame: Frame) -> NoiseModel | None:
+        """Noise model: the frame's, else an estimate refreshed every ESTIMATE_EVERY frames.
+
+        With ``background_noise`` the estimate runs on another thread and this returns the
+        latest finished one: ``None`` until the first is ready (peaking marks nothing then).
+        """
         m = NoiseModel.from_meta(frame.meta)
         if m is not None:
             return m
+        if self.noise is not None:
+            return self.noise.model(frame)
         if self._model is None or abs(frame.seq - self._model_seq) >= self.ESTIMATE_EVERY:
             self._model = estimate_noise(
                 _row_bands(frame.data), frame.cfa, frame.black_level, frame.white_level
@@ -184,11 +203,15 @@ class PeakingEngine:
         set where a photosite of the view pixel's block reaches ``raw_white`` (None: never).
         ``full_res`` (host only): return the sensor-size levels instead, unpooled. ``model``
         overrides the frame's noise model (the magnifier passes the whole frame's)."""
+        if settings is not None:
+            model = model or self.model(frame)
+            if model is None:  # the first noise estimate is not ready: no marks yet
+                settings = None
+            else:
+                self.commit(frame, model)
         if settings is None and raw_white is None:
             self.pooled.fill(0)
             return self.pooled
-        if settings is not None:
-            self.commit(frame, model)
         if self.on_gpu:
             return self._run_gpu(frame, settings, raw_white)
         return self._run_cpu(frame, settings, full_res, raw_white)

@@ -4,6 +4,8 @@ estimated from its pixels, and the variance-stabilising LUT built from it (step 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,3 +116,99 @@ def _row_bands(raw: Any, bands: int = 16, rows: int = 8) -> np.ndarray:
     if is_device_array(raw):  # every PeakingEngine.ESTIMATE_EVERY frames only, and a small copy
         return to_host(raw[array_module(raw).asarray(idx)])
     return np.asarray(raw)[idx]
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _noise_worker() -> ThreadPoolExecutor:
+    """The one background thread that runs noise estimates (made on first use)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(1, thread_name_prefix="vf-noise")
+        return _executor
+
+
+class NoiseTracker:
+    """The noise model of a stream of frames without one in their metadata, re-estimated off
+    the frame path.
+
+    Every ``every`` frames (by ``Frame.seq``) :meth:`model` takes the row bands of
+    :func:`_row_bands` into a host buffer made here, without waiting: on the device, an
+    asynchronous copy into pinned memory and an event after it; the bands go to a background
+    thread (:func:`estimate_noise`, 0.1-0.5 s of host work) once that event is done, checked
+    on later frames. Until the new model is ready :meth:`model` keeps returning the old one
+    (``None`` before the first estimate of the stream is ready): no frame waits for it.
+    """
+
+    def __init__(
+        self, xp: Any, frame_shape: tuple[int, int], every: int = 30, bands: int = 16, rows: int = 8
+    ) -> None:
+        h, w = (int(v) for v in frame_shape)
+        self.xp, self.on_device = xp, xp is not np
+        self.every = int(every)
+        if h <= bands * rows:
+            self._spans = [(0, h)]
+        else:
+            starts = (np.linspace(0, h - rows, bands).astype(np.int64) // 2) * 2
+            self._spans = [(int(s), int(s) + rows) for s in starts]
+        n = sum(e - s for s, e in self._spans)
+        if self.on_device:
+            from ..backend import cupyx_module
+
+            self._host = cupyx_module(xp).empty_pinned((n, w), np.uint16)
+            self._event = xp.cuda.Event(block=False, disable_timing=True)
+        else:
+            self._host = np.empty((n, w), np.uint16)
+        self.current: NoiseModel | None = None
+        self.estimates = 0  # models computed so far
+        self.error: Exception | None = None  # of the last failed estimate (the model is kept)
+        self._seq: int | None = None  # frame seq of the last capture
+        self._landing: tuple | None = None  # (cfa, black, white) of a copy still in flight
+        self._job: Future | None = None
+
+    def model(self, frame: Frame) -> NoiseModel | None:
+        """The newest finished estimate (None before the first); starts the next when due."""
+        if self._job is not None and self._job.done():
+            try:
+                self.current = self._job.result()
+                self.estimates += 1
+                self.error = None
+            except Exception as exc:  # keep the old model; the next capture retries
+                self.error = exc
+            self._job = None
+        if self._landing is not None and self._event.done:
+            self._submit(*self._landing)
+            self._landing = None
+        due = self._seq is None or abs(int(frame.seq) - self._seq) >= self.every
+        if due and self._job is None and self._landing is None:
+            self._seq = int(frame.seq)
+            self._capture(frame)
+        return self.current
+
+    def _capture(self, frame: Frame) -> None:
+        raw, host = frame.data, self._host
+        args = (frame.cfa, float(frame.black_level), float(frame.white_level))
+        at = 0
+        if not self.on_device:
+            raw = np.asarray(raw)
+            if raw.dtype != host.dtype:  # no estimate reads the buffer now (none in flight)
+                host = self._host = np.empty(host.shape, raw.dtype)
+            for s, e in self._spans:
+                host[at : at + e - s] = raw[s:e]
+                at += e - s
+            self._submit(*args)
+            return
+        if raw.dtype != host.dtype or not raw.flags.c_contiguous:  # the kernels' raw is dense
+            raw = self.xp.ascontiguousarray(raw, dtype=host.dtype)
+        for s, e in self._spans:  # whole rows of a C-contiguous raw: contiguous copies
+            raw[s:e].get(out=host[at : at + e - s], blocking=False)
+            at += e - s
+        self._event.record()
+        self._landing = args
+
+    def _submit(self, cfa: str, black: float, white: float) -> None:
+        estimator = globals()["estimate_noise"]  # looked up per call (tests inject a slow one)
+        self._job = _noise_worker().submit(estimator, self._host, cfa, black, white)
