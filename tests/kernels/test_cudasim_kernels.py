@@ -1,0 +1,267 @@
+"""Every CUDA kernel of viewfinder/kernels, executed on cudasim and compared with NumPy.
+
+Each check runs the project's own device code path (the stage functions, engines and the
+pipeline that launch the kernels) on the cudasim backend and compares its output with the
+NumPy path: bit-exact for integer outputs (histograms, zebra flags, peaking levels and the
+raw-clip bit, scopes, the composited view), within float rounding for float outputs. A check
+declares the kernels it must execute; the runtime's launch counter proves they ran.
+
+``test_every_kernel_has_a_check`` enumerates the ``extern "C" __global__`` kernels of every
+``.cu`` file: a new kernel without a check fails it. The mutation tests edit a copy of the
+sources (a removed ``__syncthreads()``, two swapped ``int`` parameters) and require the checks
+to fail, so that these tests are known to catch such bugs.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import viewfinder.kernels as vk
+import viewfinder.stages.demosaic as demosaic_stage
+from tests.stages.test_assists import all_on, run, view_image
+from tests.stages.test_histogram import bincount_oracle
+from tests.stages.test_peaking import BITS, WHITE, capture, textured_scene
+from viewfinder import Frame, Settings, cudasim
+from viewfinder.cudasim.simt.build import build
+from viewfinder.frame import CFA_PATTERNS
+from viewfinder.pipeline import Pipeline
+from viewfinder.sources.sensor import IMX989, GpuExposer, Sensor
+from viewfinder.stages.demosaic import demosaic
+from viewfinder.stages.histogram import raw_histogram
+from viewfinder.stages.peaking import PeakingEngine, PeakingSettings
+
+pytestmark = [
+    pytest.mark.cudasim,
+    pytest.mark.skipif(shutil.which("g++") is None, reason="cudasim needs g++"),
+]
+cp = cudasim
+# Frames are never square, so that a swapped width and height cannot go unnoticed.
+H, W = 70, 102
+
+
+def _device_frame(frame: Frame) -> Frame:
+    return Frame(
+        cp.asarray(frame.data),
+        frame.cfa,
+        frame.black_level,
+        frame.white_level,
+        frame.bits,
+        frame.seq,
+        meta=frame.meta,
+    )
+
+
+def _test_frame(seed: int = 10, h: int = 200, w: int = 328) -> Frame:
+    rng = np.random.default_rng(seed)
+    frame = capture(textured_scene(rng, h, w), 1600, rng)
+    frame.data[10:14, 20:30] = WHITE  # clipped sites: the raw zebra bit
+    return frame
+
+
+def check_demosaic(method: str, dtype: type) -> None:
+    rng = np.random.default_rng(3)
+    for cfa in CFA_PATTERNS:
+        raw = rng.integers(0, 1024, (H, W)).astype(dtype)
+        if dtype == np.float32:
+            raw /= 1023
+        ref = demosaic(raw, cfa, method)
+        got = demosaic(cp.asarray(raw), cfa, method).get()
+        # no FMA contraction on the CPU: the same float operations as NumPy, bar rounding
+        np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-5 * ref.max(), err_msg=cfa)
+
+
+def check_preview(method: str) -> None:
+    frame = _test_frame(4, 120, 176)
+    s = Settings(demosaic=method, view_size=(61, 43), tone="contrast", contrast=0.3)
+    ref = Pipeline(s, backend="numpy", reference=True).process(frame)
+    out = Pipeline(s, backend="cudasim").process(frame)
+    assert out.path == ("cuda-hq" if method == "hq" else "cuda-fused")
+    assert np.abs(out.image.get().astype(int) - ref.image).max() <= 1
+
+
+def check_peaking() -> None:
+    frame = _test_frame()
+    pooled = []
+    for xp, f in ((np, frame), (cp, _device_frame(frame))):
+        engine = PeakingEngine()
+        engine.configure(xp, frame.shape, (90, 131), BITS)
+        out = engine.run(f, PeakingSettings(True), raw_white=WHITE)
+        pooled.append(out if xp is np else out.get())
+    host, dev = pooled
+    assert (host & 3).any() and (host & 4).any()  # marks and clipped sites both present
+    np.testing.assert_array_equal(dev, host)
+
+
+def check_view_pass() -> None:
+    for fc in (False, True):
+        frame = _test_frame(8, 192, 256)
+        s = all_on(fc=fc)
+        clean = view_image(np.random.default_rng(9))
+        _, host, host_view = run(frame, s, clean)
+        _, dev, dev_view = run(_device_frame(frame), s, clean, xp=cp)
+        for name in ("peaking", "zebra", "view_histogram", "waveform", "parade", "vectorscope"):
+            assert getattr(host, name).any(), name
+            np.testing.assert_array_equal(getattr(dev, name).get(), getattr(host, name), name)
+        if fc:
+            np.testing.assert_array_equal(dev.false_colour.get(), host.false_colour)
+        np.testing.assert_array_equal(dev_view.get(), host_view)
+
+
+def check_raw_histogram() -> None:
+    for bits in (10, 16):  # shared-memory bins, and global atomics above 11 bits
+        raw = np.random.default_rng(bits).integers(0, 1 << bits, (H, W), dtype=np.uint16)
+        raw[:8] = (1 << bits) - 1  # a clipped band: many threads on one bin
+        for cfa in CFA_PATTERNS:
+            got = raw_histogram(cp.asarray(raw), cfa, bits).get()
+            np.testing.assert_array_equal(got, bincount_oracle(raw, cfa, bits))
+
+
+def check_sim_expose() -> None:
+    sensor = Sensor(IMX989, (W, H))
+    margin = 6
+    rate = np.random.default_rng(5).uniform(1e8, 3e9, (H + 2 * margin, W + 2 * margin))
+    rate = rate.astype(np.float32)
+    gpu = GpuExposer(W, H, xp="cudasim")
+    gpu.set_rate("k", rate)
+    got = gpu.expose((margin, 2), 1 / 100, sensor.noise_params(100), seed=7, noise=False)
+    want = sensor.expose(rate, 1 / 100, 100, (margin, 2), noise=False)
+    assert want.min() < 150 and want.max() == 1023 and np.unique(want).size > 500
+    assert np.abs(got.get().astype(int) - want.astype(int)).max() <= 1
+
+
+DEMOSAIC = {
+    "bilinear": ["vf_demosaic_bilinear_{}"],
+    "mhc": ["vf_demosaic_mhc_{}"],
+    "hq": [
+        "vf_hq_directions_{}",
+        "vf_hq_green_{}",
+        "vf_hq_rb_{}",
+        "vf_hq_refine_{}",
+        "vf_hq_rb_at_g",
+    ],
+}
+#: check -> the kernels it must execute
+CHECKS: dict[str, tuple[Callable[[], None], set[str]]] = {
+    **{
+        f"demosaic-{m}-{s}": (
+            lambda m=m, t=t: check_demosaic(m, t),
+            {k.format(s) for k in DEMOSAIC[m]},
+        )
+        for m in DEMOSAIC
+        for s, t in (("u16", np.uint16), ("f32", np.float32))
+    },
+    "preview-bilinear": (lambda: check_preview("bilinear"), {"vf_preview_raw"}),
+    "preview-mhc": (lambda: check_preview("mhc"), {"vf_preview_raw"}),
+    "preview-hq": (lambda: check_preview("hq"), {"vf_preview_rgb"}),
+    "peaking": (check_peaking, {"vf_peak_luma", "vf_peak_score", "vf_peak_pool"}),
+    "view-pass": (check_view_pass, {"vf_view_pass"}),
+    "raw-histogram": (check_raw_histogram, {"vf_raw_histogram"}),
+    "sim-expose": (check_sim_expose, {"vf_sim_expose"}),
+}
+
+
+def _run_check(name: str) -> set[str]:
+    """Run check ``name``; return the kernels it launched."""
+    before = collections.Counter(cp.counters.executed)
+    CHECKS[name][0]()
+    after = cp.counters.executed
+    return {k for k in after if after[k] > before[k]}
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_kernel_equals_numpy(name):
+    ran = _run_check(name)
+    assert CHECKS[name][1] <= ran, f"{name} did not execute {CHECKS[name][1] - ran}"
+
+
+def all_kernels() -> set[str]:
+    """Every ``extern "C" __global__`` kernel of the package's .cu files (and define variants
+    the code compiles: the histogram's global-atomics one)."""
+    names: set[str] = set()
+    for path in vk.source_files():
+        names.update(build(vk.module_code(path.stem), vk.NVRTC_OPTIONS).kernels)
+    return names
+
+
+def test_every_kernel_has_a_check():
+    declared = set().union(*(kernels for _, kernels in CHECKS.values()))
+    kernels = all_kernels()
+    assert len(kernels) >= 21
+    assert kernels - declared == set(), "kernels without a check against NumPy"
+    assert declared - kernels == set(), "checks of kernels that no longer exist"
+
+
+# ---- mutation tests: the checks must catch a broken kernel ------------------------------------
+
+
+@contextlib.contextmanager
+def mutated_kernels(tmp_path: Path, file: str, mutate: Callable[[str], str]) -> Iterator[None]:
+    """The kernels loaded from a copy of viewfinder/kernels with ``file`` edited."""
+    copy = tmp_path / "kernels"
+    shutil.copytree(vk.KERNEL_DIR, copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    text = (copy / file).read_text()
+    edited = mutate(text)
+    assert edited != text, "the mutation changed nothing"
+    (copy / file).write_text(edited)
+    old = vk.KERNEL_DIR
+
+    def clear() -> None:
+        vk._load.cache_clear()
+        vk._function.cache_clear()
+        demosaic_stage._KERNELS.clear()
+
+    clear()
+    vk.KERNEL_DIR = copy
+    try:
+        yield
+    finally:
+        vk.KERNEL_DIR = old
+        clear()
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_removed_syncthreads_in_histogram_cu_is_caught(tmp_path, which):
+    def drop(text: str) -> str:
+        spots = [m.start() for m in re.finditer(r"__syncthreads\(\);", text)]
+        assert len(spots) == 2
+        at = spots[which]
+        return text[:at] + text[at + len("__syncthreads();") :]
+
+    with mutated_kernels(tmp_path, "histogram.cu", drop), pytest.raises(AssertionError):
+        check_raw_histogram()
+    check_raw_histogram()  # and the real source passes again
+
+
+def swap_int_parameters(text: str, kernel: str) -> str:
+    """Swap the first two adjacent ``int`` parameters of ``kernel``'s signature."""
+    m = re.search(r'extern "C" __global__ void ' + kernel + r"\s*\(([^)]*)\)", text)
+    assert m, kernel
+    params = m.group(1)
+    swapped = re.sub(r"int (\w+), int (\w+)", r"int \2, int \1", params, count=1)
+    return text[: m.start(1)] + swapped + text[m.end(1) :]
+
+
+@pytest.mark.parametrize(
+    "file, kernel, check",
+    [
+        ("assists.cu", "vf_peak_score", "peaking"),
+        ("assists.cu", "vf_peak_pool", "peaking"),
+        ("preview.cu", "vf_preview_raw", "preview-mhc"),
+        ("histogram.cu", "vf_raw_histogram", "raw-histogram"),
+        ("sim.cu", "vf_sim_expose", "sim-expose"),
+    ],
+)
+def test_swapped_int_parameters_are_caught(tmp_path, file, kernel, check):
+    with (
+        mutated_kernels(tmp_path, file, lambda t: swap_int_parameters(t, kernel)),
+        pytest.raises(AssertionError),
+    ):
+        CHECKS[check][0]()
