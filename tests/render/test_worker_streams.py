@@ -9,7 +9,6 @@ copies (``ready_event``) before it reads it, and the processor waits for the win
 
 from __future__ import annotations
 
-import sys
 import types
 from types import SimpleNamespace
 
@@ -55,12 +54,14 @@ def fake_cupy(monkeypatch):
     viewer_stream = _Stream("viewer")
     cp = types.ModuleType("cupy")
     cp.cuda = SimpleNamespace(Event=_Event, get_current_stream=lambda: viewer_stream)
-    monkeypatch.setitem(sys.modules, "cupy", cp)
+    cp.empty = np.empty  # the slots' arrays: host memory stands in for device memory
+    monkeypatch.setattr(_Pipeline, "xp", cp)  # the processor uses its pipeline's module
     return viewer_stream
 
 
 class _Pipeline:
     backend = "cupy"
+    on_device = True
     xp = np
 
     def process(self, frame: Frame) -> SimpleNamespace:
