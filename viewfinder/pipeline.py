@@ -48,8 +48,10 @@ class PipelineOutputs:
         RGBA as the user sees it: the image with the assist overlays composited.
     image : (h, w, 4) uint8
         RGBA without overlays.
-    linear, display : (h, w, 3) float32
-        The view in linear sRGB and in display encoding (0..1).
+    linear, display : (h, w, 3) float32 or None
+        The view in linear sRGB and in display encoding (0..1). The host paths always make
+        them; the device path only with ``Pipeline(float_outputs=True)`` (they are 24 bytes a
+        view pixel that nothing on the device reads), else they are None.
     timings_ms : dict
         Per-stage time in ms (CPU wall time; GPU event time of the previous frame on CuPy).
     assists : AssistOutputs or None
@@ -90,6 +92,11 @@ class Pipeline:
         Default: :func:`viewfinder.backend.backend_name`.
     reference : bool
         Run the unfused stage chain (slow; for tests and checks).
+    float_outputs : bool, optional
+        Also write the float views ``PipelineOutputs.linear`` and ``.display``. The host paths
+        make them anyway (default True there); on the device the preview kernels skip them
+        unless asked (default False: 75 MB a frame at 50 MP that the assists never read).
+        Settable between frames (``pipe.float_outputs = True``).
     """
 
     def __init__(
@@ -97,12 +104,14 @@ class Pipeline:
         settings: Settings | None = None,
         backend: str | None = None,
         reference: bool = False,
+        float_outputs: bool | None = None,
     ) -> None:
         self.backend = backend or be.backend_name()
         self.xp = be.get_xp(self.backend)
         #: True when the CUDA kernels run (CuPy on a GPU, or the cudasim stand-in on the CPU).
         self.on_device = be.is_device_backend(self.backend)
         self.reference = reference
+        self.float_outputs = (not self.on_device) if float_outputs is None else bool(float_outputs)
         self._settings = settings or Settings()
         self._layout: tuple | None = None
         self._params_key: tuple | None = None
@@ -130,7 +139,8 @@ class Pipeline:
     def configure(self, frame: Frame) -> None:
         s = self._settings
         view_w, view_h = view_size_for((frame.width, frame.height), s.view_size)
-        layout = (frame.shape, frame.bits, (view_w, view_h), s.demosaic, self.reference)
+        floats = self.float_outputs or not self.on_device  # the host paths always write them
+        layout = (frame.shape, frame.bits, (view_w, view_h), s.demosaic, self.reference, floats)
         if layout == self._layout:
             return
         xp, H, W = self.xp, frame.height, frame.width
@@ -141,8 +151,8 @@ class Pipeline:
             "wy": xp.asarray(wy),
             "wx": xp.asarray(wx),
             "ix": xp.asarray(ix.astype(np.int32 if self.on_device else np.int64)),
-            "linear": xp.empty((view_h, view_w, 3), xp.float32),
-            "display": xp.empty((view_h, view_w, 3), xp.float32),
+            "linear": xp.empty((view_h, view_w, 3), xp.float32) if floats else None,
+            "display": xp.empty((view_h, view_w, 3), xp.float32) if floats else None,
             "image": xp.empty((view_h, view_w, 4), xp.uint8),
             "view": xp.empty((view_h, view_w, 4), xp.uint8),
         }
@@ -150,6 +160,7 @@ class Pipeline:
             b["padded"] = np.empty((H + 4, W + 4), np.float32)
         if self.on_device:
             b["raw"] = xp.empty((H, W), xp.uint16)
+            self._uploads = _UploadRing(xp, (H, W))
             if s.demosaic == "hq":
                 b["mosaic"] = xp.empty((H, W), xp.float32)
                 b["rgb"] = xp.empty((H, W, 3), xp.float32)
@@ -257,8 +268,8 @@ class Pipeline:
         timer = self._gpu_timer
         timer.mark("start")
         raw = frame.data
-        if not be.is_device_array(raw):  # a host frame: one copy into the device buffer
-            b["raw"].set(np.ascontiguousarray(raw, dtype=np.uint16))
+        if not be.is_device_array(raw):  # a host frame: through pinned memory, asynchronously
+            self._uploads.upload(raw, b["raw"])
             raw = b["raw"]
         elif raw.dtype != xp.uint16 or not raw.flags.c_contiguous:
             b["raw"][...] = raw  # the kernels index a dense uint16 mosaic (a crop is strided)
@@ -326,17 +337,27 @@ class Pipeline:
 
 
 class _GpuTimer:
-    """CUDA events per stage; elapsed times are read one frame late (no host wait)."""
+    """CUDA events per stage; elapsed times are read one frame late (no host wait).
 
-    def __init__(self, xp: Any) -> None:
+    Two sets of events made once, used by alternate frames: a frame's marks are read on the
+    next frame while that one records into the other set (no new Event per frame).
+    """
+
+    def __init__(self, xp: Any, marks: int = 6) -> None:
         self.xp = xp
+        self._sets = [[xp.cuda.Event() for _ in range(marks)] for _ in range(2)]
+        self._k = 0
         self._current: list[tuple[str, Any]] = []
         self._last: list[tuple[str, Any]] = []
 
     def mark(self, name: str) -> None:
         if name == "start":
             self._last, self._current = self._current, []
-        event = self.xp.cuda.Event()
+            self._k = 1 - self._k
+        events = self._sets[self._k]
+        if len(self._current) == len(events):  # more marks than made: once, then kept
+            events.append(self.xp.cuda.Event())
+        event = events[len(self._current)]
         event.record()
         self._current.append((name, event))
 
@@ -349,6 +370,60 @@ class _GpuTimer:
             out[f"gpu_{name}"] = float(self.xp.cuda.get_elapsed_time(a, bev))
         out["gpu_total"] = float(self.xp.cuda.get_elapsed_time(marks[0][1], marks[-1][1]))
         return out
+
+
+def _is_pinned(xp: Any, a: np.ndarray) -> bool:
+    """Whether host array ``a`` lies in pinned (page-locked) memory."""
+    check = getattr(xp.cuda, "is_array_pinned", None)  # cudasim tracks its pinned ranges
+    if check is not None:
+        return bool(check(a))
+    obj = a
+    for _ in range(8):  # CuPy: cupyx.empty_pinned arrays are views of a PinnedMemoryPointer
+        obj = getattr(obj, "base", None)
+        if obj is None:
+            return False
+        if type(obj).__name__ in ("PinnedMemoryPointer", "PinnedMemory"):
+            return True
+    return False
+
+
+class _UploadRing:
+    """Host frames to the device through a ring of pinned buffers (made in ``configure``).
+
+    Per frame: the frame is copied into the next pinned buffer (skipped when the frame already
+    lies in pinned memory, C-contiguous uint16), then an asynchronous ``set`` on the current
+    stream and an event after it. Before a buffer is rewritten its previous upload must have
+    finished: its event is checked and waited on only if not done (with three buffers, only
+    when the GPU lags by three frames). From pageable memory CuPy's ``set`` would block the
+    host for the whole copy (100 MB at 50 MP).
+    """
+
+    def __init__(self, xp: Any, shape: tuple[int, int], depth: int = 3) -> None:
+        cupyx = be.cupyx_module(xp)
+        self.xp = xp
+        self.host = [cupyx.empty_pinned(shape, np.uint16) for _ in range(depth)]
+        self.events = [xp.cuda.Event(block=False, disable_timing=True) for _ in range(depth)]
+        self.used = [False] * depth
+        self.next = 0
+        self.waits = 0  # uploads that found their buffer's previous upload still running
+        self.direct = 0  # frames uploaded straight from their own pinned memory
+
+    def upload(self, raw: Any, dst: Any) -> None:
+        stream = self.xp.cuda.get_current_stream()
+        if raw.dtype == np.uint16 and raw.flags.c_contiguous and _is_pinned(self.xp, raw):
+            dst.set(raw, stream=stream)
+            self.direct += 1
+            return
+        i = self.next
+        self.next = (i + 1) % len(self.host)
+        event = self.events[i]
+        if self.used[i] and not event.done:
+            self.waits += 1
+            event.synchronize()
+        np.copyto(self.host[i], raw, casting="unsafe")
+        dst.set(self.host[i], stream=stream)
+        event.record(stream)
+        self.used[i] = True
 
 
 def _make_assists() -> Any:
