@@ -89,3 +89,53 @@ def test_bad_settings_are_refused():
         MagnifierSettings(center=(1.5, 0.5))
     with pytest.raises(ValueError, match=r"magnifier width must be in \[16, 2048\]"):
         MagnifierSettings(size=(8, 64))
+
+
+def _device_settings(center, zoom, mode="colour", method="mhc", size=(64, 48)):
+    return Settings(
+        demosaic=method,
+        tone="contrast",
+        contrast=0.3,
+        magnifier=MagnifierSettings(enabled=True, center=center, size=size, zoom=zoom),
+        peaking=PeakingSettings(enabled=True, colour="green", mode=mode),
+    )
+
+
+@pytest.mark.parametrize("center", [(0.5, 0.5), (0.0, 0.0), (1.0, 1.0), (0.02, 0.9)])
+@pytest.mark.parametrize("zoom", [1, 2])
+def test_device_magnifier_equals_the_host(dxp, center, zoom):
+    from dataclasses import replace
+
+    frame = _frame()
+    for mode, method in (("colour", "mhc"), ("grey", "bilinear")):
+        s = _device_settings(center, zoom, mode, method, size=(64, 46))
+        host = Magnifier()
+        host.configure(np, frame.shape, frame.bits, s.magnifier)
+        want = host.process(frame, raw_scaling(frame), s)
+        dev = Magnifier()
+        dev.configure(dxp, frame.shape, frame.bits, s.magnifier)
+        dframe = replace(frame, data=dxp.asarray(frame.data))
+        got = dev.process(dframe, raw_scaling(frame), s).get()
+        assert got.shape == want.shape
+        diff = np.abs(got.astype(int) - want.astype(int))
+        assert diff.max() <= 1, (mode, diff.max())  # fused tone vs the stage chain: 1 LSB
+
+
+@pytest.mark.cudasim
+def test_device_magnifier_allocates_and_uploads_nothing_per_frame(dxp):
+    from dataclasses import replace
+
+    if dxp.__name__ != "viewfinder.cudasim":
+        pytest.skip("counts need cudasim")
+    frame = _frame()
+    s = _device_settings((0.4, 0.6), 2)
+    dev = Magnifier()
+    dev.configure(dxp, frame.shape, frame.bits, s.magnifier)
+    dframe = replace(frame, data=dxp.asarray(frame.data))
+    first = dev.process(dframe, raw_scaling(frame), s)
+    with dxp.counting() as c:
+        for _ in range(3):
+            out = dev.process(dframe, raw_scaling(frame), s)
+    assert c.allocations == 0, c.allocated_bytes
+    assert c.copies == [] and c.host_syncs == []  # no pageable (or any) copies per frame
+    assert out is first  # the magnifier's own buffer

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_module
+from ..backend import array_module, is_device_array
 from ..frame import Frame
 from ..settings import check_range
 from .peaking import PEAKING_COLOURS, PeakingEngine, PeakingSettings
@@ -108,7 +108,17 @@ def develop_crop(raw: Any, scaling: Any, cfa: str, settings: Any, meta: dict) ->
 
 
 class Magnifier:
-    """Buffers for the magnified crop and its peaking."""
+    """Buffers for the magnified crop and its peaking.
+
+    On the device every buffer is made in :meth:`configure` and a frame only launches work:
+    the padded raw window (a fixed size, shifted inside the frame at its edges) is copied into
+    a dense buffer, normalised and demosaiced into preallocated planes, and one
+    ``vf_preview_rgb`` launch (colour matrix, tone, RGBA8) writes the output directly, its
+    taps picking the inner window and repeating pixels for 2:1; peaking levels are copied
+    (repeated) into a buffer and blended by ``vf_view_pass``. Window taps and the colour
+    matrix are uploaded when they change, not per frame. The returned array is the
+    magnifier's own buffer, valid until the next ``process``.
+    """
 
     def configure(
         self, xp: Any, frame_shape: tuple[int, int], bits: int, settings: MagnifierSettings
@@ -116,18 +126,52 @@ class Magnifier:
         self.xp, self.frame_shape, self.bits = xp, tuple(frame_shape), int(bits)
         self.engine = PeakingEngine()
         self._engine_shape: tuple | None = None
+        self._dev: dict[str, Any] | None = None
+        if xp is not np:
+            self._configure_device(settings)
+
+    def _configure_device(self, m: MagnifierSettings) -> None:
+        from .demosaic import hq_scratch_shape
+
+        xp, (H, W) = self.xp, self.frame_shape
+        _, _, ch, cw = crop_window(self.frame_shape, m)
+        ph, pw = min(H, ch + 2 * MARGIN), min(W, cw + 2 * MARGIN)
+        oh, ow = min(m.size[1], ch * m.zoom), min(m.size[0], cw * m.zoom)
+        self._dev = {
+            "shape": (ph, pw),
+            "out_shape": (oh, ow),
+            "key": m.buffer_key(),
+            "raw": xp.empty((ph, pw), xp.uint16),
+            "mosaic": xp.empty((ph, pw), xp.float32),
+            "rgb": xp.empty((ph, pw, 3), xp.float32),
+            "scratch": xp.empty(hq_scratch_shape((ph, pw)), xp.float32),
+            "iy": xp.empty((oh, 1), xp.int32),
+            "ix": xp.empty((ow, 1), xp.int32),
+            "wy": xp.ones((oh, 1), xp.float32),
+            "wx": xp.ones((ow, 1), xp.float32),
+            "ccm": xp.empty(9, xp.float32),
+            "out": xp.empty((oh, ow, 4), xp.uint8),
+            "level": xp.empty((oh, ow), xp.uint8),
+            "peak": xp.empty((oh, ow), xp.uint8),
+            "taps_key": None,
+            "ccm_key": None,
+        }
+        self.engine.configure(xp, (ph, pw), (ph, pw), self.bits)
+        self._engine_shape = (ph, pw)
 
     def process(
         self, frame: Frame, scaling: Any, settings: Any, view_engine: PeakingEngine | None = None
     ) -> Any:
         """The magnifier image, (mh, mw, 4) uint8 on the frame's backend."""
         m, p = settings.magnifier, settings.peaking
+        if scaling.cfa != frame.cfa:
+            raise ValueError(f"scaling is for cfa {scaling.cfa}, frame is {frame.cfa}")
+        if self.xp is not np and is_device_array(frame.data):
+            return self._process_device(frame, scaling, settings, view_engine)
         win = crop_window(frame.shape, m)
         py0, px0, py1, px1 = _padded_window(frame.shape, win)
         y0, x0, ch, cw = win
         raw = frame.data[py0:py1, px0:px1]
-        if scaling.cfa != frame.cfa:
-            raise ValueError(f"scaling is for cfa {scaling.cfa}, frame is {frame.cfa}")
         rgba = develop_crop(raw, scaling, frame.cfa, settings, frame.meta)
         inner = (slice(y0 - py0, y0 - py0 + ch), slice(x0 - px0, x0 - px0 + cw))
         img = rgba[inner]
@@ -138,6 +182,103 @@ class Magnifier:
             img = img.repeat(2, axis=0).repeat(2, axis=1)
         out_w, out_h = m.size
         return array_module(img).ascontiguousarray(img[:out_h, :out_w])
+
+    def _process_device(
+        self, frame: Frame, scaling: Any, settings: Any, view_engine: PeakingEngine | None
+    ) -> Any:
+        from ..kernels import get_kernel
+        from ..pipeline import TONE_CODES
+        from .color import color_matrix_for
+        from .demosaic import demosaic
+        from .normalize import normalize
+
+        m, p = settings.magnifier, settings.peaking
+        d = self._dev
+        if d is None or d["key"] != m.buffer_key():
+            self._configure_device(m)
+            d = self._dev
+        xp, (H, W), (ph, pw), (oh, ow) = self.xp, frame.shape, d["shape"], d["out_shape"]
+        y0, x0, _, _ = crop_window(frame.shape, m)
+        # the padded window, of a fixed size: shifted inside the frame at its edges
+        py0 = max(0, min(y0 - MARGIN, H - ph))
+        px0 = max(0, min(x0 - MARGIN, W - pw))
+        oy, ox = y0 - py0, x0 - px0
+        if d["taps_key"] != (oy, ox, m.zoom):  # when the window moves, not per frame
+            d["iy"].set((oy + np.arange(oh, dtype=np.int32) // m.zoom).reshape(oh, 1))
+            d["ix"].set((ox + np.arange(ow, dtype=np.int32) // m.zoom).reshape(ow, 1))
+            d["taps_key"] = (oy, ox, m.zoom)
+        ccm = color_matrix_for(frame.meta, settings.color_matrix)
+        if d["ccm_key"] != ccm.tobytes():
+            d["ccm"].set(np.ascontiguousarray(ccm, np.float32).ravel())
+            d["ccm_key"] = ccm.tobytes()
+        raw = d["raw"]
+        raw[...] = frame.data[py0 : py0 + ph, px0 : px0 + pw]
+        normalize(raw, scaling, out=d["mosaic"])
+        demosaic(d["mosaic"], frame.cfa, settings.demosaic, out=d["rgb"], scratch=d["scratch"])
+        i32, f32 = np.int32, np.float32
+        block = (32, 8, 1)
+        grid = ((ow + 31) // 32, (oh + 7) // 8, 1)
+        get_kernel("preview", "vf_preview_rgb", xp=xp)(
+            grid,
+            block,
+            (
+                d["rgb"],
+                i32(pw),
+                i32(ph),
+                d["iy"],
+                d["wy"],
+                i32(1),
+                d["ix"],
+                d["wx"],
+                i32(1),
+                d["ccm"],
+                i32(TONE_CODES[settings.tone]),
+                f32(settings.contrast),
+                i32(ow),
+                i32(oh),
+                None,
+                None,
+                d["out"],
+            ),
+        )
+        if not (m.peaking and p.enabled):
+            return d["out"]
+        model = view_engine.model(frame) if view_engine is not None else None
+        if view_engine is not None and model is None:  # the view's first estimate is running
+            return d["out"]
+        pooled = self.engine.run(replace(frame, data=raw), p, model=model)  # (ph, pw) levels
+        level, z = d["level"], m.zoom
+        for dy in range(z):
+            for dx in range(z):
+                dst = level[dy::z, dx::z]
+                dst[...] = pooled[oy : oy + dst.shape[0], ox : ox + dst.shape[1]]
+        colour = PEAKING_COLOURS[p.colour]
+        get_kernel("assists", "vf_view_pass", xp=xp)(
+            grid,
+            block,
+            (
+                d["out"],
+                level,
+                i32(ow),
+                i32(oh),
+                i32(1),
+                *(i32(0), None) * 4,  # no histogram, waveform, parade, vectorscope
+                i32(1),
+                f32(0.0),
+                f32(0.0),
+                *(i32(0), i32(0), i32(0), i32(-1), i32(0), i32(0), i32(0), i32(1), None),
+                i32(0),
+                None,
+                None,
+                i32(1),
+                i32(colour[0]),
+                i32(colour[1]),
+                i32(colour[2]),
+                i32(p.mode == "grey"),
+                d["peak"],
+            ),
+        )
+        return d["out"]
 
     def _levels(
         self, frame: Frame, raw: Any, p: PeakingSettings, view_engine: PeakingEngine | None
