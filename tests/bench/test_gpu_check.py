@@ -326,8 +326,10 @@ def test_rows_from_each_benchmark_json():
     }
     rows = gc.pipeline_rows(pipeline)
     assert rows[0] == ("pipeline 8192x6144 cuda/mhc/view2048x1536", 2.0, 500.0, "")
-    assert rows[1][0].startswith("  stage gpu_upload") and rows[2][1] == 1.5
-    assert len(rows) == 4  # no peers
+    assert rows[1][0] == "pipeline 8192x6144 cuda/bilinear/view2048x1536"  # no peers
+    assert "stages of cuda/mhc/view2048x1536" in rows[2][0]
+    assert rows[3] == ("    gpu_upload", 0.01, None, "") and rows[4][1] == 1.5
+    assert len(rows) == 5
     assists = {
         "gpu": {
             "8192x6144/view2048x1536": {
