@@ -70,17 +70,55 @@ def test_read_launches_without_host_waits_or_allocations(host):
     cam.set_focus(2.0)
     first = cam.read()  # renders the rate map (device blur) and builds the exposer
     assert isinstance(first.data, np.ndarray if host else cudasim.ndarray)
+    del first  # a consumer that is done with its frame lets the exposer reuse the buffer
+    kinds, ptrs = set(), set()
     with cudasim.counting() as counted:
-        frames = [cam.read() for _ in range(12)]
+        for _ in range(12):  # frames dropped as they are consumed
+            frame = cam.read()
+            kinds.add(type(frame.data))
+            ptrs.add(frame.data.ctypes.data if host else frame.data.data.ptr)
+            del frame
     assert [name for name, _ in counted.launches] == ["vf_sim_expose"] * 12
     assert counted.allocations == 0  # the rate map stays uploaded, frames come from the ring
+    assert len(ptrs) <= 6  # the preallocated buffers, reused
     if host:  # the modelled sensor upload: one blocking copy per frame, into pinned buffers
         assert counted.host_syncs == ["get()"] * 12
-        assert all(type(f.data) is np.ndarray for f in frames)
+        assert kinds == {np.ndarray}
     else:
         assert counted.host_syncs == []
-        assert len({f.data.data.ptr for f in frames}) == len(frames[:6])
     with cudasim.counting() as counted:
         cam.set_focus(3.0)  # a new render: the new rate map is uploaded once
         cam.read()
     assert counted.allocations >= 1
+
+
+@pytest.mark.parametrize("host", [False, True])
+def test_a_held_frame_is_never_overwritten(host):
+    """Frames held by consumers (the ring, a result slot, a capture) keep their pixels: the
+    exposer rewrites only buffers nothing references, and adds one when all are held."""
+    sensor = Sensor(IMX989, SIZE)
+    gpu = GpuExposer(*SIZE, host=host, buffers=3, xp="cudasim")
+    gpu.set_rate("k", np.full((SIZE[1] + 8, SIZE[0] + 8), 1e5, np.float32))
+
+    def pixels(data):
+        return np.array(data) if host else data.get()
+
+    held = []
+    for seed in range(5):  # five frames held at once: more than the three buffers made
+        data = gpu.expose((4, 4), 1 / 100, sensor.noise_params(100), seed=seed)
+        held.append((data, pixels(data)))
+    view = held[0][0][8:40]  # a view alone holds its frame too
+    copy = pixels(view)
+    del held[0]
+    for seed in range(5, 12):  # the rest are consumed one by one
+        gpu.expose((4, 4), 1 / 100, sensor.noise_params(100), seed=seed)
+    for data, was in held:
+        np.testing.assert_array_equal(pixels(data), was)
+    np.testing.assert_array_equal(pixels(view), copy)
+    assert gpu.grown == 3 and len(gpu._out) == 6  # five frames and the view held
+    held.clear()
+    del view, data
+    with cudasim.counting() as counted:
+        for seed in range(12, 30):
+            gpu.expose((4, 4), 1 / 100, sensor.noise_params(100), seed=seed)
+    assert counted.allocations == 0 and gpu.grown == 3  # steady state: no new buffers

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..backend import is_device_array
@@ -12,9 +14,18 @@ class GpuExposer:
     """CuPy glue of ``kernels/sim.cu``: exposes frames on the device with no host sync.
 
     The rate map is uploaded once per change of the rendered scene (:meth:`set_rate`); per
-    frame one kernel writes into the next of ``buffers`` preallocated device frames (the
-    consumer must be done with a frame before ``buffers - 1`` newer ones are read). With
-    ``host=True`` the frame is copied into the next of as many pinned host buffers.
+    frame one kernel writes into a free one of ``buffers`` preallocated device frames. With
+    ``host=True`` the frame is copied into the matching one of as many pinned host buffers.
+
+    Contract with the consumers: a frame buffer is free, and rewritten, only once nothing
+    holds the returned array or a view of it (the ring, the processor, a result slot, a
+    capture: the check is a reference count, on the host, no wait). When every buffer is held
+    one more is made (an allocation, only while consumers hold ``buffers`` frames or more).
+    Device reads a consumer enqueued before dropping the frame are ordered before the
+    rewrite by stream semantics: the exposure kernel runs on the source thread's current
+    stream, the legacy default stream, which waits for earlier work on every blocking stream
+    (the :class:`~viewfinder.render.worker.Processor` uses one); a consumer reading on a
+    non-blocking stream must keep the frame until its reads are done.
     """
 
     def __init__(
@@ -32,7 +43,10 @@ class GpuExposer:
         if host:
             cupyx = cupyx_module(cp)
             self._host = [cupyx.empty_pinned((height, width), np.uint16) for _ in range(buffers)]
+        self._shape = (height, width)
+        self._baseline = [self._refs(i) for i in range(buffers)]
         self._i = 0
+        self.grown = 0  # buffers added because consumers held all of them
         self._rate = None
         self._rate_key: object = None
 
@@ -62,7 +76,8 @@ class GpuExposer:
                 f"read window {self.width}x{self.height} at offset {offset} "
                 f"does not fit the rate map {self._rate.shape}"
             )
-        out = self._out[self._i]
+        i = self._free_buffer()
+        out = self._out[i]
         block = (32, 8, 1)
         grid = ((self.width + 31) // 32, (self.height + 7) // 8, 1)
         self._kernel(
@@ -87,8 +102,38 @@ class GpuExposer:
             ),
         )
         if self._host is not None:
-            host = self._host[self._i]
+            host = self._host[i]
             out.get(out=host)  # synchronises: the modelled sensor upload starts from here
             out = host
-        self._i = (self._i + 1) % len(self._out)
         return out
+
+    def _handed(self, i: int) -> object:
+        return self._host[i] if self._host is not None else self._out[i]
+
+    def _refs(self, i: int) -> tuple[int, int]:
+        """References to buffer ``i`` and to its root array (NumPy views of a pinned buffer
+        point at the root, not at the buffer; CuPy views point at the buffer)."""
+        a = self._handed(i)
+        root = a
+        while isinstance(getattr(root, "base", None), type(a)):
+            root = root.base
+        return sys.getrefcount(a), sys.getrefcount(root)
+
+    def _free_buffer(self) -> int:
+        n = len(self._out)
+        for k in range(n):
+            i = (self._i + k) % n
+            held = self._refs(i)
+            if held[0] <= self._baseline[i][0] and held[1] <= self._baseline[i][1]:
+                self._i = (i + 1) % n
+                return i
+        cp = self._cp  # every frame is still held: one more buffer, kept from now on
+        self._out.append(cp.empty(self._shape, cp.uint16))
+        if self._host is not None:
+            from ..backend import cupyx_module
+
+            self._host.append(cupyx_module(cp).empty_pinned(self._shape, np.uint16))
+        self._baseline.append(self._refs(n))
+        self.grown += 1
+        self._i = 0
+        return n
