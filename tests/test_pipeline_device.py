@@ -202,3 +202,39 @@ def test_float_views_are_written_only_when_asked(cudasim):
     np.testing.assert_allclose(out.display.get(), ref.display, atol=5e-4)
     lean.float_outputs = True  # asked for between frames: made from the next frame on
     assert lean.process(frame).linear is not None
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("host", [True, False], ids=["host-frames", "device-frames"])
+@pytest.mark.parametrize("noise_meta", [True, False], ids=["noise-model", "estimated-noise"])
+def test_a_frame_with_every_assist_neither_waits_nor_allocates(cudasim, host, noise_meta):
+    from viewfinder.stages.falsecolor import FalseColourSettings
+    from viewfinder.stages.histogram import HistogramSettings
+    from viewfinder.stages.magnifier import MagnifierSettings
+    from viewfinder.stages.peaking import PeakingSettings
+    from viewfinder.stages.scopes import ScopeSettings
+    from viewfinder.stages.zebra import ZebraSettings
+
+    s = Settings(
+        peaking=PeakingSettings(enabled=True),
+        zebra=ZebraSettings(enabled=True, raw=True),
+        histogram=HistogramSettings(raw=True, view=True),
+        false_colour=FalseColourSettings(enabled=True),
+        scopes=ScopeSettings(waveform=True, parade=True, vectorscope=True),
+        magnifier=MagnifierSettings(enabled=True, size=(32, 32), zoom=2),
+        view_size=(64, 48),
+    )
+    pipe = Pipeline(s, backend="cudasim")
+    meta = dict(META) if noise_meta else {}
+
+    def frame(seq):
+        raw = photo_raw(seed=seq)
+        return Frame(raw if host else cudasim.asarray(raw), "RGGB", 64, 1023, 10, seq, meta=meta)
+
+    frames = [frame(k) for k in range(40)]
+    for f in frames[:3]:
+        pipe.process(f)
+    with cudasim.counting() as c:  # including frame 30, where a new noise estimate is due
+        for f in frames[3:]:
+            pipe.process(f)
+    assert c.host_syncs == [] and c.allocations == 0, c.summary()

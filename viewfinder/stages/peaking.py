@@ -156,7 +156,14 @@ class PeakingEngine:
         if background_noise:
             self.noise = NoiseTracker(xp, frame_shape, self.ESTIMATE_EVERY)
         if self.on_gpu:
+            from ..backend import cupyx_module
+
             self.lut_dev = xp.empty(1 << self.bits, xp.float32)
+            # the LUT goes up from pinned memory, asynchronously: a pageable set() would make
+            # the frame thread wait for the stream whenever the noise model changes
+            self._lut_host = cupyx_module(xp).empty_pinned(1 << self.bits, np.float32)
+            self._lut_event = xp.cuda.Event(block=False, disable_timing=True)
+            self._lut_sent = False
         else:
             self.t = np.empty((h, w), np.float32)
             self.levels = np.empty((h, w), np.uint8)
@@ -187,7 +194,13 @@ class PeakingEngine:
         if key != self._lut_key:
             self.lut = stabilise_lut(self.bits, frame.black_level, model)
             if self.on_gpu:
-                self.lut_dev.set(self.lut)
+                if self._lut_sent and not self._lut_event.done:  # the last upload: rare
+                    self._lut_event.synchronize()
+                np.copyto(self._lut_host, self.lut)
+                stream = self.xp.cuda.get_current_stream()
+                self.lut_dev.set(self._lut_host, stream=stream)
+                self._lut_event.record(stream)
+                self._lut_sent = True
             self._lut_key = key
         return self.lut
 
