@@ -19,6 +19,7 @@ import contextlib
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -48,15 +49,7 @@ H, W = 70, 102
 
 
 def _device_frame(frame: Frame) -> Frame:
-    return Frame(
-        cp.asarray(frame.data),
-        frame.cfa,
-        frame.black_level,
-        frame.white_level,
-        frame.bits,
-        frame.seq,
-        meta=frame.meta,
-    )
+    return replace(frame, data=cp.asarray(frame.data))
 
 
 def _test_frame(seed: int = 10, h: int = 200, w: int = 328) -> Frame:
