@@ -54,6 +54,12 @@ class Config:
     asan: bool = field(default_factory=lambda: os.environ.get("VIEWFINDER_CUDASIM_ASAN") == "1")
     #: Stack of one CUDA thread (a fiber), bytes; the first page is a guard page.
     stack_bytes: int = 256 * 1024
+    #: False: launches are checked and recorded (``launch_log``) but not executed: a frame's
+    #: launch list at any size, in no time (the performance model's input). Results are garbage.
+    execute: bool = True
+    #: When a list: every launch appends (kernel, grid, block, [(is_pointer, type code, nbytes
+    #: of an array or 0)] per argument, {argument index: scalar value}).
+    launch_log: list | None = None
 
     def schedule_code(self) -> int:
         if self.schedule not in _SCHEDULES:
@@ -225,6 +231,21 @@ class RawKernel:
         cfg.seed = int(config.seed)
         cfg.stack_bytes = int(config.stack_bytes)
         counters.launch(self.name, nbytes)
+        if config.launch_log is not None:
+            config.launch_log.append(
+                (
+                    self.name,
+                    tuple(cfg.grid),
+                    tuple(cfg.block),
+                    [
+                        (p, c, int(getattr(a, "nbytes", 0) or 0))
+                        for a, (p, c) in zip(args, sig, strict=True)
+                    ],
+                    {k: a.item() for k, a in enumerate(args) if isinstance(a, np.generic)},
+                )
+            )
+        if not config.execute:
+            return
         err = ctypes.create_string_buffer(512)
         if fn(ctypes.byref(cfg), pointers, err, len(err)) != 0:  # ctypes drops the GIL here
             raise CUDADriverError(f"{where}: {err.value.decode(errors='replace')}")
