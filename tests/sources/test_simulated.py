@@ -378,107 +378,46 @@ def test_autofocus_fails_on_a_featureless_scene():
     assert meta["af"]["state"] == "failed" and meta["focus_m"] == 2.0
 
 
-# ----- the CuPy glue on the CPU: a stand-in CuPy whose kernel is sim.cu's body via g++ --------
+# ----- the device glue on the CPU: cudasim runs sim.cu and the device render ---------------
 
 
-class _FakeDeviceArray(np.ndarray):
-    def get(self, out=None):
-        out[...] = self
-        return out
+@pytest.mark.cudasim
+def test_device_glue_on_cudasim():
+    from viewfinder import cudasim
 
-
-def _fake_cupy(monkeypatch):
-    """Patch in a CuPy stand-in: NumPy arrays, and vf_sim_expose run by the g++ shim."""
-    import ctypes
-    import sys
-    import types
-
-    from tests.kernels.shim import build_shim, ptr
-    from tests.sources.test_sensor import SHIM
-
-    lib = build_shim(SHIM, "vf_sim")
-    launches = []
-
-    def kernel(grid, block, args):
-        rate, rate_w, oy, ox, out, w, h, t, gain, fw, read_dn, black, white, seed, noise = args
-        assert grid[0] * block[0] >= w and grid[1] * block[1] >= h
-        assert rate.dtype == np.float32 and out.dtype == np.uint16 and out.shape == (h, w)
-        f = ctypes.c_float
-        lib.expose_frame(
-            ptr(rate),
-            int(rate_w),
-            int(oy),
-            int(ox),
-            ptr(out),
-            int(w),
-            int(h),
-            f(t),
-            f(gain),
-            f(fw),
-            f(read_dn),
-            f(black),
-            f(white),
-            ctypes.c_uint(int(seed)),
-            int(noise),
-        )
-        launches.append(out)
-
-    import scipy.ndimage
-
-    cp = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("_")})
-    cp.empty = lambda shape, dtype: np.empty(shape, dtype).view(_FakeDeviceArray)
-    cp.zeros = lambda shape, dtype: np.zeros(shape, dtype).view(_FakeDeviceArray)
-    cp.asarray = lambda a, dtype=None: np.ascontiguousarray(a, dtype).view(_FakeDeviceArray)
-    monkeypatch.setattr("viewfinder.backend.get_xp", lambda name=None: cp)
-    monkeypatch.setattr("viewfinder.kernels.get_kernel", lambda name, fn, defines=None: kernel)
-    cupyx = types.ModuleType("cupyx")
-    cupyx.empty_pinned = lambda shape, dtype: np.empty(shape, dtype)
-    cupyx.__path__ = []  # a package, so that cupyx.scipy.ndimage imports
-    cupyx_scipy = types.ModuleType("cupyx.scipy")
-    cupyx_scipy.__path__ = []
-    cupyx_scipy.ndimage = scipy.ndimage
-    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    monkeypatch.setitem(sys.modules, "cupyx.scipy", cupyx_scipy)
-    monkeypatch.setitem(sys.modules, "cupyx.scipy.ndimage", scipy.ndimage)
-    return launches
-
-
-def test_cupy_glue_with_a_stand_in_device(monkeypatch):
-    launches = _fake_cupy(monkeypatch)
-    dev = SimulatedCamera(SIZE, backend="cupy", motion=True, noise=False)
+    dev = SimulatedCamera(SIZE, backend="cudasim", motion=True, noise=False)
     cpu = SimulatedCamera(SIZE, backend="numpy", motion=True, noise=False)
     for cam in (dev, cpu):
         cam.set_mode("m")
         cam.attach_lens("summicron-50")
         cam.set_focus(2.0)
-    frames = [dev.read() for _ in range(8)]
-    assert len(launches) == 8
+    with cudasim.counting() as counted:
+        frames = [dev.read() for _ in range(8)]
+    assert [name for name, _ in counted.launches].count("vf_sim_expose") == 8
     # six preallocated frames, and two more: a held frame is never overwritten
-    assert len({id(f.data) for f in frames}) == 8 and dev._gpu.grown == 2
+    assert len({f.data.data.ptr for f in frames}) == 8 and dev._gpu.grown == 2
     for _ in range(6):
         cpu.read()
     ref = cpu.read()  # the same seq, so the same motion offset
     got = frames[6].data
-    assert isinstance(got, _FakeDeviceArray)  # stays "on the device"
-    # rendered on the "device" (array-module blur) vs OpenCV: the same frame up to the
+    assert isinstance(got, cudasim.ndarray)  # stays on the device
+    # rendered on the device (array-module blur) vs OpenCV: the same frame up to the
     # resampling of the largest blurs
-    diff = np.abs(got.astype(int) - ref.data.astype(int))
+    diff = np.abs(got.get().astype(int) - ref.data.astype(int))
     assert np.mean(diff) < 0.5 and np.percentile(diff, 99) <= 3
     assert len(dev._device_layers) == len(dev.scene.planes)
     # host=True: copies into host buffers; noise: the photon-transfer model holds
-    host = SimulatedCamera(SIZE, backend="cupy", host=True, motion=False)
+    host = SimulatedCamera(SIZE, backend="cudasim", host=True, motion=False)
     host.set_mode("m")
     p = host.sensors["m"].noise_params(800)
     rate = host._ensure_cache()["rate"]
+    rate = rate.get() if isinstance(rate, cudasim.ndarray) else rate
     target = 0.4 * (p.white_level - p.black_level)
     host.set_exposure(target / (p.gain_dn_per_e * float(rate[0::2, 1::2].mean())), 800)
     frame = host.read()
     assert type(frame.data) is np.ndarray
     gr = frame.data[0::2, 1::2].astype(np.float64)
     assert gr.var() == pytest.approx(p.variance_dn2(gr.mean() - p.black_level), rel=0.05)
-
-
-# ----- GPU: the CuPy path against the NumPy path ------------------------------------------
 
 
 def test_gpu_frames_stay_on_device_and_match_numpy(dxp):
