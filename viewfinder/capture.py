@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import struct
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from .frame import Frame
+from .orientation import orientation_of
 
 #: Capture formats: raw DNG, or the processed view as PNG (8 or 16 bit) or JPEG.
 FORMATS: dict[str, str] = {"dng": ".dng", "png": ".png", "png16": ".png", "jpeg": ".jpg"}
@@ -38,17 +40,75 @@ _D65_ILLUMINANT = 21  # EXIF LightSource code of CalibrationIlluminant1
 
 
 class CaptureError(OSError):
-    """A capture could not be written (full disk, bad path...); the message names the file."""
+    """A capture could not be written (full disk, bad path...); the message names the file.
+
+    ``CaptureError(errno, message)``; ``str()`` is the message alone (no "[Errno N]").
+    """
+
+    def __str__(self) -> str:
+        return self.strerror if self.strerror else super().__str__()
 
 
 # -- atomic file writes -------------------------------------------------------------------
 
 
 def _open_temp(final: Path) -> tuple[BinaryIO, Path]:
-    """Open a new temporary file next to ``final`` (same folder, so the rename is atomic)."""
-    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+    """Open a new temporary file next to ``final`` (same folder, so the rename is atomic).
+
+    Its name carries this process's id (``.NAME.PID.RANDOM.part``), so that a later burst
+    can tell the leftovers of a killed writer (:func:`remove_stale_parts`) from files that a
+    live one is still writing.
+    """
+    fd, name = tempfile.mkstemp(
+        dir=final.parent, prefix=f".{final.name}.{os.getpid()}.", suffix=PART_SUFFIX
+    )
     os.close(fd)  # reopened by name: tifffile wants a file object with a path-like name
     return open(name, "w+b"), Path(name)  # noqa: SIM115 (closed by atomic_write)
+
+
+PART_SUFFIX = ".part"
+#: A ``.part`` file whose name carries no process id is taken as stale after this many s.
+STALE_PART_AGE_S = 600.0
+#: How many numbered names (``NAME_1``, ``NAME_2``...) a unique capture tries.
+MAX_NAME_TRIES = 100_000
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary ``.*.part`` files that writers killed earlier left in ``folder``.
+
+    A part file is stale when the process named in it is gone (or, for a name without a
+    process id, when it is older than :data:`STALE_PART_AGE_S`); the files of live writers,
+    this process's included, are kept. Returns the files removed.
+    """
+    removed: list[Path] = []
+    try:
+        candidates = list(Path(folder).glob(f".*{PART_SUFFIX}"))
+    except OSError:
+        return removed
+    for part in candidates:
+        fields = part.name[: -len(PART_SUFFIX)].split(".")
+        pid = int(fields[-2]) if len(fields) >= 3 and fields[-2].isdigit() else None
+        try:
+            if pid is not None:
+                stale = pid != os.getpid() and not _pid_alive(pid)
+            else:
+                stale = time.time() - part.stat().st_mtime > STALE_PART_AGE_S
+            if stale:
+                part.unlink()
+                removed.append(part)
+        except OSError:  # gone already, or not ours to remove: leave it
+            continue
+    return removed
 
 
 def _read_umask() -> int:
@@ -61,12 +121,95 @@ def _read_umask() -> int:
 # while the burst writer thread creates files.
 _UMASK = _read_umask()
 
+#: What NumPy and others say, with no errno, when a write comes up short on a full disk.
+_DISK_FULL_WORDS = re.compile(r"free space|no space|disk full|requested and \d+ written", re.I)
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+
+def write_error(exc: BaseException, path: str | os.PathLike) -> CaptureError | None:
+    """A :class:`CaptureError` naming ``path`` and the cause of a failed write, or None.
+
+    Disk full (``ENOSPC``/``EDQUOT``, or NumPy's errno-less "Not enough free space" / "N
+    requested and M written", or a folder with under 1 MB left), a read-only file system and
+    a permission error are recognised whatever errno came with them; any other ``OSError``
+    becomes "cannot write PATH: reason". Non-``OSError`` exceptions give None.
+    """
+    if isinstance(exc, CaptureError):
+        return exc
+    if not isinstance(exc, OSError):
+        return None
+    final = Path(path)
+    code = exc.errno
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    free: int | None = None
+    try:
+        free = shutil.disk_usage(final.parent).free
+    except OSError:
+        pass
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or _DISK_FULL_WORDS.search(str(exc)):
+        full = True
+    elif code == errno.EROFS:
+        return CaptureError(code, f"cannot write {str(final)!r}: read-only file system")
+    elif code in (errno.EACCES, errno.EPERM):
+        return CaptureError(code, f"cannot write {str(final)!r}: permission denied")
+    else:  # an unusual errno (EIO, None...) on a disk with next to nothing left
+        full = free is not None and free < 1_000_000
+    if full:
+        left = f"{free / 1e6:.1f} MB free" if free is not None else "free space unknown"
+        return CaptureError(
+            errno.ENOSPC,
+            f"disk full while writing {str(final)!r} ({left}); no partial file was left",
+        )
+    return CaptureError(code or errno.EIO, f"cannot write {str(final)!r}: {reason}")
+
+
+def numbered_names(path: Path) -> Iterator[Path]:
+    """``path``, then ``STEM_1.EXT``, ``STEM_2.EXT``... (at most :data:`MAX_NAME_TRIES`)."""
+    yield path
+    for n in range(1, MAX_NAME_TRIES):
+        yield path.with_name(f"{path.stem}_{n}{path.suffix}")
+
+
+def _claim(tmp: Path, final: Path, unique: bool) -> Path:
+    """Give the finished temporary file its final name; with ``unique``, the first free one.
+
+    The name is claimed atomically when the file gets it: ``link(2)`` fails with EEXIST
+    rather than replace another file, so two writers (threads or processes) in one folder
+    never overwrite each other. File systems without hard links (FAT, some network shares)
+    get an ``O_CREAT | O_EXCL`` claim of the name, then the rename over it.
+    """
+    if not unique:
+        os.replace(tmp, final)
+        return final
+    for candidate in numbered_names(final):
+        try:
+            os.link(tmp, candidate)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            try:  # no hard links here: claim the name with an exclusive create
+                os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                continue
+            os.replace(tmp, candidate)
+            return candidate
+        tmp.unlink()
+        return candidate
+    raise CaptureError(errno.EEXIST, f"no free file name like {str(final)!r} left")
+
+
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[BinaryIO], None], unique: bool = False
+) -> Path:
     """Write a file through ``write(fh)`` under a temporary name, fsync, then rename it.
 
     On any error the temporary file is removed and ``path`` is left as it was (absent, or
-    the previous complete file). A full disk raises :class:`CaptureError` with ``ENOSPC``.
+    the previous complete file). With ``unique`` an existing file is never replaced: the
+    file gets the first free name of ``path``, ``STEM_1.EXT``, ``STEM_2.EXT``..., claimed
+    atomically (see :func:`_claim`), and that name is returned. A failed write raises
+    :class:`CaptureError` naming the path and the cause (see :func:`write_error`): disk full
+    (``ENOSPC``), read-only file system, permission denied.
     """
     final = Path(path)
     if not final.parent.is_dir():
@@ -82,18 +225,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             os.fsync(fh.fileno())  # data on disk before the name points at it
         finally:
             fh.close()
-        os.replace(tmp, final)
+        final = _claim(tmp, final, unique)
     except BaseException as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            free = shutil.disk_usage(final.parent).free
-            raise CaptureError(
-                errno.ENOSPC,
-                f"disk full while writing {str(final)!r} ({free / 1e6:.1f} MB free); "
-                "no partial file was left",
-            ) from exc
-        raise
+        error = write_error(exc, final)
+        if error is None or error is exc:
+            raise
+        try:
+            raise error from exc
+        finally:  # no cycle through this frame: a failed frame is freed without the gc
+            error = None
     return final
 
 
@@ -309,11 +451,13 @@ def dng_tags(frame: Frame, wall: float | None = None) -> list[tuple]:
         (50728, "2I", 3, _rationals(as_shot_neutral(meta)), True),  # AsShotNeutral
         (50778, "H", 1, _D65_ILLUMINANT, True),  # CalibrationIlluminant1
     ]
+    # The mosaic stays in sensor order; how to show it goes in the Orientation tag.
+    tags.append((274, "H", 1, orientation_of(meta), True))
     # The lens name goes in the EXIF IFD (LensModel): DNG has no lens-name tag of its own.
     return tags
 
 
-def write_dng(frame: Frame, path: str | os.PathLike) -> Path:
+def write_dng(frame: Frame, path: str | os.PathLike, unique: bool = False) -> Path:
     """Write ``frame``'s raw mosaic, bit-exact, as an uncompressed DNG 1.4 at ``path``.
 
     The file carries the CFA pattern, black and white levels, ColorMatrix1 (XYZ to camera,
@@ -326,6 +470,8 @@ def write_dng(frame: Frame, path: str | os.PathLike) -> Path:
         (H, W) uint16 mosaic (NumPy or CuPy), LSB-aligned, in DN.
     path : path-like
         Final file name; written atomically (see :func:`atomic_write`).
+    unique : bool
+        Never replace an existing file: take the first free numbered name (returned).
     """
     import tifffile
 
@@ -349,7 +495,7 @@ def write_dng(frame: Frame, path: str | os.PathLike) -> Path:
             )
         _link_exif_ifd(fh, exif)
 
-    return atomic_write(path, write)
+    return atomic_write(path, write, unique)
 
 
 # -- processed captures ---------------------------------------------------------------------
@@ -381,24 +527,28 @@ def _encode(rgb: np.ndarray, ext: str, params: list[int]) -> bytes:
     return buf.tobytes()
 
 
-def write_png(rgb: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write an (H, W, 3|4) uint8 or uint16 RGB(A) image as PNG, atomically."""
+def write_png(rgb: np.ndarray, path: str | os.PathLike, unique: bool = False) -> Path:
+    """Write an (H, W, 3|4) uint8 or uint16 RGB(A) image as PNG, atomically (``unique``:
+    never over an existing file, see :func:`atomic_write`)."""
     if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"PNG needs (H, W, 3|4) uint8/uint16, got {rgb.shape} {rgb.dtype}")
     import cv2
 
     data = _encode(rgb, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    return atomic_write(path, lambda fh: fh.write(data))
+    return atomic_write(path, lambda fh: fh.write(data), unique)
 
 
-def write_jpeg(rgb: np.ndarray, path: str | os.PathLike, quality: int = 95) -> Path:
-    """Write an (H, W, 3|4) uint8 RGB(A) image as JPEG (alpha dropped), atomically."""
+def write_jpeg(
+    rgb: np.ndarray, path: str | os.PathLike, quality: int = 95, unique: bool = False
+) -> Path:
+    """Write an (H, W, 3|4) uint8 RGB(A) image as JPEG (alpha dropped), atomically
+    (``unique``: never over an existing file, see :func:`atomic_write`)."""
     if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
         raise ValueError(f"JPEG needs (H, W, 3|4) uint8, got {rgb.shape} {rgb.dtype}")
     import cv2
 
     data = _encode(rgb[..., :3], ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return atomic_write(path, lambda fh: fh.write(data))
+    return atomic_write(path, lambda fh: fh.write(data), unique)
 
 
 def __getattr__(name: str) -> Any:

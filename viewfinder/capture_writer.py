@@ -4,7 +4,11 @@
 through a bounded queue. When the disk is slower than the sensor the queue fills and
 ``put`` either blocks (the default: the burst slows down, ``stalls`` and ``stall_s`` show by
 how much) or refuses the frame and counts it in ``rejected``: a frame is never lost silently.
-Write errors are kept in ``errors`` and raised again by ``close()``.
+Write errors are kept in ``errors`` as messages (never the exception, whose traceback would
+keep the failed frame alive) and raised again by ``close()`` with "wrote N of M". Each file
+gets its name when it is complete, claimed atomically (two writers in one folder never
+overwrite each other), and a burst starts by removing the ``.part`` files that writers
+killed earlier left in its folder.
 """
 
 from __future__ import annotations
@@ -15,11 +19,20 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .capture import FORMATS, CaptureError, develop, write_dng, write_jpeg, write_png
+from .capture import (
+    FORMATS,
+    CaptureError,
+    develop,
+    remove_stale_parts,
+    write_dng,
+    write_error,
+    write_jpeg,
+    write_png,
+)
 from .frame import Frame
 
 _STOP = object()
@@ -57,17 +70,37 @@ class Renderer:
         return develop(frame, bits=16)
 
 
-def write_frame(frame: Frame, path: str | Path, fmt: str, renderer: Renderer | None = None) -> Path:
-    """Write ``frame`` as ``fmt`` ("dng", "png", "png16" or "jpeg") at ``path``, atomically."""
+def write_frame(
+    frame: Frame,
+    path: str | Path,
+    fmt: str,
+    renderer: Renderer | None = None,
+    unique: bool = False,
+) -> Path:
+    """Write ``frame`` as ``fmt`` ("dng", "png", "png16" or "jpeg") at ``path``, atomically.
+
+    With ``unique`` an existing file is never replaced (the first free numbered name is
+    claimed); the path written is returned.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown capture format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if fmt == "dng":
-        return write_dng(frame, path)
+        return write_dng(frame, path, unique=unique)
     renderer = renderer or Renderer()
     if fmt == "png16":
-        return write_png(renderer.rgb16(frame), path)
+        return write_png(renderer.rgb16(frame), path, unique=unique)
     rgb = renderer.rgb8(frame)
-    return write_png(rgb, path) if fmt == "png" else write_jpeg(rgb, path)
+    if fmt == "png":
+        return write_png(rgb, path, unique=unique)
+    return write_jpeg(rgb, path, unique=unique)
+
+
+class WriteFailure(NamedTuple):
+    """One failed write: the file name, one line saying why, and the errno (None if none)."""
+
+    path: str
+    message: str
+    errno: int | None
 
 
 class BurstWriter:
@@ -91,8 +124,11 @@ class BurstWriter:
     ----------
     written : list[Path]
         Files completed, in order.
-    errors : list[tuple[str, Exception]]
-        (file name, error) of each failed write.
+    errors : list[WriteFailure]
+        (file name, message, errno) of each failed write; the frame itself is released at
+        once.
+    stale_removed : list[Path]
+        ``.part`` files of earlier, killed writers removed from ``out_dir`` at the start.
     stalls, stall_s, rejected, max_depth : int, float, int, int
         Back-pressure: puts that had to wait, total seconds waited, frames refused by a
         non-blocking ``put``, and the deepest the queue got.
@@ -118,7 +154,8 @@ class BurstWriter:
         self.block = block
         self.pattern = pattern
         self.written: list[Path] = []
-        self.errors: list[tuple[str, Exception]] = []
+        self.errors: list[WriteFailure] = []
+        self.stale_removed = remove_stale_parts(self.out_dir)
         self.stalls = 0
         self.stall_s = 0.0
         self.rejected = 0
@@ -133,12 +170,14 @@ class BurstWriter:
         self._thread.start()
 
     def path_for(self, frame: Frame, index: int) -> Path:
-        """The file name of a frame: ``pattern`` + extension, never an existing file's name
-        nor one already given in this burst (``_1``, ``_2``... are appended)."""
+        """The name a frame asks for: ``pattern`` + extension (``_1``, ``_2``... appended when
+        already asked for in this burst). The file may end up under the next free numbered
+        name: names are claimed when the file is complete, atomically (see
+        :func:`viewfinder.capture.atomic_write`), never by checking what exists."""
         stem = self.pattern.format(seq=frame.seq, index=index)
         ext = FORMATS[self.fmt]
         path, n = self.out_dir / (stem + ext), 0
-        while path in self._names or path.exists():
+        while path in self._names:
             n += 1
             path = self.out_dir / f"{stem}_{n}{ext}"
         self._names.add(path)
@@ -190,10 +229,17 @@ class BurstWriter:
                     return
                 frame, path = item
                 try:
-                    self.written.append(write_frame(frame, path, self.fmt, self._renderer))
-                except Exception as exc:  # kept for the caller: close() raises the first
-                    self.errors.append((str(path), exc))
+                    written = write_frame(frame, path, self.fmt, self._renderer, unique=True)
+                    self.written.append(written)
+                except Exception as exc:  # the message is kept for close(), not the exception
+                    error = write_error(exc, path)
+                    message = str(error) if error is not None else f"cannot write {path}: {exc}"
+                    code = error.errno if error is not None else None
+                    self.errors.append(WriteFailure(str(path), message, code))
+                    del exc, error
             finally:
+                # release the frame now, not when the next one arrives
+                item = frame = None
                 self._queue.task_done()
 
     def flush(self) -> None:
@@ -207,11 +253,11 @@ class BurstWriter:
             self._queue.put(_STOP)
             self._thread.join()
         if self.errors:
-            path, exc = self.errors[0]
+            first = self.errors[0]
             more = f" (and {len(self.errors) - 1} more failed)" if len(self.errors) > 1 else ""
-            if isinstance(exc, OSError):
-                raise CaptureError(exc.errno, f"{exc.strerror or exc}{more}") from exc
-            raise CaptureError(f"writing {path} failed: {exc}{more}") from exc
+            raise CaptureError(
+                first.errno, f"{first.message}{more}; wrote {len(self.written)} of {self.submitted}"
+            )
 
     def __enter__(self) -> BurstWriter:
         return self
@@ -241,6 +287,7 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
 
 def cli_capture(args: argparse.Namespace) -> int:
     """``viewfinder capture``: read ``--count`` frames from ``--source`` into ``--out``."""
+    from .sources.base import SourceError
     from .sources.open import open_source
 
     if args.count < 1:
@@ -257,7 +304,15 @@ def cli_capture(args: argparse.Namespace) -> int:
     try:
         with BurstWriter(args.out, fmt=args.format, queue_size=8) as writer:
             for _ in range(args.count):
-                writer.put(source.read(timeout=10.0) if takes_timeout else source.read())
+                try:
+                    frame = source.read(timeout=10.0) if takes_timeout else source.read()
+                except SourceError as exc:
+                    writer.flush()
+                    raise SourceError(
+                        f"{exc}; wrote {len(writer.written)} of {args.count}"
+                    ) from exc
+                writer.put(frame)
+                del frame  # the writer holds it until written, no longer
     finally:
         source.close()
     dt = time.perf_counter() - t0

@@ -209,12 +209,17 @@ class CaptureWriter:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.notes: list[str] = []
+        self._cleaned = False
         self._queue: queue.Queue[tuple[str, Any, Path] | None] = queue.Queue(maxsize=8)
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._thread.start()
 
     def submit(self, kind: str, payload: Any, stem: str) -> Path:
-        """Queue a capture: ``kind`` "dng" (payload a Frame) or "png" ((h, w, 3) uint8)."""
+        """Queue a capture: ``kind`` "dng" (payload a Frame) or "png" ((h, w, 3) uint8).
+
+        Returns the name asked for; an existing file is never replaced: the capture takes
+        the next free numbered name when it is written (the note says which).
+        """
         if kind not in ("dng", "png"):
             raise ValueError(f"capture format must be dng or png, got {kind!r}")
         path = self.folder / f"{stem}.{kind}"
@@ -234,14 +239,20 @@ class CaptureWriter:
             kind, payload, path = job
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                if not self._cleaned:  # leftovers of a writer killed in this folder
+                    self._cleaned = True
+                    capture.remove_stale_parts(path.parent)
                 if kind == "dng":
-                    written = capture.write_dng(payload, path)
+                    written = capture.write_dng(payload, path, unique=True)
                 else:
-                    written = capture.write_png(payload, path)
+                    written = capture.write_png(payload, path, unique=True)
                 self.notes.append(f"wrote {written}")
             except Exception as exc:  # a full disk or a bad folder: tell the user
-                self.notes.append(f"capture failed: {exc}")
+                error = capture.write_error(exc, path)
+                self.notes.append(f"capture failed: {error or exc}")
+                del exc, error
             finally:
+                job = payload = None  # the frame is released now, not at the next capture
                 self._queue.task_done()
 
     def flush(self, timeout: float = 10.0) -> None:
