@@ -99,6 +99,7 @@ def cli_run(args: argparse.Namespace) -> int:
     if not headless and not has_display():  # say so before the source starts up
         raise DisplayUnavailable(NO_DISPLAY_HINT)
 
+    from .orientation import orientation_of, swaps_axes
     from .pipeline import Pipeline
     from .render.context import create_context
     from .render.panels import PANEL_WIDTH
@@ -112,7 +113,10 @@ def cli_run(args: argparse.Namespace) -> int:
     try:
         probe = source.read()  # the frame size decides the view size
         if view is None:
-            view = _view_size((probe.width, probe.height), (window[0] - PANEL_WIDTH, window[1]))
+            area = (window[0] - PANEL_WIDTH, window[1])
+            if swaps_axes(orientation_of(probe.meta)):  # shown turned: fit the turned area
+                area = area[::-1]
+            view = _view_size((probe.width, probe.height), area)
         settings = Settings(demosaic=getattr(args, "demosaic", "mhc") or "mhc", view_size=view)
         pipeline = Pipeline(settings, backend=backend)
         ctx = create_context(headless, window, prefer_gpu=pipeline.backend == "cupy")

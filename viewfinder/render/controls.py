@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..orientation import display_to_stored, orient_image
 from ..sources.base import FrameRing, SourceThread
 from .view import frameline_rects
 from .worker import CaptureWriter
@@ -44,6 +45,7 @@ class ViewerControls:
     message: str
     _input_at: float
     image_rect: tuple[int, int, int, int]
+    orientation: int
 
     # -- controls (routed to the camera, or to the pipeline between frames) ---------------
     def _camera_call(self, what: str, fn: Any, *args: Any) -> bool:
@@ -97,7 +99,11 @@ class ViewerControls:
             "zebra": {"enabled": ov.zebra},
             "histogram": {"raw": self.show_histogram, "view": self.show_histogram},
             "scopes": {"waveform": self.show_scopes, "vectorscope": self.show_scopes},
-            "magnifier": {"enabled": ov.magnifier, "center": tuple(ov.magnifier_centre)},
+            # the overlay's point is on the picture as shown; the stage's on the sensor
+            "magnifier": {
+                "enabled": ov.magnifier,
+                "center": display_to_stored(*ov.magnifier_centre, self.orientation),
+            },
             # false colour is drawn by the view shader from the clean image: not computed
             "false_colour": {"enabled": False},
         }
@@ -174,7 +180,8 @@ class ViewerControls:
         else:
             image = result.arrays["image"]
             image = image.get() if hasattr(image, "get") else image
-            payload = np.ascontiguousarray(image[..., :3])
+            # the picture as shown (a DNG keeps the sensor order and carries the tag)
+            payload = np.ascontiguousarray(orient_image(image[..., :3], self.orientation))
         path = self._writer.submit(kind, payload, stem)
         self.notify(f"capturing {path.name}")
         return path
@@ -261,12 +268,13 @@ class ViewerControls:
         rx, ry, rw, rh = self.image_rect
         if rw <= 0 or not (rx <= x < rx + rw and ry <= y < ry + rh):
             return
-        u, v = (x - rx) / rw, (y - ry) / rh
+        u, v = (x - rx) / rw, (y - ry) / rh  # on the picture as shown
         if self.overlays.magnifier:
-            self.overlays.magnifier_centre = (u, v)
+            self.overlays.magnifier_centre = (u, v)  # _sync_assists maps it to the sensor
             return
         if self.is_sim and self.source.mode == "builtin" and hasattr(self.source, "focus_at"):
-            fx, fy = u * self.source.width, v * self.source.height
+            s, t = display_to_stored(u, v, self.orientation)
+            fx, fy = s * self.source.width, t * self.source.height
             # a contrast-AF sweep takes a while: never on the window thread
             threading.Thread(
                 target=self._camera_call,

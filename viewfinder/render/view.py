@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..orientation import check_orientation, oriented_size, uv_matrix
 from ..stages.falsecolor import DEFAULT_IRE_BANDS, false_colour_lut
 from ..stages.peaking import PEAKING_COLOURS
 from .shaders import compile_program
@@ -97,6 +98,7 @@ class Overlays:
 _UNIFORMS = (
     "u_rect",
     "u_uv_window",
+    "u_orient",
     "u_image",
     "u_peaking",
     "u_zebra",
@@ -130,7 +132,11 @@ class ViewRenderer:
         self._fc_lut = StreamTexture(4, False)
         self._fc_lut.set_filter(nearest=True)
         self._fc_bands: tuple | None = None
+        #: Size (width, height) of the picture as shown: the image's, turned by ``orientation``.
         self.image_size: tuple[int, int] | None = None
+        #: EXIF orientation of the uploaded image (textures stay in sensor order; the shader
+        #: samples them through it, so masks and the magnifier crop turn with the image).
+        self.orientation = 1
         self.has_masks = {"peaking": False, "zebra": False}
         self.has_magnifier = False
 
@@ -149,11 +155,15 @@ class ViewRenderer:
         """The upload path of the image texture ("cuda-gl-interop", "pbo"...)."""
         return self.image.path
 
-    def upload(self, arrays: dict[str, Any], magnifier: Any = None) -> None:
-        """Upload the image (h, w, 4) and the masks (h, w) of one result."""
+    def upload(self, arrays: dict[str, Any], magnifier: Any = None, orientation: int = 1) -> None:
+        """Upload the image (h, w, 4) and the masks (h, w) of one result.
+
+        ``orientation`` (EXIF 1..8) is how the picture is shown; the arrays are in sensor order.
+        """
         image = arrays["image"]
+        self.orientation = check_orientation(orientation)
         self.image.upload(image)
-        self.image_size = (int(image.shape[1]), int(image.shape[0]))
+        self.image_size = oriented_size((int(image.shape[1]), int(image.shape[0])), orientation)
         for name, tex in (("peaking", self.peaking), ("zebra", self.zebra)):
             mask = arrays.get(name)
             self.has_masks[name] = mask is not None
@@ -251,6 +261,7 @@ class ViewRenderer:
         GL.glBindVertexArray(self.vao)
         GL.glUniform4f(L["u_rect"], x0, y0, x1, y1)
         GL.glUniform4f(L["u_uv_window"], *uv_window)
+        GL.glUniformMatrix3fv(L["u_orient"], 1, GL.GL_FALSE, uv_matrix(self.orientation))
         GL.glUniform2f(L["u_view_px"], float(w), float(h))
         units = [(texture, "u_image")]
         if peaking:

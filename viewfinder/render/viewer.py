@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..orientation import orientation_of
 from ..settings import Settings
 from ..sources.base import FrameRing
 from .context import GLContext
@@ -74,6 +75,9 @@ class Viewer(ViewerControls):
         self.stats: dict[str, Any] = {"backend": pipeline.backend, "gl": ctx.renderer}
         self.last_result: Result | None = None
         self.last_meta: dict[str, Any] | None = None
+        #: EXIF orientation of the frame shown (meta["orientation"]): the view, the clicks and
+        #: PNG captures follow it; the pipeline and DNG captures stay in sensor order.
+        self.orientation = 1
         self._raw_stats: dict[str, Any] | None = None
         self._view_hist: np.ndarray | None = None
         self._scopes: dict[str, np.ndarray] = {}
@@ -191,6 +195,7 @@ class Viewer(ViewerControls):
         if (meta or {}).get("lens") != (self.last_meta or {}).get("lens"):
             self._refresh_frames()  # the lens changed (here, or by whoever drives the camera)
         self.last_meta = meta
+        self.orientation = orientation_of(meta)
         if result.ready_event is not None:
             cupy = self.pipeline.xp
             cupy.cuda.get_current_stream().wait_event(result.ready_event)  # GPU-side wait
@@ -208,7 +213,7 @@ class Viewer(ViewerControls):
         if self._raw_stats is None or self._view_hist is None:
             self._host_histograms(result)
         t = time.perf_counter()
-        self.renderer.upload(result.arrays, result.arrays.get("magnifier"))
+        self.renderer.upload(result.arrays, result.arrays.get("magnifier"), self.orientation)
         if result.ready_event is not None:
             cupy = self.pipeline.xp
             # the slot's arrays are read by copies queued on this thread's stream: the

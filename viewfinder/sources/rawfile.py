@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..frame import CFA_PATTERNS, Frame
+from ..orientation import FLIP_TO_EXIF
 from .base import SourceError
 
 #: File name extensions taken from a folder (case-insensitive). An explicit list of files
@@ -117,6 +118,8 @@ def read_raw_file(path: str | Path, seq: int = 0) -> Frame:
                 "black_level_per_channel": blacks,
                 "white_balance": white_balance_from_rawpy(raw),
                 "color_matrix": color_matrix_from_rawpy(raw),
+                # how to show it (EXIF 1..8); the mosaic stays in sensor order
+                "orientation": FLIP_TO_EXIF.get(int(raw.sizes.flip), 1),
             }
             other, lens = raw.other, raw.lens
             if other.shutter_speed > 0:
