@@ -34,6 +34,7 @@ from .capture import (
     write_png,
 )
 from .frame import Frame
+from .orientation import orient_image, orientation_of
 
 _STOP = object()
 
@@ -87,9 +88,11 @@ def write_frame(
     if fmt == "dng":
         return write_dng(frame, path, unique=unique)
     renderer = renderer or Renderer()
+    # a DNG keeps the sensor order (and carries the Orientation tag); a picture is turned
+    o = orientation_of(frame.meta)
     if fmt == "png16":
-        return write_png(renderer.rgb16(frame), path, unique=unique)
-    rgb = renderer.rgb8(frame)
+        return write_png(orient_image(renderer.rgb16(frame), o), path, unique=unique)
+    rgb = orient_image(renderer.rgb8(frame), o)
     if fmt == "png":
         return write_png(rgb, path, unique=unique)
     return write_jpeg(rgb, path, unique=unique)
