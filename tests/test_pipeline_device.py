@@ -192,11 +192,11 @@ def test_float_views_are_written_only_when_asked(cudasim):
         out = lean.process(frame)
     assert out.linear is None and out.display is None
     assert np.abs(out.image.get().astype(int) - ref.image).max() <= 1
-    (lean_bytes,) = [n for name, n in c.launches if name == "vf_preview_raw"]
+    (lean_bytes,) = [n for name, n in c.launches if name == "vf_tile_pass"]
     full = Pipeline(s, backend="cudasim", float_outputs=True)
     with cudasim.counting() as c:
         out = full.process(frame)
-    (full_bytes,) = [n for name, n in c.launches if name == "vf_preview_raw"]
+    (full_bytes,) = [n for name, n in c.launches if name == "vf_tile_pass"]
     assert full_bytes - lean_bytes == 2 * 48 * 64 * 3 * 4  # linear and display not passed
     np.testing.assert_allclose(out.linear.get(), ref.linear, atol=2e-5, rtol=1e-4)
     np.testing.assert_allclose(out.display.get(), ref.display, atol=5e-4)

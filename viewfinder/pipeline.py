@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 
 from . import backend as be
-from .frame import Frame, cfa_colors
+from .frame import CFA_CODES, Frame, cfa_colors
+from .schedules.cuda_tile import TILE_MAX, TilePass, tile_size
 from .settings import Settings
 from .stages.color import apply_matrix, color_matrix_for
 from .stages.demosaic import demosaic, hq_scratch_shape
 from .stages.normalize import RawScaling, normalize, raw_scaling
 from .stages.output import to_rgba8
+from .stages.peaking_settings import FAR_WEIGHT
 from .stages.resize import area_downscale, area_weights, view_size_for
 from .stages.tone import tone, tone_lut
 
@@ -56,7 +58,8 @@ class PipelineOutputs:
         Per-stage time in ms (CPU wall time; GPU event time of the previous frame on CuPy).
     assists : AssistOutputs or None
     path : str
-        Which implementation ran ("cpu-fused", "cpu-reference", "cuda-fused", "cuda-hq").
+        Which implementation ran ("cpu-fused", "cpu-reference", "cuda-tiled" (one pass),
+        "cuda-fused" (per-stage kernels), "cuda-hq").
     """
 
     view: Any
@@ -92,6 +95,11 @@ class Pipeline:
         Default: :func:`viewfinder.backend.backend_name`.
     reference : bool
         Run the unfused stage chain (slow; for tests and checks).
+    schedule : {"auto", "tiled", "per-stage"}
+        On the device, for bilinear and MHC: "tiled" runs develop, peaking, RAW zebra and RAW
+        histogram as one pass over the raw frame (``kernels/tile.cu``), "per-stage" runs a
+        kernel per stage (the previous schedule; the same results bit for bit); "auto" is
+        "tiled" wherever the view's scale allows it. Ignored on the host.
     float_outputs : bool, optional
         Also write the float views ``PipelineOutputs.linear`` and ``.display``. The host paths
         make them anyway (default True there); on the device the preview kernels skip them
@@ -105,6 +113,7 @@ class Pipeline:
         backend: str | None = None,
         reference: bool = False,
         float_outputs: bool | None = None,
+        schedule: str = "auto",
     ) -> None:
         self.backend = backend or be.backend_name()
         self.xp = be.get_xp(self.backend)
@@ -112,7 +121,11 @@ class Pipeline:
         self.on_device = be.is_device_backend(self.backend)
         self.reference = reference
         self.float_outputs = (not self.on_device) if float_outputs is None else bool(float_outputs)
+        if schedule not in ("auto", "tiled", "per-stage"):
+            raise ValueError(f"schedule must be auto, tiled or per-stage, got {schedule!r}")
+        self.schedule = schedule
         self._settings = settings or Settings()
+        self._tile: TilePass | None = None
         self._layout: tuple | None = None
         self._params_key: tuple | None = None
         self._buffers: dict[str, Any] = {}
@@ -170,6 +183,22 @@ class Pipeline:
         self._params_key = None
         if self._assists is not None:
             self._assists.configure(xp, (H, W), (view_h, view_w), frame.bits, s)
+        # bilinear and MHC on the device: develop, peaking, RAW zebra and RAW histogram in one
+        # tiled pass over the raw frame (schedules/cuda_tile.py), where the scale allows
+        self._tile = None
+        if (
+            self.on_device
+            and self.schedule != "per-stage"
+            and s.demosaic != "hq"
+            and self._assists is not None
+            and tile_size((H, W), (view_h, view_w)) is not None
+        ):
+            self._tile = TilePass(xp, (H, W), (view_h, view_w), frame.bits)
+        elif self.schedule == "tiled" and self.on_device and s.demosaic != "hq":
+            raise ValueError(
+                f"the tiled schedule does not apply to {W}x{H} -> {view_w}x{view_h} "
+                f"(at most {TILE_MAX} sites a view pixel)"
+            )
 
     # -- commit: settings and frame metadata to kernel arguments ----------------------------
     def commit(self, frame: Frame) -> None:
@@ -189,6 +218,8 @@ class Pipeline:
         self._lut = tone_lut(s.tone, s.contrast)
         if self.on_device:
             self._ccm_dev = self.xp.asarray(ccm.ravel())
+        if self._tile is not None:
+            self._tile.commit(scaling.black, self._site_scale)
         self._params_key = key
 
     # -- process ------------------------------------------------------------------------------
@@ -220,7 +251,13 @@ class Pipeline:
             # On the GPU the assists read the device copy of the raw, not the host frame.
             source = frame if self.backend == "numpy" else replace(frame, data=self._raw_dev)
             assists = self._assists.process(
-                source, self._scaling, b["linear"], b["display"], view, self._settings
+                source,
+                self._scaling,
+                b["linear"],
+                b["display"],
+                view,
+                self._settings,
+                raw_side_done=path == "cuda-tiled",
             )
             timings.setdefault("assists", (time.perf_counter() - t1) * 1e3)
             if self._gpu_timer is not None:
@@ -297,7 +334,10 @@ class Pipeline:
             np.int32(b["ix"].shape[1]),
             self._ccm_dev,
         )
-        if s.demosaic == "hq":
+        if self._tile is not None:
+            self._tile_pass(replace(frame, data=raw), taps, tone_args)
+            path = "cuda-tiled"
+        elif s.demosaic == "hq":
             demosaic(
                 normalize(raw, sc, out=b["mosaic"]),
                 frame.cfa,
@@ -334,6 +374,36 @@ class Pipeline:
             path = "cuda-fused"
         timer.mark("develop")
         return path
+
+    def _tile_pass(self, frame: Frame, taps: tuple, tone_args: tuple) -> None:
+        """The fused raw-side pass: the view, and the assists' pooled peaking / raw-clip map
+        and RAW histogram, which ``Assists.process`` then takes as done."""
+        s, a = self._settings, self._assists
+        a.configure(self.xp, frame.shape, self._buffers["image"].shape[:2], frame.bits, s)
+        p, z, hs = s.peaking, s.zebra, s.histogram
+        peaking = None
+        if p.enabled:
+            model = a.engine.model(frame)  # None until a first estimate is ready: no marks
+            if model is not None:
+                a.engine.commit(frame, model)
+                peaking = (a.engine.lut_dev, FAR_WEIGHT, p.thresholds(), p.floor_gain())
+        hist = None
+        if hs.raw:
+            a.raw_hist.fill(0)
+            hist = a.raw_hist
+        iy, wy, _, ix, wx, _, ccm = taps
+        self._tile.run(
+            frame.data,
+            CFA_CODES[frame.cfa],
+            METHOD_CODES[s.demosaic],
+            (iy, wy, ix, wx, ccm),
+            (int(tone_args[0]), float(tone_args[1])),
+            tone_args[4:7],
+            peaking,
+            float(frame.white_level) if (z.enabled and z.raw) else None,
+            a.engine.pooled,
+            hist,
+        )
 
 
 class _GpuTimer:

@@ -75,9 +75,61 @@ def check_preview(method: str) -> None:
     frame = _test_frame(4, 120, 176)
     s = Settings(demosaic=method, view_size=(61, 43), tone="contrast", contrast=0.3)
     ref = Pipeline(s, backend="numpy", reference=True).process(frame)
-    out = Pipeline(s, backend="cudasim").process(frame)
+    out = Pipeline(s, backend="cudasim", schedule="per-stage").process(frame)
     assert out.path == ("cuda-hq" if method == "hq" else "cuda-fused")
     assert np.abs(out.image.get().astype(int) - ref.image).max() <= 1
+
+
+#: (frame (H, W), view (w, h), CFA, method, bits): scales of 2, 1.5 (1920 -> 1280), 4
+#: (8192 -> 2048), 1:1 and an odd one; frames that are not a multiple of the tile; 12 bits
+#: (the histogram in global memory); the 4x4 minimum frame.
+TILE_CASES = [
+    ((240, 320), (160, 120), "RGGB", "mhc", 10),
+    ((216, 384), (256, 144), "GRBG", "mhc", 10),
+    ((384, 512), (128, 96), "GBRG", "bilinear", 10),
+    ((200, 328), (328, 200), "BGGR", "mhc", 10),
+    ((202, 330), (97, 61), "BGGR", "bilinear", 12),
+    ((4, 4), (4, 4), "RGGB", "mhc", 10),
+]
+
+
+def _tile_case_frame(shape: tuple[int, int], cfa: str, bits: int, seq: int) -> Frame:
+    h, w = shape
+    frame = _test_frame(h + w, max(h, 16), max(w, 16))
+    data = np.ascontiguousarray(frame.data[:h, :w])
+    noise = dict(frame.meta["noise"])
+    if bits == 12:  # the same scene with 2 more bits
+        data = data * 4 + 3
+        noise = {k: v * 4 for k, v in noise.items()}
+    white = (1 << bits) - 1
+    return Frame(data, cfa, 64 << (bits - 10), white, bits, seq, meta={"noise": noise})
+
+
+def check_tile_pass() -> None:
+    """The tiled schedule against the per-stage one (bit for bit: view, overlays, histogram)
+    and the develop against the NumPy reference (1 LSB)."""
+    for shape, view, cfa, method, bits in TILE_CASES:
+        s = replace(all_on(), demosaic=method, view_size=view, magnifier=Settings().magnifier)
+        tiled = Pipeline(s, backend="cudasim", schedule="tiled")
+        staged = Pipeline(s, backend="cudasim", schedule="per-stage")
+        host = Pipeline(s, backend="numpy")
+        for seq in range(3):  # the RAW histogram comes back a frame late
+            frame = _tile_case_frame(shape, cfa, bits, seq)
+            dev = replace(frame, data=cp.asarray(frame.data))
+            a, b, c = tiled.process(dev), staged.process(dev), host.process(frame)
+            cp.cuda.Stream.null.synchronize()
+        case = f"{shape} -> {view} {cfa} {method} {bits} bits"
+        assert a.path == "cuda-tiled" and b.path == "cuda-fused", case
+        np.testing.assert_array_equal(a.image.get(), b.image.get(), case)
+        np.testing.assert_array_equal(a.view.get(), b.view.get(), case)
+        for name in ("peaking", "zebra", "view_histogram"):
+            np.testing.assert_array_equal(
+                getattr(a.assists, name).get(), getattr(b.assists, name).get(), f"{case} {name}"
+            )
+        np.testing.assert_array_equal(a.assists.raw_histogram, c.assists.raw_histogram, case)
+        assert np.abs(a.image.get().astype(int) - c.image).max() <= 1, case
+        if shape[0] > 8:
+            assert a.assists.peaking.get().any(), f"{case}: no peaking marks to compare"
 
 
 def check_peaking() -> None:
@@ -155,6 +207,7 @@ CHECKS: dict[str, tuple[Callable[[], None], set[str]]] = {
     "preview-mhc": (lambda: check_preview("mhc"), {"vf_preview_raw"}),
     "preview-hq": (lambda: check_preview("hq"), {"vf_preview_rgb"}),
     "peaking": (check_peaking, {"vf_peak_luma", "vf_peak_score", "vf_peak_pool"}),
+    "tile-pass": (check_tile_pass, {"vf_tile_pass"}),
     "view-pass": (check_view_pass, {"vf_view_pass"}),
     "raw-histogram": (check_raw_histogram, {"vf_raw_histogram"}),
     "sim-expose": (check_sim_expose, {"vf_sim_expose"}),
@@ -249,6 +302,7 @@ def swap_int_parameters(text: str, kernel: str) -> str:
         ("assists.cu", "vf_peak_pool", "peaking"),
         ("preview.cu", "vf_preview_raw", "preview-mhc"),
         ("histogram.cu", "vf_raw_histogram", "raw-histogram"),
+        ("tile.cu", "vf_tile_pass", "tile-pass"),
         ("sim.cu", "vf_sim_expose", "sim-expose"),
     ],
 )

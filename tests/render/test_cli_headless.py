@@ -115,7 +115,7 @@ def test_headless_run_on_cudasim_runs_the_device_path(tmp_path):
     if proc.returncode != 0 and "no OpenGL for headless rendering" in proc.stderr:
         pytest.skip(f"no EGL here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr
-    assert "backend cudasim path cuda-fused" in proc.stdout, proc.stdout
+    assert "backend cudasim path cuda-tiled" in proc.stdout, proc.stdout
     frames = [ln for ln in proc.stdout.splitlines() if ln.startswith("frame ")]
     assert len(frames) == 3 and all("gpu_develop" in ln for ln in frames[1:]), frames
     img = cv2.imread(str(out))

@@ -134,7 +134,7 @@ def test_cupy_pipeline_with_every_assist_equals_numpy(method, dxp):
         h_out = host.process(f)
         d_out = dev.process(_dev(cp, f))
         cp.cuda.Stream.null.synchronize()  # a frame interval: the readback has landed
-    assert d_out.path == ("cuda-hq" if method == "hq" else "cuda-fused")
+    assert d_out.path == ("cuda-hq" if method == "hq" else "cuda-tiled")
     assert any(k.startswith("gpu_") for k in d_out.timings_ms)
     diff = np.abs(d_out.image.get().astype(int) - h_out.image)
     assert (diff.max(axis=2) > 1).mean() < 1e-3

@@ -156,8 +156,13 @@ class Assists(CpuViewPass):
         view_display: Any,
         view_rgba: Any,
         settings: Any,
+        raw_side_done: bool = False,
     ) -> AssistOutputs:
-        """Run the enabled assists; composite the overlays into ``view_rgba`` in place."""
+        """Run the enabled assists; composite the overlays into ``view_rgba`` in place.
+
+        ``raw_side_done`` (device only): the pipeline's tiled pass already wrote the pooled
+        peaking / raw-clip map (``engine.pooled``) and the RAW histogram (``raw_hist``).
+        """
         xp = getattr(self, "xp", None) or array_module(view_rgba)
         self.configure(xp, frame.shape, view_rgba.shape[:2], frame.bits, settings)
         p, z, hs, fc, sc = (
@@ -190,7 +195,10 @@ class Assists(CpuViewPass):
             (hs.view, sc.waveform, sc.parade, sc.vectorscope, z.enabled, fc.enabled, p.enabled)
         )
         if self.on_gpu:
-            pooled = self._raw_side(frame, peak, raw_white, hs.raw)
+            if raw_side_done:
+                pooled = self.engine.pooled
+            else:
+                pooled = self._raw_side(frame, peak, raw_white, hs.raw)
             if view_work:
                 self._view_pass_gpu(view_rgba, pooled, frame.seq, settings)
         else:

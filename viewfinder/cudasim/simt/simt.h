@@ -533,6 +533,25 @@ inline int __all_sync(unsigned, int pred) {
     return ::simt::warp_ballot(pred == 0) == 0;  // no live lane has a false predicate
 }
 inline unsigned __activemask() { return 0xffffffffu; }
+// Lanes of the warp whose `v` equals this lane's (for warp-aggregated atomics).
+template <typename T>
+unsigned __match_any_sync(unsigned, T v) {
+    static_assert(sizeof(T) <= 8, "match of a type wider than 8 bytes");
+    ::simt::Block* b = ::simt::current_block;
+    const int me = b->current;
+    uint64_t slot = 0;
+    std::memcpy(&slot, &v, sizeof(T));
+    b->lanes[me] = slot;
+    b->wait(::simt::State::wait_warp);
+    b = ::simt::current_block;
+    const int base = (me / 32) * 32;
+    unsigned mask = 0;
+    for (int i = base; i < std::min<int>(base + 32, (int)b->fibers.size()); ++i)
+        if (b->fibers[i].state != ::simt::State::done && b->lanes[i] == slot)
+            mask |= 1u << (i - base);
+    b->wait(::simt::State::wait_warp);
+    return mask;
+}
 
 // Atomics: GCC builtins, sequentially consistent (stronger than CUDA's relaxed atomics).
 #define SIMT_ATOMIC_INT(NAME, BUILTIN)                                              \

@@ -1,0 +1,145 @@
+"""The GPU's fused raw-side pass: host glue of ``kernels/tile.cu``.
+
+One launch develops the view (MHC or bilinear, area downscale, colour matrix, tone, RGBA8)
+and computes, from the same read of each photosite, the pooled peaking level and raw-clip bit
+per view pixel and the RAW histogram. It replaces ``vf_preview_raw``, the three peaking
+kernels and ``vf_raw_histogram``; the view pass (``vf_view_pass``) then runs over the view.
+
+Geometry: a block develops ``tile_v`` x ``tile_v`` view pixels whose pooling blocks cover at
+most ``TILE_MAX`` sensor sites a side (the shared-memory tile). At scales beyond
+``TILE_MAX`` sites a view pixel (a 50 MP frame in a view under 171 px wide) it does not apply
+and the per-stage kernels run instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+#: Sensor sites a side of a tile's pooling region (VF_TILE_MAX in tile.cu): the shared arrays
+#: (raw u16, stabilised value / score and luma in f32, 4 x 1024 histogram bins) then take
+#: 46.9 KB, inside the 48 KB a block may declare statically.
+TILE_MAX = 48
+#: Up to 10 bits the RAW histogram bins live in shared memory; above, global atomics.
+SHARED_HIST_BITS = 10
+BLOCK = (16, 16, 1)
+
+
+def tile_size(frame_shape: tuple[int, int], view_shape: tuple[int, int]) -> int | None:
+    """View pixels a side of a tile, or ``None`` when the scale is beyond the tiled pass."""
+    (H, W), (h, w) = frame_shape, view_shape
+    if h > H or w > W:
+        return None
+    block = max(math.ceil(H / h), math.ceil(W / w))  # the largest pooling block, sites
+    tile_v = min(32, TILE_MAX // block)
+    return tile_v if tile_v >= 1 else None
+
+
+class TilePass:
+    """Launches ``vf_tile_pass`` for one frame layout (made when the layout changes).
+
+    Parameters
+    ----------
+    xp : module
+        ``cupy`` or ``viewfinder.cudasim``.
+    frame_shape, view_shape : (H, W) and (h, w)
+    bits : int
+        Bits per sample (the histogram's size).
+    """
+
+    def __init__(
+        self, xp: Any, frame_shape: tuple[int, int], view_shape: tuple[int, int], bits: int
+    ) -> None:
+        from ..kernels import get_kernel
+
+        tile_v = tile_size(frame_shape, view_shape)
+        if tile_v is None:
+            raise ValueError(
+                f"the tiled pass does not apply to {frame_shape} -> {view_shape}: a view pixel "
+                f"covers more than {TILE_MAX} sites"
+            )
+        self.xp = xp
+        self.frame_shape, self.view_shape, self.tile_v = frame_shape, view_shape, tile_v
+        h, w = view_shape
+        self.grid = ((w + tile_v - 1) // tile_v, (h + tile_v - 1) // tile_v, 1)
+        defines: dict[str, Any] = {"VF_TILE_MAX": TILE_MAX, "VF_HIST_BINS": 1 << bits}
+        if bits > SHARED_HIST_BITS:
+            defines["VF_HIST_GLOBAL"] = 1
+        self.kernel = get_kernel("tile", "vf_tile_pass", defines, xp=xp)
+        self.site_black = xp.zeros(4, xp.float32)
+        self.site_scale = xp.zeros(4, xp.float32)
+        self._site_key: tuple | None = None
+
+    def commit(self, black: float | np.ndarray, site_scales: np.ndarray) -> None:
+        """Per-site black level and scale of the 2x2 block, (2, 2) each (settings change)."""
+        black4 = np.broadcast_to(np.asarray(black, np.float32), (2, 2)).ravel()
+        scale4 = np.asarray(site_scales, np.float32).ravel()
+        key = (tuple(black4.tolist()), tuple(scale4.tolist()))
+        if key != self._site_key:
+            self.site_black[...] = self.xp.asarray(black4)
+            self.site_scale[...] = self.xp.asarray(scale4)
+            self._site_key = key
+
+    def run(
+        self,
+        raw: Any,
+        cfa_code: int,
+        method_code: int,
+        taps: tuple,
+        tone: tuple[int, float],
+        outputs: tuple[Any, Any, Any],
+        peaking: tuple[Any, float, tuple[float, float, float], float] | None,
+        raw_white: float | None,
+        pooled: Any,
+        hist: Any | None,
+    ) -> None:
+        """One frame: ``raw`` (H, W) uint16 on the device into ``outputs`` (linear, display,
+        rgba; the first two may be None), ``pooled`` (h, w) uint8 and ``hist`` (4, 2**bits)
+        int64, which the caller zeroes (or None: no histogram). ``peaking``: (LUT, far weight,
+        thresholds, floor gain) or None; ``taps``: (iy, wy, ix, wx, ccm) device arrays."""
+        i32, f32 = np.int32, np.float32
+        (H, W), (h, w) = self.frame_shape, self.view_shape
+        iy, wy, ix, wx, ccm = taps
+        no_peaking = (None, 0.0, (0.0, 0.0, 0.0), 0.0)
+        lut, far, (t1, t2, t3), fg = peaking if peaking is not None else no_peaking
+        self.kernel(
+            self.grid,
+            BLOCK,
+            (
+                raw,
+                i32(W),
+                i32(H),
+                i32(cfa_code),
+                i32(method_code),
+                self.site_black,
+                self.site_scale,
+                iy,
+                wy,
+                i32(iy.shape[1]),
+                ix,
+                wx,
+                i32(ix.shape[1]),
+                ccm,
+                i32(tone[0]),
+                f32(tone[1]),
+                i32(w),
+                i32(h),
+                i32(self.tile_v),
+                *outputs,
+                i32(lut is not None),
+                lut,
+                i32(lut.size if lut is not None else 0),
+                f32(far),
+                f32(t1),
+                f32(t2),
+                f32(t3),
+                f32(fg),
+                i32(raw_white is not None),
+                f32(raw_white if raw_white is not None else 0.0),
+                pooled,
+                i32(hist is not None),
+                hist,
+            ),
+        )
