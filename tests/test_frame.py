@@ -55,7 +55,7 @@ def test_bad_cfa_bits_and_levels():
     raw = np.zeros((4, 4), np.uint16)
     with pytest.raises(ValueError, match="unknown cfa 'RGBG'"):
         check_cfa("RGBG")
-    with pytest.raises(ValueError, match="bits must be in 8..16, got 20"):
+    with pytest.raises(ValueError, match="bits must be an integer in 1..16, got 20"):
         Frame(raw, bits=20)
     with pytest.raises(ValueError, match="black_level"):
         Frame(raw, black_level=2000, white_level=1023)
@@ -76,3 +76,61 @@ def test_mosaic_samples_the_site_colour(cfa, rng):
             assert raw[y, x] == rgb[y, x, colors[y % 2, x % 2]]
     with pytest.raises(ValueError, match="even sides"):
         mosaic(rgb[:5], cfa)
+
+
+# -- validation of what the stages would fail on (issue 15) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"data": np.zeros((4, 4), np.uint64)}, "unsigned integer array of up to 16 bits.*uint64"),
+        ({"data": np.zeros((4, 4), np.uint32)}, "unsigned integer array of up to 16 bits.*uint32"),
+        ({"data": np.zeros((4, 4), np.int8)}, "unsigned integer array of up to 16 bits.*int8"),
+        ({"data": np.full((4, 4), -3, np.int16)}, r"Frame.data must be an unsigned.*int16"),
+        ({"bits": 10.5}, r"Frame.bits must be an integer in 1..16, got 10.5"),
+        ({"bits": "10"}, r"Frame.bits must be an integer in 1..16, got '10'"),
+        ({"bits": 0}, r"Frame.bits must be an integer in 1..16, got 0"),
+        ({"bits": True}, r"Frame.bits must be an integer"),
+        ({"white_level": float("inf")}, r"Frame.white_level must be finite, got inf"),
+        ({"white_level": float("nan")}, r"Frame.white_level must be finite, got nan"),
+        ({"black_level": np.array([64, 64])}, r"Frame.black_level must be a number, got ndarray"),
+        ({"black_level": "64"}, r"Frame.black_level must be a number, got str '64'"),
+        ({"white_level": 4095, "bits": 10}, r"white_level must be at most 2\*\*bits - 1 = 1023"),
+        ({"black_level": -1}, r"Frame.black_level must be in \[0, white_level=1023\)"),
+        ({"meta": None}, "Frame.meta must be a dict"),
+    ],
+)
+def test_frame_refuses_what_the_stages_fail_on(kwargs, message):
+    args = {"data": np.zeros((4, 4), np.uint16), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Frame(**args)
+
+
+def test_big_endian_data_is_converted_to_native():
+    raw = np.arange(16, dtype=">u2").reshape(4, 4) * 60
+    f = Frame(raw)
+    assert f.data.dtype == np.uint16 and f.data.dtype.isnative
+    np.testing.assert_array_equal(f.data, raw)
+
+
+def test_numpy_scalars_are_accepted_as_python_numbers():
+    f = Frame(np.zeros((4, 4), np.uint16), black_level=np.float32(64), bits=np.int64(12))
+    assert f.black_level == 64.0 and type(f.black_level) is float
+    assert f.bits == 12 and type(f.bits) is int and f.white_level == 4095
+
+
+def test_frame_size_is_bounded():
+    from viewfinder.frame import MAX_FRAME_SIDE
+
+    ok = np.broadcast_to(np.uint16(0), (MAX_FRAME_SIDE, 16))  # no memory behind it
+    assert Frame(ok).height == MAX_FRAME_SIDE
+    with pytest.raises(ValueError, match="Frame.data is 16x16386: at most 16384 pixels a side"):
+        Frame(np.broadcast_to(np.uint16(0), (MAX_FRAME_SIDE + 2, 16)))
+
+
+def test_default_view_of_a_huge_frame_is_capped():
+    from viewfinder.stages.resize import MAX_VIEW_SIDE, view_size_for
+
+    assert view_size_for((16384, 12288), None) == (MAX_VIEW_SIDE, MAX_VIEW_SIDE * 3 // 4)
+    assert view_size_for((1920, 1080), None) == (1920, 1080)

@@ -7,6 +7,8 @@ blue rows); per-site statistics are always in the order R, Gr, Gb, B.
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +16,8 @@ from typing import Any
 import numpy as np
 
 CFA_PATTERNS: tuple[str, ...] = ("RGGB", "BGGR", "GRBG", "GBRG")
+#: Largest frame side accepted, in pixels (a 16384 x 16384 uint16 mosaic is 512 MiB).
+MAX_FRAME_SIDE = 16384
 #: Integer code of each pattern, as the CUDA kernels and the C++ shims take it.
 CFA_CODES: dict[str, int] = {name: i for i, name in enumerate(CFA_PATTERNS)}
 SITE_NAMES: tuple[str, ...] = ("R", "Gr", "Gb", "B")
@@ -88,27 +92,73 @@ def check_mosaic(raw: Any, name: str = "raw frame") -> None:
         raise ValueError(f"{name} must be at least 4x4, got {tuple(shape)}")
 
 
+def _level(name: str, value: Any) -> float | int:
+    """A finite real number (Python int or float), or ``ValueError`` naming ``name``."""
+    if isinstance(value, np.generic) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r:.40}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value if isinstance(value, int) else float(value)
+
+
+class DeviceSync:
+    """How a device frame crosses CUDA streams with no host wait.
+
+    The producer records ``ready`` on its stream after writing the frame; a consumer makes
+    its own stream wait on it (:meth:`wait`) before reading, and hands back an event recorded
+    on its stream after its last read (:meth:`release`); the producer's stream waits on the
+    released events before it rewrites the buffer. One object per producer buffer, reused.
+    """
+
+    def __init__(self, ready: Any) -> None:
+        self.ready = ready
+        self._released: dict[int, Any] = {}  # consumer id -> its latest release event
+
+    def wait(self, stream: Any) -> None:
+        """Make ``stream`` wait (on the device) until the frame is written."""
+        stream.wait_event(self.ready)
+
+    def release(self, event: Any, consumer: object) -> None:
+        """``consumer``'s reads of the frame end at ``event`` (recorded on its stream)."""
+        self._released[id(consumer)] = event
+
+    def take_released(self) -> list[Any]:
+        """The consumers' release events since the last call (the producer waits on them)."""
+        events, self._released = list(self._released.values()), {}
+        return events
+
+
 @dataclass
 class Frame:
-    """One raw frame from a sensor.
+    """One raw frame from a sensor, validated once when made.
 
     Attributes
     ----------
-    data : (H, W) uint16 array (NumPy or CuPy)
-        The raw mosaic, LSB-aligned, in DN.
+    data : (H, W) uint16 or uint8 array (NumPy or CuPy)
+        The raw mosaic, LSB-aligned, in DN. H and W even, 4 to :data:`MAX_FRAME_SIDE`.
+        A non-native byte order (``>u2``) is converted to native; signed, wider and float
+        arrays are refused.
     cfa : str
         CFA name of the top-left 2x2 block (see module docstring).
     black_level, white_level : float
-        Raw values of black and of the clipping point, in DN. ``white_level`` defaults
-        to ``2**bits - 1``.
+        Raw values of black and of the clipping point, in DN: finite numbers with
+        ``0 <= black_level < white_level <= 2**bits - 1``. ``white_level`` defaults to
+        ``2**bits - 1``. Samples above the white level are clipped by the pipeline.
     bits : int
-        Bits per sample (8 to 16).
+        Bits per sample, an integer in 1..16.
     seq : int
         Frame counter of the source.
     timestamp_ns : int
         ``time.monotonic_ns()`` when the frame was exposed (or read).
     meta : dict
         Sensor, lens, aperture, focus distance (m), exposure time (s), ISO, white balance...
+        ``meta["warnings"]`` (list of str), when present, says why the data looks wrong.
+    sync : DeviceSync or None
+        For a device frame written on another CUDA stream: wait on it before reading.
+
+    Every bad field raises ``ValueError`` naming it.
     """
 
     data: Any
@@ -119,21 +169,45 @@ class Frame:
     seq: int = 0
     timestamp_ns: int = field(default_factory=time.monotonic_ns)
     meta: dict[str, Any] = field(default_factory=dict)
+    sync: DeviceSync | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        check_mosaic(self.data)
-        if self.data.dtype.kind not in "ui":
-            raise ValueError(f"Frame.data must be an integer array, got {self.data.dtype}")
+        check_mosaic(self.data, "Frame.data")
+        dtype = self.data.dtype
+        if dtype.kind != "u" or dtype.itemsize > 2:
+            raise ValueError(
+                f"Frame.data must be an unsigned integer array of up to 16 bits "
+                f"(uint8 or uint16), got {dtype}"
+            )
+        if not dtype.isnative:  # e.g. ">u2" read from a big-endian file
+            self.data = self.data.astype(dtype.newbyteorder("="))
+        h, w = self.data.shape
+        if h > MAX_FRAME_SIDE or w > MAX_FRAME_SIDE:
+            raise ValueError(
+                f"Frame.data is {w}x{h}: at most {MAX_FRAME_SIDE} pixels a side are supported"
+            )
         self.cfa = check_cfa(self.cfa)
-        if not 8 <= int(self.bits) <= 16:
-            raise ValueError(f"bits must be in 8..16, got {self.bits}")
+        bits = self.bits.item() if isinstance(self.bits, np.integer) else self.bits
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
+            raise ValueError(f"Frame.bits must be an integer in 1..16, got {self.bits!r}")
+        self.bits = bits
+        top = (1 << bits) - 1
         if self.white_level is None:
-            self.white_level = (1 << int(self.bits)) - 1
+            self.white_level = top
+        self.black_level = _level("Frame.black_level", self.black_level)
+        self.white_level = _level("Frame.white_level", self.white_level)
         if not 0 <= self.black_level < self.white_level:
             raise ValueError(
-                f"black_level must be in [0, white_level={self.white_level}), "
+                f"Frame.black_level must be in [0, white_level={self.white_level}), "
                 f"got {self.black_level}"
             )
+        if self.white_level > top:
+            raise ValueError(
+                f"Frame.white_level must be at most 2**bits - 1 = {top} for {bits}-bit "
+                f"data, got {self.white_level}"
+            )
+        if not isinstance(self.meta, dict):
+            raise ValueError(f"Frame.meta must be a dict, got {type(self.meta).__name__}")
 
     @property
     def height(self) -> int:

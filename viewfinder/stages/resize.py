@@ -69,11 +69,20 @@ def area_downscale(img: Any, size: tuple[int, int]) -> Any:
     return cols.astype(xp.float32, copy=False)
 
 
+#: Longest side of a default view (``view_size=None``), in pixels: the view buffers of a
+#: 16384 x 16384 frame at full size would take 8 GB.
+MAX_VIEW_SIDE = 8192
+
+
 def view_size_for(
     frame_size: tuple[int, int], view_size: tuple[int, int] | None
 ) -> tuple[int, int]:
-    """(width, height) of the view: ``view_size`` clamped to the frame, default the frame size."""
+    """(width, height) of the view: ``view_size`` clamped to the frame; default the frame
+    size, scaled down (aspect kept, even sides) to at most :data:`MAX_VIEW_SIDE` a side."""
     fw, fh = frame_size
     if view_size is None:
-        return fw, fh
+        if max(fw, fh) <= MAX_VIEW_SIDE:
+            return fw, fh
+        scale = MAX_VIEW_SIDE / max(fw, fh)
+        return max(2, int(fw * scale) // 2 * 2), max(2, int(fh * scale) // 2 * 2)
     return min(view_size[0], fw), min(view_size[1], fh)
