@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "lenses": "viewfinder.sources.lenses:cli_lenses",
     "devices": "viewfinder.sources.v4l2:cli_devices",
     "capture": "viewfinder.capture:cli_capture",
+    "bench": "viewfinder.bench.cli:cli_bench",
 }
 
 
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--format", default="dng", choices=("dng", "png", "png16", "jpeg"))
     cap.add_argument("--out", default=".", help="output folder")
     cap.add_argument("--size", default=None, help="sensor output size WxH (simulated source)")
+
+    from viewfinder.bench.cli import add_arguments as add_bench_arguments
+
+    add_bench_arguments(
+        sub.add_parser("bench", help="benchmark suite with peers; `bench compare A.json B.json`")
+    )
     return parser
 
 

@@ -3,7 +3,7 @@ add to a frame, each alone and all together, and the whole pipeline with all of 
 
 CPU (NumPy/Numba/OpenCV): 1920x1080 frame, 1920x1080 and 1280x720 views. GPU (when CuPy has a
 device): 8192x6144 frame at a 2048x1536 view, timed with CUDA events (the issue's budget: all
-assists together at most 0.5 ms). Writes bench/results/<date>-<device>-assists.json.
+assists together at most 0.5 ms). Writes <results>/<date>-<device>-assists.json.
 
     python -m bench.bench_assists [--quick] [--gpu-only] [--sizes 8192x6144,...] [--repeat N]
 
@@ -18,10 +18,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from bench.bench_pipeline import synthetic_raw
-from bench.harness import gpu_measure, measure, parse_sizes, write_results
 from viewfinder import Frame, Settings
 from viewfinder.backend import gpu_available
+from viewfinder.bench.harness import gpu_measure, measure, parse_sizes, write_results
+from viewfinder.bench.pipeline import synthetic_raw
 from viewfinder.pipeline import Pipeline
 from viewfinder.stages.assists import Assists
 from viewfinder.stages.falsecolor import FalseColourSettings

@@ -4,7 +4,7 @@ Times ``write_dng`` (tifffile + EXIF IFD + temp file, fsync, rename) against pee
 process on the same disk: the bare bytes written with ``ndarray.tofile`` + fsync (what the disk
 allows), and ``tifffile.imwrite`` without fsync (what the page cache allows). Then a burst of
 frames through :class:`viewfinder.capture_writer.BurstWriter`, and the processed formats.
-Writes bench/results/<date>-<device>-capture.json.
+Writes <results>/<date>-<device>-capture.json.
 
     python -m bench.bench_capture [--quick] [--dir DIR] [--burst N]
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.harness import measure, write_results
 from viewfinder import Frame
+from viewfinder.bench.harness import measure, write_results
 from viewfinder.capture import write_dng
 from viewfinder.capture_writer import BurstWriter, write_frame
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.harness import gpu_measure, measure, write_results
 from viewfinder.backend import cupy_module
+from viewfinder.bench.harness import gpu_measure, measure, write_results
 from viewfinder.frame import mosaic
 from viewfinder.stages.demosaic import METHODS, cpsnr, demosaic, hq_scratch_shape
 

@@ -19,10 +19,21 @@ from typing import Any
 
 import numpy as np
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-#: Where ``write_results`` writes when given no folder, instead of RESULTS_DIR (set by
-#: ``bench.gpu_check`` so that its runs do not add files to the repository).
+#: Where ``write_results`` writes when given no folder (set by ``bench.gpu_check`` to its work
+#: folder, and by the ``bench/`` wrappers of a checkout to bench/results).
 RESULTS_ENV = "VIEWFINDER_BENCH_RESULTS"
+
+
+def cache_dir() -> Path:
+    """The user's cache folder for benchmark output: ``$XDG_CACHE_HOME/viewfinder/bench``
+    (default ``~/.cache/viewfinder/bench``), never the package or repository tree."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "viewfinder" / "bench"
+
+
+def default_results_dir() -> Path:
+    """``$VIEWFINDER_BENCH_RESULTS`` when set, else :func:`cache_dir`."""
+    return Path(os.environ.get(RESULTS_ENV) or cache_dir())
 
 
 def _summary(samples_ms: list[float]) -> dict[str, float]:
@@ -129,9 +140,9 @@ def device_tag(env: dict[str, Any]) -> str:
 
 def write_results(name: str, payload: dict[str, Any], out_dir: Path | None = None) -> Path:
     """Write ``payload`` plus the environment to ``<date>-<device>-<name>.json`` in
-    ``out_dir`` (default: ``$VIEWFINDER_BENCH_RESULTS``, else bench/results)."""
+    ``out_dir`` (default: :func:`default_results_dir`)."""
     env = environment()
-    out_dir = Path(out_dir or os.environ.get(RESULTS_ENV) or RESULTS_DIR)
+    out_dir = Path(out_dir or default_results_dir())
     out_dir.mkdir(parents=True, exist_ok=True)
     day = env["date"][:10]
     path = out_dir / f"{day}-{device_tag(env)}-{name}.json"

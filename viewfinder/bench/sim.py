@@ -23,8 +23,8 @@ import sys
 import numba
 import numpy as np
 
-from bench.harness import gpu_measure, measure, parse_sizes, write_results
 from viewfinder.backend import cupy_module
+from viewfinder.bench.harness import gpu_measure, measure, parse_sizes, write_results
 from viewfinder.sources.simulated import SimulatedCamera
 
 CPU_SIZES = [(1920, 1080), (2048, 1536), (4096, 3072)]

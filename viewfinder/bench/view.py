@@ -23,7 +23,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from bench.harness import environment, measure, parse_sizes, write_results
+from viewfinder.bench.harness import environment, measure, parse_sizes, write_results
 
 
 class ReplaySource:
