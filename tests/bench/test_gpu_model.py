@@ -1,0 +1,160 @@
+"""bench.gpu_model: the frame's launches on cudasim (not executed), DRAM bytes, SASS counts.
+
+The 50 MP model takes seconds: the launches are recorded without running, and the cubins are
+cached per source hash (~/.cache/viewfinder/gpu_model). Without NVRTC/nvcc or nvdisasm the
+SASS part is reported unavailable and only the DRAM bound is checked.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import gpu_model
+
+# The model of the kernels before the tiled rewrite (bench/results/2026-12-02-model-before.json,
+# 8192x6144 -> 2048x1536, MHC, default assists). Bounds are twice these: a change that
+# doubles the traffic or the instructions fails. Tighten them after the rewrite.
+BEFORE_DRAM_BYTES = 1.36e9
+BEFORE_ISSUE_FLOOR_MS = 1.35
+
+ROW_KEYS = {
+    "kernel",
+    "module",
+    "grid",
+    "block",
+    "threads",
+    "access_pattern",
+    "dram_read_bytes",
+    "dram_write_bytes",
+    "dram_bytes",
+    "dram_floor_ms",
+    "sass_static",
+    "insts_per_thread",
+    "insts_per_sensor_pixel",
+    "insts_per_view_pixel",
+    "warp_insts",
+    "issue_floor_ms",
+    "registers",
+    "shared_bytes",
+    "floor_ms",
+    "bound",
+}
+
+
+def _sass_available() -> str | None:
+    tools = gpu_model.toolchain()
+    if tools["compiler"] is None:
+        return "no NVRTC (cuda-bindings + nvidia-cuda-nvrtc) and no nvcc"
+    if tools["nvdisasm"] is None:
+        return "no nvdisasm (pip install nvidia-cuda-nvdisasm)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def result_50mp() -> dict:
+    return gpu_model.model((8192, 6144), (2048, 1536), "mhc", "default", sass=not _sass_available())
+
+
+def test_schema_and_dram_bound(result_50mp: dict, tmp_path) -> None:
+    r = json.loads(json.dumps(result_50mp))  # JSON-ready
+    assert r["schema"] == "viewfinder.gpu_model/1"
+    assert r["measured"] is False
+    assert r["config"]["size"] == [8192, 6144] and r["config"]["view"] == [2048, 1536]
+    assert r["kernels"], "no launch recorded"
+    for row in r["kernels"]:
+        assert ROW_KEYS <= set(row), ROW_KEYS - set(row)
+        assert row["threads"] > 0 and row["dram_bytes"] >= 0
+    t = r["totals"]
+    assert t["launches"] == len(r["kernels"])
+    assert t["dram_bytes"] == sum(row["dram_bytes"] for row in r["kernels"])
+    # at least the raw frame is read and the view written
+    assert t["dram_bytes"] >= 8192 * 6144 * 2 + 2048 * 1536 * 4
+    assert t["dram_bytes"] < 2 * BEFORE_DRAM_BYTES, t["dram_bytes"]
+    assert t["dram_floor_ms"] == pytest.approx(t["dram_bytes"] / 4.8e12 * 1e3)
+
+
+def test_issue_floor_bound(result_50mp: dict) -> None:
+    reason = _sass_available()
+    if reason:
+        pytest.skip(f"SASS unavailable: {reason}")
+    t = result_50mp["totals"]
+    assert result_50mp["toolchain"]["sass"] == "ok"
+    assert t["issue_floor_ms"] is not None and 0 < t["issue_floor_ms"] < 2 * BEFORE_ISSUE_FLOOR_MS
+    for row in result_50mp["kernels"]:
+        assert row["sass_static"] > 0 and row["insts_per_thread"] > 0
+        assert row["registers"] is not None and row["registers"] > 0
+        assert 0 < row["occupancy"] <= 1
+        warps = row["threads"] // 32
+        assert row["issue_floor_ms"] == pytest.approx(
+            warps * row["insts_per_thread"] / (132 * 4 * 1.98e9) * 1e3
+        )
+    assert t["frame_floor_ms"] == pytest.approx(sum(r["floor_ms"] for r in result_50mp["kernels"]))
+
+
+def test_straight_line_kernel_counts_each_instruction_once(result_50mp: dict) -> None:
+    """A kernel without loops issues its reachable SASS once per thread (the hand check)."""
+    if _sass_available():
+        pytest.skip("SASS unavailable")
+    rows = [r for r in result_50mp["kernels"] if r["kernel"] == "vf_peak_luma"]
+    if not rows:
+        pytest.skip("vf_peak_luma is no longer launched")
+    assert not rows[0]["loops"]
+    assert rows[0]["insts_per_thread"] == rows[0]["sass_static"]
+
+
+def test_without_sass_dram_only(monkeypatch) -> None:
+    monkeypatch.setattr(
+        gpu_model, "toolchain", lambda: {"compiler": None, "nvdisasm": None, "cuobjdump": None}
+    )
+    r = gpu_model.model((640, 480), (320, 240), "bilinear", "none")
+    assert r["toolchain"]["sass"].startswith("unavailable")
+    assert r["totals"]["issue_floor_ms"] is None and r["totals"]["dram_bytes"] > 640 * 480 * 2
+    assert all(row["insts_per_thread"] is None for row in r["kernels"])
+    assert "unavailable" in gpu_model.table(r) or "-" in gpu_model.table(r)
+
+
+def test_default_traffic_reads_const_and_writes_the_rest() -> None:
+    launch = gpu_model.Launch(
+        "vf_new",
+        None,
+        (),
+        (1, 1, 1),
+        (32, 1, 1),
+        [(True, "u2", 100), (False, "i4", 4), (True, "f4", 40)],
+        {1: 7},
+        [
+            gpu_model.Param("raw", "unsigned short", True, True),
+            gpu_model.Param("n", "int", False, False),
+            gpu_model.Param("out", "float", True, False),
+        ],
+    )
+    ctx = gpu_model.Ctx(launch, launch.named(), (10, 5), (5, 2))
+    assert gpu_model.default_traffic(ctx) == (100, 40)
+    assert launch.named() == {"raw": 100, "n": 7, "out": 40}
+
+
+def test_signature_constness_from_the_preprocessed_source() -> None:
+    sigs = gpu_model.module_signatures("histogram")
+    params = {p.name: p for p in sigs["vf_raw_histogram"]}
+    assert params["raw"].pointer and params["raw"].const
+    assert params["hist"].pointer and not params["hist"].const
+    assert not params["width"].pointer
+
+
+def test_occupancy_limits() -> None:
+    assert gpu_model.occupancy(32, 0, 256)["occupancy"] == 1.0
+    occ = gpu_model.occupancy(64, 0, 256)  # 64 regs: 32 warps of 64
+    assert occ["occupancy"] == 0.5 and occ["limited_by"] == "registers"
+    occ = gpu_model.occupancy(32, 100_000, 256)  # two blocks of shared memory per SM
+    assert occ["blocks_per_sm"] == 2 and occ["limited_by"] == "shared"
+
+
+def test_cli_writes_json(tmp_path, capsys) -> None:
+    out = tmp_path / "m.json"
+    assert (
+        gpu_model.main(["--size", "64x48", "--view", "32x24", "--no-sass", "--out", str(out)]) == 0
+    )
+    assert "frame (kernels)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["config"]["size"] == [64, 48]
