@@ -209,10 +209,15 @@ def _exposure_panel(v: Any) -> None:
     if changed:
         v.update_settings(exposure_ev=round(ev * 3) / 3)
     auto = s.white_balance is None
-    changed, auto = imgui.checkbox("white balance as shot", auto)
+    changed, auto = imgui.checkbox("white balance of the frame", auto)
     if changed:
         wb = (v.last_meta or {}).get("white_balance") or (1.0, 1.0, 1.0)
         v.update_settings(white_balance=None if auto else tuple(float(g) for g in wb))
+    # which one: as shot, an automatic estimate (and why), or the user's gains
+    imgui.text_wrapped(v.white_balance_text())
+    matrix = (v.last_meta or {}).get("color_matrix_source")
+    if matrix and matrix != "file":
+        imgui.text_wrapped(f"colour matrix: {matrix}")
     if not auto:
         r, g, b = s.white_balance
         c1, r = imgui.slider_float("red gain", r, 0.25, 4.0)

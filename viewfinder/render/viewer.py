@@ -20,6 +20,7 @@ import numpy as np
 from ..orientation import orientation_of
 from ..settings import Settings
 from ..sources.base import FrameRing
+from ..stages.white_balance import white_balance_label
 from .context import GLContext
 from .controls import ViewerControls, start_source
 from .panels import PANEL_WIDTH, draw_panels
@@ -104,7 +105,7 @@ class Viewer(ViewerControls):
         if pipeline.on_device:
             cupy = pipeline.xp
             # this thread's CUDA work (waits on results, interop copies) on a stream of its own
-            self._cuda_stream = cupy.cuda.Stream(non_blocking=False)
+            self._cuda_stream = cupy.cuda.Stream(non_blocking=True)
             self._cuda_stream.use()
         # the GL side
         self.renderer = ViewRenderer(interop=pipeline.backend == "cupy")  # cudasim: no GL interop
@@ -183,6 +184,10 @@ class Viewer(ViewerControls):
     def histograms(self) -> tuple[dict[str, Any] | None, np.ndarray | None]:
         """RAW EV summary (see stages.histogram.raw_stats) and the (4, 256) view histogram."""
         return self._raw_stats, self._view_hist
+
+    def white_balance_text(self) -> str:
+        """The panel's line: which white balance the view uses ("as shot", "auto: ...")."""
+        return white_balance_label(self.last_meta, self.settings.white_balance)
 
     def scope_stats(self) -> dict[str, np.ndarray]:
         """Waveform and vectorscope counts of the last frame whose copies are complete."""

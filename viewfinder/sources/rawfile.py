@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..frame import CFA_PATTERNS, Frame
+from ..frame import CFA_PATTERNS, Frame, cfa_site_offsets
 from ..orientation import FLIP_TO_EXIF
+from ..stages.white_balance import AS_SHOT, AUTO, UNITY, estimate_white_balance
 from .base import SourceError
 
 #: File name extensions taken from a folder (case-insensitive). An explicit list of files
@@ -75,6 +76,17 @@ def cfa_from_rawpy(raw: Any, path: Path) -> str:
     return name
 
 
+#: Camera -> linear sRGB used when neither the file nor LibRaw's camera table has a matrix:
+#: the simulated IMX989's (the inverse of its colour-filter crosstalk, rows summing to 1 so
+#: grey stays grey), a typical modern CMOS Bayer sensor's saturation correction. Showing
+#: such a file with no matrix at all looks flat and greyish (camera filters overlap).
+FALLBACK_COLOR_MATRIX = np.linalg.inv(
+    np.array([[0.80, 0.17, 0.03], [0.10, 0.80, 0.10], [0.03, 0.22, 0.75]])
+)
+MATRIX_FROM_FILE = "file"
+MATRIX_FALLBACK = "fallback: no colour matrix in file (generic CMOS sensor)"
+
+
 def color_matrix_from_rawpy(raw: Any) -> np.ndarray | None:
     """Camera (white-balanced) -> linear sRGB, (3, 3), or ``None`` when the file has none.
 
@@ -92,13 +104,35 @@ def color_matrix_from_rawpy(raw: Any) -> np.ndarray | None:
     return np.linalg.inv(cam_rgb)
 
 
-def white_balance_from_rawpy(raw: Any) -> tuple[float, float, float] | None:
-    """As-shot R, G, B gains normalised to G, else daylight gains, else ``None``."""
-    for wb in (raw.camera_whitebalance, raw.daylight_whitebalance):
-        r, g, b = (float(x) for x in list(wb)[:3])
-        if g > 0 and r > 0 and b > 0 and all(map(math.isfinite, (r, g, b))):
-            return (r / g, 1.0, b / g)
+def _gains(wb: Any) -> tuple[float, float, float] | None:
+    r, g, b = (float(x) for x in list(wb)[:3])
+    if g > 0 and r > 0 and b > 0 and all(map(math.isfinite, (r, g, b))):
+        return (r / g, 1.0, b / g)
     return None
+
+
+def white_balance_from_rawpy(raw: Any) -> tuple[float, float, float] | None:
+    """As-shot R, G, B gains normalised to G, or ``None`` when the file records none.
+
+    LibRaw's ``camera_whitebalance`` starts with -1, or is all zeros, or has only G when the
+    file has no as-shot white balance (its ``daylight_whitebalance`` is a camera-table guess,
+    not what the photographer shot).
+    """
+    return _gains(raw.camera_whitebalance)
+
+
+def site_black_levels(raw: Any) -> tuple[float, float, float, float]:
+    """Black level of the R, Gr, Gb and B sites (DN) from LibRaw's per-colour values.
+
+    ``black_level_per_channel`` is indexed by LibRaw's colour index (``raw_colors_visible``),
+    which keeps the two greens apart where a camera's blacks differ per site.
+    """
+    per = [float(b) for b in raw.black_level_per_channel]
+    block = np.asarray(raw.raw_colors_visible[:2, :2])
+    desc = raw.color_desc.decode("ascii", "replace")
+    at = {(y, x): per[int(block[y, x])] for y in range(2) for x in range(2)}
+    name = "".join(desc[int(i)] for i in block.reshape(-1))
+    return tuple(at[o] for o in cfa_site_offsets(name))  # type: ignore[return-value]
 
 
 def read_raw_file(path: str | Path, seq: int = 0) -> Frame:
@@ -110,14 +144,20 @@ def read_raw_file(path: str | Path, seq: int = 0) -> Frame:
         with rawpy.imread(str(path)) as raw:
             cfa = cfa_from_rawpy(raw, path)
             data = np.array(raw.raw_image_visible, dtype=np.uint16)  # copy: LibRaw owns it
-            blacks = [float(b) for b in raw.black_level_per_channel]
+            blacks = site_black_levels(raw)
             white = float(raw.white_level)
+            wb = white_balance_from_rawpy(raw)
+            matrix = color_matrix_from_rawpy(raw)
             meta: dict[str, Any] = {
                 "source": "file",
                 "path": str(path),
-                "black_level_per_channel": blacks,
-                "white_balance": white_balance_from_rawpy(raw),
-                "color_matrix": color_matrix_from_rawpy(raw),
+                "black_level_per_channel": [float(b) for b in raw.black_level_per_channel],
+                # per site R, Gr, Gb, B (frame.black_level is their mean)
+                "black_levels": blacks,
+                "white_balance": wb,
+                "white_balance_source": AS_SHOT if wb is not None else None,
+                "color_matrix": FALLBACK_COLOR_MATRIX if matrix is None else matrix,
+                "color_matrix_source": MATRIX_FALLBACK if matrix is None else MATRIX_FROM_FILE,
                 # how to show it (EXIF 1..8); the mosaic stays in sensor order
                 "orientation": FLIP_TO_EXIF.get(int(raw.sizes.flip), 1),
             }
@@ -142,6 +182,9 @@ def read_raw_file(path: str | Path, seq: int = 0) -> Frame:
     data = data[:h, :w]  # even sides; cropping bottom/right keeps the CFA origin
     bits = min(16, max(8, math.ceil(math.log2(white + 1))))
     black = float(np.mean(blacks))
+    if meta["white_balance"] is None:  # none recorded: estimate it from the picture
+        meta["white_balance"] = estimate_white_balance(data, cfa, blacks, white)
+        meta["white_balance_source"] = AUTO if meta["white_balance"] is not None else UNITY
     try:
         return Frame(
             data, cfa=cfa, black_level=black, white_level=white, bits=bits, seq=seq, meta=meta

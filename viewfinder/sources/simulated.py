@@ -353,6 +353,8 @@ class SimulatedCamera(ContrastAutofocus):
             "iso": iso,
             "pixel_um": sensor.pixel_um,
             "white_balance": (qe[1] / qe[0], 1.0, qe[1] / qe[2]),
+            "white_balance_source": "as shot",  # the sensor's own QE under the scene's light
+            "orientation": 1,
             "color_matrix": COLOR_MATRIX,
             "noise": sensor.noise_params(iso).as_meta(),
             "status": "ok" if lens else "no lens attached",

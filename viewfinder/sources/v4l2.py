@@ -268,6 +268,7 @@ class V4L2Source:
             "pixel_format": f["format"],
             "stand_in": stand_in,
             "driver_sequence": seq,
+            "orientation": 1,
         }
         ts = int(buff.timestamp.secs) * 1_000_000_000 + int(buff.timestamp.usecs) * 1000
         black = STAND_IN_BLACK if stand_in else 0
