@@ -477,6 +477,8 @@ def write_dng(frame: Frame, path: str | os.PathLike, unique: bool = False) -> Pa
 
     data = frame.data
     if hasattr(data, "get"):  # CuPy: the writer runs off the hot path, a copy is fine
+        if frame.sync is not None:  # written on the source's stream: wait for it here
+            frame.sync.ready.synchronize()
         data = data.get()
     data = np.ascontiguousarray(data, dtype=np.uint16)
     wall = wall_time(frame)

@@ -131,6 +131,14 @@ class Pipeline:
         self._buffers: dict[str, Any] = {}
         self._assists = _make_assists()
         self._gpu_timer = _GpuTimer(self.xp) if self.on_device else None
+        # events recorded after a device frame's last read, handed back to its producer
+        # (a ring: re-recording one the producer already waited on is harmless)
+        self._release_events = (
+            [self.xp.cuda.Event(block=False, disable_timing=True) for _ in range(4)]
+            if self.on_device
+            else []
+        )
+        self._release_k = 0
 
     # -- settings ---------------------------------------------------------------------------
     @property
@@ -262,6 +270,11 @@ class Pipeline:
             timings.setdefault("assists", (time.perf_counter() - t1) * 1e3)
             if self._gpu_timer is not None:
                 self._gpu_timer.mark("assists")
+        if frame.sync is not None:  # this stream's reads of the frame end here
+            self._release_k = (self._release_k + 1) % len(self._release_events)
+            event = self._release_events[self._release_k]
+            event.record(self.xp.cuda.get_current_stream())
+            frame.sync.release(event, self)
         timings.setdefault("total", (time.perf_counter() - t0) * 1e3)
         if self._gpu_timer is not None:
             timings.update(self._gpu_timer.previous())
@@ -305,6 +318,8 @@ class Pipeline:
         timer = self._gpu_timer
         timer.mark("start")
         raw = frame.data
+        if frame.sync is not None:  # written on the source's stream: wait there, not here
+            frame.sync.wait(xp.cuda.get_current_stream())
         if not be.is_device_array(raw):  # a host frame: through pinned memory, asynchronously
             self._uploads.upload(raw, b["raw"])
             raw = b["raw"]

@@ -122,3 +122,38 @@ def test_a_held_frame_is_never_overwritten(host):
         for seed in range(12, 30):
             gpu.expose((4, 4), 1 / 100, sensor.noise_params(100), seed=seed)
     assert counted.allocations == 0 and gpu.grown == 3  # steady state: no new buffers
+
+
+def test_frames_cross_streams_through_events(monkeypatch):
+    """The source exposes on its own non-blocking stream and hands frames over with events:
+    the pipeline's stream waits on a frame's ready event before reading it, and the source's
+    stream waits on the pipeline's release event before it rewrites that buffer."""
+    from viewfinder import Pipeline, Settings
+
+    log: list[tuple[str, int, int]] = []
+    original = cudasim.cuda.Stream.wait_event
+
+    def logged(stream, event):
+        log.append(("wait", id(stream), id(event)))
+        return original(stream, event)
+
+    monkeypatch.setattr(cudasim.cuda.Stream, "wait_event", logged)
+    cam = SimulatedCamera(SIZE, backend="cudasim", motion=False, noise=False)
+    pipe = Pipeline(Settings(view_size=(160, 120)), backend="cudasim")
+    processing = cudasim.cuda.Stream(non_blocking=True)
+    first = cam.read()
+    source_stream = cam._stream
+    assert source_stream is not None and source_stream.non_blocking and first.sync is not None
+    with processing:
+        pipe.process(first)
+    assert ("wait", id(processing), id(first.sync.ready)) in log
+    (released,) = first.sync._released.values()  # the pipeline's event, recorded after reads
+    buffer_ptr = first.data.data.ptr
+    with processing:
+        pipe.process(cam.read())  # the pipeline lets go of the first frame's buffer
+    del first
+    log.clear()
+    frames = [cam.read() for _ in range(6)]  # the ring comes back to the first buffer
+    again = next(f for f in frames if f.data.data.ptr == buffer_ptr)
+    assert ("wait", id(source_stream), id(released)) in log
+    assert again.sync.take_released() == []  # handed over once

@@ -111,10 +111,10 @@ class Processor:
     def _run(self) -> None:
         if self.pipeline.on_device:
             cupy = self.pipeline.xp
-            # This thread's work goes on its own stream. A blocking one: sources (the simulated
-            # camera) write frames on the legacy default stream, and a blocking stream waits
-            # for that work, so the pipeline never reads a frame still being written.
-            self._stream = cupy.cuda.Stream(non_blocking=False)
+            # This thread's work goes on its own non-blocking stream: a device frame carries
+            # the event its source recorded (Frame.sync), which the pipeline waits on here,
+            # so a scene re-render on the source's stream never stalls processing.
+            self._stream = cupy.cuda.Stream(non_blocking=True)
             self._stream.use()
         while not self._stop.is_set():
             ring = self.ring

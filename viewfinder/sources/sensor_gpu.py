@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from ..backend import is_device_array
+from ..frame import DeviceSync
 from .sensor_exposure import NoiseParams
 
 
@@ -21,11 +22,11 @@ class GpuExposer:
     holds the returned array or a view of it (the ring, the processor, a result slot, a
     capture: the check is a reference count, on the host, no wait). When every buffer is held
     one more is made (an allocation, only while consumers hold ``buffers`` frames or more).
-    Device reads a consumer enqueued before dropping the frame are ordered before the
-    rewrite by stream semantics: the exposure kernel runs on the source thread's current
-    stream, the legacy default stream, which waits for earlier work on every blocking stream
-    (the :class:`~viewfinder.render.worker.Processor` uses one); a consumer reading on a
-    non-blocking stream must keep the frame until its reads are done.
+    The kernel runs on the caller's current stream (the source's own non-blocking stream);
+    :attr:`last_sync` is the :class:`~viewfinder.frame.DeviceSync` of the frame just
+    exposed: a consumer on another stream waits on its ``ready`` event before reading and
+    releases an event recorded after its reads, which this stream waits on (on the device)
+    before it rewrites that buffer.
     """
 
     def __init__(
@@ -44,6 +45,8 @@ class GpuExposer:
             cupyx = cupyx_module(cp)
             self._host = [cupyx.empty_pinned((height, width), np.uint16) for _ in range(buffers)]
         self._shape = (height, width)
+        self._syncs = [self._new_sync() for _ in range(buffers)]
+        self.last_sync: DeviceSync | None = None
         self._baseline = [self._refs(i) for i in range(buffers)]
         self._i = 0
         self.grown = 0  # buffers added because consumers held all of them
@@ -78,6 +81,10 @@ class GpuExposer:
             )
         i = self._free_buffer()
         out = self._out[i]
+        stream = self._cp.cuda.get_current_stream()
+        sync = self._syncs[i]
+        for event in sync.take_released():  # consumers' reads of the old frame come first
+            stream.wait_event(event)
         block = (32, 8, 1)
         grid = ((self.width + 31) // 32, (self.height + 7) // 8, 1)
         self._kernel(
@@ -101,11 +108,17 @@ class GpuExposer:
                 np.int32(1 if noise else 0),
             ),
         )
+        sync.ready.record(stream)
+        self.last_sync = sync
         if self._host is not None:
             host = self._host[i]
             out.get(out=host)  # synchronises: the modelled sensor upload starts from here
             out = host
+            self.last_sync = None  # a host frame needs no stream hand-over
         return out
+
+    def _new_sync(self) -> DeviceSync:
+        return DeviceSync(self._cp.cuda.Event(block=False, disable_timing=True))
 
     def _handed(self, i: int) -> object:
         return self._host[i] if self._host is not None else self._out[i]
@@ -134,6 +147,7 @@ class GpuExposer:
 
             self._host.append(cupyx_module(cp).empty_pinned(self._shape, np.uint16))
         self._baseline.append(self._refs(n))
+        self._syncs.append(self._new_sync())
         self.grown += 1
         self._i = 0
         return n

@@ -26,6 +26,7 @@ mixed into the camera), ``scene`` and ``sensor`` (what is seen, and how it is re
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -130,6 +131,7 @@ class SimulatedCamera(ContrastAutofocus):
         self._af: dict[str, Any] = {"state": "idle"}
         self._caches: dict[str, dict[str, Any]] = {}
         self._gpu: Any = None
+        self._stream: Any = None  # the source's CUDA stream (device backends), made on first use
         self._device_layers: dict = {}
         self._af_sensor: Sensor | None = None
         self._seq = 0
@@ -306,7 +308,24 @@ class SimulatedCamera(ContrastAutofocus):
             self._next_t = max(self._next_t + 1.0 / self.fps, now)
             if self._next_t > now:
                 time.sleep(self._next_t - now)
+        with self._device_stream():  # renders and exposures on the source's own stream
+            return self._read()
+
+    def _device_stream(self) -> Any:
+        """The source's non-blocking CUDA stream (a no-op context on the host), so that a
+        scene re-render never stalls the processing stream; frames cross streams through
+        events (``Frame.sync``)."""
+        if not self.on_device:
+            return contextlib.nullcontext()
+        if self._stream is None:
+            from ..backend import get_xp
+
+            self._stream = get_xp(self.backend).cuda.Stream(non_blocking=True)
+        return self._stream
+
+    def _read(self) -> Frame:
         cache = self._ensure_cache()
+        sync = None
         with self._lock:
             seq = self._seq
             self._seq += 1
@@ -320,6 +339,7 @@ class SimulatedCamera(ContrastAutofocus):
                 self._gpu.set_rate(cache["key"], cache["rate"])
                 seed = (self.seed * 0x9E3779B1 + seq * 2 + (mode == "m")) & 0xFFFFFFFF
                 data = self._gpu.expose(offset, time_s, sensor.noise_params(iso), seed, self.noise)
+                sync = self._gpu.last_sync
             else:
                 data = sensor.expose(cache["rate"], time_s, iso, offset, self.noise)
             self._last = (cache, offset)
@@ -334,6 +354,7 @@ class SimulatedCamera(ContrastAutofocus):
             seq=seq,
             timestamp_ns=time.monotonic_ns(),
             meta=meta,
+            sync=sync,
         )
 
     def _meta(
