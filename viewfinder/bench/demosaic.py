@@ -30,7 +30,7 @@ from viewfinder.bench.harness import gpu_measure, measure, write_results
 from viewfinder.frame import mosaic
 from viewfinder.stages.demosaic import METHODS, cpsnr, demosaic, hq_scratch_shape
 
-MCMASTER = Path(__file__).resolve().parents[2] / "shared" / "data" / "mcmaster18"
+MCMASTER = Path(__file__).resolve().parents[3] / "shared" / "data" / "mcmaster18"
 CPU_SIZES = [(1920, 1080), (4096, 3072)]
 GPU_SIZES = [(1920, 1080), (4096, 3072), (8192, 6144)]
 

@@ -155,7 +155,7 @@ def _pipeline_panel(ax: Any, pipe: list[dict[str, Any]], sizes: list[str]) -> No
             if r["size"] != size:
                 continue
             if r["kind"] == "ours" and r["stage"] == "total" and r["case"].startswith(view or "-"):
-                label = f"viewfinder, {r['case'].split(' ', 1)[1]} (end to end)"
+                label = f"viewfinder, {r['case'].partition(' ')[2] or r['case']} (end to end)"
                 series.setdefault(label, {})[size] = r["median_ms"]
                 if r["case"].endswith("default assists") and r["roofline_ms"]:
                     roof[size] = r["roofline_ms"]
@@ -220,7 +220,8 @@ def _stage_panel(ax: Any, pipe: list[dict[str, Any]], sizes: list[str]) -> None:
     ax.set_ylabel("ms, lower is better")
     ax.set_title("Per stage (median of each stage), default and all assists")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if stages:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def _other_panel(ax: Any, other: list[dict[str, Any]]) -> None:

@@ -763,16 +763,12 @@ class Run:
     def finish_ratios(self) -> None:
         by_id = {r["id"]: r for r in self.rows}
         for r in self.rows:
-            if (
-                r["suite"] == "pipeline"
-                and r["kind"] == "ours"
-                and r["stage"]
-                in (
-                    "total",
-                    "demosaic",
-                )
-            ):
+            ours = r["kind"] == "ours"
+            if ours and r["suite"] == "pipeline" and r["stage"] in ("total", "demosaic"):
                 r["peer"] = r["peer"] or self.reference_peer(r["size"])
+            sim_peer = f"sim {r['size']} numpy standard_normal"
+            if ours and r["suite"] == "sim" and sim_peer in by_id:
+                r["peer"] = r["peer"] or sim_peer
             peer = by_id.get(r["peer"]) if r["peer"] else None
             if peer and peer["median_ms"] and r["median_ms"] is not None:
                 r["x_peer"] = r["median_ms"] / peer["median_ms"]
