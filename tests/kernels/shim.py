@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,9 +32,10 @@ def build_shim(source: str, name: str) -> ctypes.CDLL:
     BUILD_DIR.mkdir(exist_ok=True)
     lib = BUILD_DIR / f"{name}_{digest.hexdigest()[:16]}.so"
     if not lib.exists():
-        src = BUILD_DIR / f"{name}.cpp"
+        # names of this process only: test runs side by side must not build into each other
+        src = BUILD_DIR / f"{name}.{os.getpid()}.cpp"
         src.write_text(source)
-        tmp = lib.with_suffix(".tmp.so")
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp.so")
         cmd = [
             gxx,
             "-O2",
@@ -47,6 +49,7 @@ def build_shim(source: str, name: str) -> ctypes.CDLL:
         ]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         tmp.replace(lib)
+        src.unlink()
     return ctypes.CDLL(str(lib))
 
 

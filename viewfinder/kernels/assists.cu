@@ -78,6 +78,7 @@ extern "C" __global__ void vf_view_pass(
     }
     const int x = blockIdx.x * blockDim.x + threadIdx.x;
     const int y = blockIdx.y * blockDim.y + threadIdx.y;
+    int vs_cell = -1;  // this pixel's vectorscope cell, counted below with its warp's
     if (x < vw && y < vh) {
         const long long p = (long long)y * vw + x;
         unsigned char* px = rgba + 4 * p;
@@ -99,7 +100,7 @@ extern "C" __global__ void vf_view_pass(
         if (do_vs && scope_row) {
             int u, v;
             vf_vectorscope_cell(r, g, b, vs_n, ku, kv, &u, &v);
-            atomicAdd(&vscope[v * vs_n + u], 1u);
+            vs_cell = v * vs_n + u;
         }
         const int pool = pooled[p];
         int zf = 0;
@@ -121,6 +122,13 @@ extern "C" __global__ void vf_view_pass(
         vf_composite(out, fc, level, do_peak ? peak_rgb : 0, peak_mode, zf,
                      vf_stripe_on(x, y, phase, stripe_w));
         px[0] = out[0]; px[1] = out[1]; px[2] = out[2];
+    }
+    if (do_vs) {  // uniform: every lane of the warp is here
+        // most pixels of a scene fall on a few cells near neutral: one global atomic per
+        // distinct cell of the warp instead of one per pixel
+        const unsigned peers = __match_any_sync(0xffffffffu, vs_cell);
+        if (vs_cell >= 0 && (tid & 31) == __ffs(peers) - 1)
+            atomicAdd(&vscope[vs_cell], (unsigned)__popc(peers));
     }
     if (do_hist) {
         __syncthreads();

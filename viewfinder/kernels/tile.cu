@@ -11,8 +11,8 @@
 //   - the stabilising LUT is gathered once per site (not 9 times), into shared memory;
 //   - luma and score live in shared memory, never in DRAM (the three-pass chain wrote and
 //     re-read two float32 planes of the full frame);
-//   - RAW histogram counts go to shared bins, aggregated per warp (__match_any_sync) so a
-//     flat or clipped area costs one atomic per warp, not 32.
+//   - RAW histogram counts are aggregated per warp (__match_any_sync), so a flat or clipped
+//     area costs one atomic per warp, not 32; into shared bins up to 10 bits, else global.
 //
 // Geometry: the view tile is tile_v x tile_v view pixels; its pool region P (the union of its
 // pixels' pooling blocks, a partition of the frame) is at most VF_TILE_MAX sites a side (the
@@ -124,15 +124,17 @@ extern "C" __global__ void vf_tile_pass(
                 bin = vf_cfa_site(cfa, y, x) * VF_HIST_BINS + (v < top ? v : top);
             }
         }
-#ifndef VF_HIST_GLOBAL
         if (do_hist) {  // uniform: every lane of the warp is here
+            // one atomic per distinct bin of the warp (a flat or clipped area: one, not 32)
             const unsigned peers = __match_any_sync(0xffffffffu, bin);
-            const int lane = tid & 31;
-            if (bin >= 0 && lane == __ffs(peers) - 1) atomicAdd(&s_bins[bin], (unsigned)__popc(peers));
-        }
+            if (bin >= 0 && (tid & 31) == __ffs(peers) - 1) {
+#ifndef VF_HIST_GLOBAL
+                atomicAdd(&s_bins[bin], (unsigned)__popc(peers));
 #else
-        if (bin >= 0) atomicAdd(&hist[bin], 1ull);
+                atomicAdd(&hist[bin], (unsigned long long)__popc(peers));
 #endif
+            }
+        }
     }
     __syncthreads();
 
