@@ -214,7 +214,9 @@ class Pipeline:
         wb = s.white_balance or tuple(frame.meta.get("white_balance") or (1.0, 1.0, 1.0))
         ccm_src = s.color_matrix if s.color_matrix is not None else frame.meta.get("color_matrix")
         ccm_key = None if ccm_src is None else tuple(np.asarray(ccm_src, np.float64).ravel())
-        key = (s, tuple(wb), ccm_key, frame.black_level, frame.white_level, frame.cfa)
+        blacks = frame.meta.get("black_levels")
+        blacks_key = None if blacks is None else tuple(np.asarray(blacks, np.float64).ravel())
+        key = (s, tuple(wb), ccm_key, frame.black_level, blacks_key, frame.white_level, frame.cfa)
         if key == self._params_key:
             return
         scaling = raw_scaling(frame, tuple(wb), s.exposure_ev)
@@ -223,11 +225,14 @@ class Pipeline:
         self._ccm = ccm
         self._colors = cfa_colors(frame.cfa)
         self._site_scale = scaling.site_scales()
+        self._site_black = scaling.site_blacks()  # per site: some cameras' blacks differ
         self._lut = tone_lut(s.tone, s.contrast)
         if self.on_device:
             self._ccm_dev = self.xp.asarray(ccm.ravel())
+            self._site_black_dev = self.xp.asarray(self._site_black.ravel())
+            self._site_scale_dev = self.xp.asarray(self._site_scale.ravel())
         if self._tile is not None:
-            self._tile.commit(scaling.black, self._site_scale)
+            self._tile.commit(self._site_black, self._site_scale)
         self._params_key = key
 
     # -- process ------------------------------------------------------------------------------
@@ -293,9 +298,9 @@ class Pipeline:
     def _develop_cpu(self, frame: Frame) -> None:
         from .stages.preview_cpu import normalize_padded, view_from_padded
 
-        b, sc = self._buffers, self._scaling
+        b = self._buffers
         raw = be.to_host(frame.data)
-        normalize_padded(raw, np.float32(sc.black), self._site_scale, b["padded"])
+        normalize_padded(raw, self._site_black, self._site_scale, b["padded"])
         view_from_padded(
             b["padded"],
             self._colors,
@@ -378,10 +383,8 @@ class Pipeline:
                     np.int32(frame.height),
                     np.int32(sc.cfa_code),
                     np.int32(METHOD_CODES[s.demosaic]),
-                    np.float32(sc.black),
-                    np.float32(sc.scale[0]),
-                    np.float32(sc.scale[1]),
-                    np.float32(sc.scale[2]),
+                    self._site_black_dev,
+                    self._site_scale_dev,
                     *taps,
                     *tone_args,
                 ),

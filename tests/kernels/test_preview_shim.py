@@ -18,11 +18,12 @@ from viewfinder.stages.resize import area_weights
 SHIM = r"""
 #include "vf_preview.cuh"
 extern "C" void preview(const unsigned short* raw, int width, int height, int cfa, int method,
-                        float black, float sr, float sg, float sb, const int* iy,
+                        const float* bl, const float* sc, const int* iy,
                         const float* wy, int ty, const int* ix, const float* wx, int tx,
                         const float* ccm, int curve, float contrast, int vw, int vh,
                         float* lin, float* disp, unsigned char* rgba) {
-    VfRawSource<unsigned short> src{raw, width, height, cfa, black, sr, sg, sb};
+    VfRawSource<unsigned short> src{raw, width, height, {bl[0], bl[1], bl[2], bl[3]},
+                                    {sc[0], sc[1], sc[2], sc[3]}};
     for (int i = 0; i < vh; ++i)
         for (int j = 0; j < vw; ++j)
             vf_preview_pixel(src, cfa, method, VfTaps{iy, wy, ty}, VfTaps{ix, wx, tx}, ccm,
@@ -43,6 +44,8 @@ def run_shim(frame: Frame, settings: Settings, ccm: np.ndarray):
     rgba = np.zeros((vh, vw, 4), np.uint8)
     raw = np.ascontiguousarray(frame.data, dtype=np.uint16)
     ccm = np.ascontiguousarray(ccm, dtype=np.float32)
+    site_black = np.ascontiguousarray(sc.site_blacks().ravel(), dtype=np.float32)
+    site_scale = np.ascontiguousarray(sc.site_scales().ravel(), dtype=np.float32)
     f, i = ctypes.c_float, ctypes.c_int
     lib.preview(
         ptr(raw),
@@ -50,10 +53,8 @@ def run_shim(frame: Frame, settings: Settings, ccm: np.ndarray):
         i(frame.height),
         i(CFA_CODES[frame.cfa]),
         i(METHOD_CODES[settings.demosaic]),
-        f(sc.black),
-        f(sc.scale[0]),
-        f(sc.scale[1]),
-        f(sc.scale[2]),
+        ptr(site_black),
+        ptr(site_scale),
         ptr(iy),
         ptr(wy),
         i(iy.shape[1]),
@@ -75,17 +76,14 @@ def run_shim(frame: Frame, settings: Settings, ccm: np.ndarray):
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)
 @pytest.mark.parametrize("method", ["bilinear", "mhc"])
 @pytest.mark.parametrize("view", [None, (40, 26), (23, 17)])
-def test_preview_kernel_maths_equals_stage_chain(cfa, method, view, rng):
+@pytest.mark.parametrize("blacks", [None, (60, 66, 71, 57)])
+def test_preview_kernel_maths_equals_stage_chain(cfa, method, view, blacks, rng):
     raw = rng.integers(0, 1200, (52, 78)).astype(np.uint16)  # some above white: clipped
     ccm = np.array([[1.7, -0.5, -0.2], [-0.2, 1.4, -0.2], [0.0, -0.6, 1.6]], np.float32)
-    frame = Frame(
-        raw,
-        cfa=cfa,
-        black_level=64,
-        white_level=1023,
-        bits=10,
-        meta={"white_balance": (1.9, 1.0, 1.4), "color_matrix": ccm},
-    )
+    meta = {"white_balance": (1.9, 1.0, 1.4), "color_matrix": ccm}
+    if blacks is not None:
+        meta["black_levels"] = blacks  # R, Gr, Gb, B: per site, as some cameras record
+    frame = Frame(raw, cfa=cfa, black_level=64, white_level=1023, bits=10, meta=meta)
     settings = Settings(
         demosaic=method, view_size=view, tone="contrast", contrast=0.4, exposure_ev=0.5
     )

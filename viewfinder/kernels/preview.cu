@@ -2,9 +2,10 @@
 #include "vf_preview.cuh"
 
 // Raw uint16 mosaic -> view: linear RGB (optional), display RGB (optional), RGBA8.
+// site_black / site_scale: 4 floats each, per site of the 2x2 CFA block (see VfRawSource).
 extern "C" __global__ void vf_preview_raw(
     const unsigned short* __restrict__ raw, int width, int height, int cfa, int method,
-    float black, float scale_r, float scale_g, float scale_b,
+    const float* __restrict__ site_black, const float* __restrict__ site_scale,
     const int* __restrict__ iy, const float* __restrict__ wy, int ty_taps,
     const int* __restrict__ ix, const float* __restrict__ wx, int tx_taps,
     const float* __restrict__ ccm, int curve, float contrast, int view_w, int view_h,
@@ -13,7 +14,11 @@ extern "C" __global__ void vf_preview_raw(
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
     const int i = blockIdx.y * blockDim.y + threadIdx.y;
     if (i >= view_h || j >= view_w) return;
-    VfRawSource<unsigned short> src{raw, width, height, cfa, black, scale_r, scale_g, scale_b};
+    VfRawSource<unsigned short> src{raw,
+                                    width,
+                                    height,
+                                    {site_black[0], site_black[1], site_black[2], site_black[3]},
+                                    {site_scale[0], site_scale[1], site_scale[2], site_scale[3]}};
     vf_preview_pixel(src, cfa, method, VfTaps{iy, wy, ty_taps}, VfTaps{ix, wx, tx_taps}, ccm,
                      curve, contrast, i, j, view_w, out_linear, out_display, out_rgba);
 }

@@ -43,19 +43,22 @@ VF_HD float vf_srgb_encode(float v) {
 // Rec. 709 luma weights of linear or encoded RGB.
 VF_HD float vf_luma(float r, float g, float b) { return 0.2126f * r + 0.7152f * g + 0.0722f * b; }
 
-// A mosaic source that reads raw DN, subtracts black, scales by the per-colour gain / range
-// and clips to [0, 1]: the "normalise + white balance + clamp" stage done on the fly.
+// A mosaic source that reads raw DN, subtracts the site's black level, scales by the site's
+// gain / range and clips to [0, 1]: the "normalise + white balance + clamp" stage done on the
+// fly. Black and scale are per site of the 2x2 CFA block, index (y & 1) * 2 + (x & 1) (some
+// cameras' black levels differ per site; the scale is gain * 2^ev / (white - black[site])),
+// as RawScaling.site_blacks() / site_scales() give them, row by row.
 template <typename T>
 struct VfRawSource {
     const T* raw;
-    int width, height, cfa;
-    float black, scale_r, scale_g, scale_b;  // gain / (white - black) per colour
+    int width, height;
+    float black[4], scale[4];
     VF_HD float operator()(int y, int x) const {
         y = vf_mirror(y, height);
         x = vf_mirror(x, width);
-        const int c = vf_cfa_color(cfa, y, x);
-        const float s = c == 0 ? scale_r : (c == 1 ? scale_g : scale_b);
-        return vf_clampf(((float)raw[(long long)y * width + x] - black) * s, 0.0f, 1.0f);
+        const int k = ((y & 1) << 1) | (x & 1);
+        return vf_clampf(((float)raw[(long long)y * width + x] - black[k]) * scale[k], 0.0f,
+                         1.0f);
     }
 };
 

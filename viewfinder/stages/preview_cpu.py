@@ -28,16 +28,17 @@ VIEW_CHUNK = 1  # bands of 16 view rows
 
 
 def normalize_padded(
-    raw: np.ndarray, black: np.float32, site_scale: np.ndarray, padded: np.ndarray
+    raw: np.ndarray, site_black: np.ndarray, site_scale: np.ndarray, padded: np.ndarray
 ) -> None:
-    """padded[y + 2, x + 2] = clip((raw[y, x] - black) * site_scale[y & 1, x & 1], 0, 1),
-    borders mirrored (-1 -> 1).
+    """padded[y + 2, x + 2] = clip((raw[y, x] - site_black[y & 1, x & 1])
+    * site_scale[y & 1, x & 1], 0, 1), borders mirrored (-1 -> 1).
 
-    ``raw`` (H, W) uint16 DN; ``site_scale`` (2, 2) float32 per CFA site; ``padded``
-    (H + 4, W + 4) float32, written.
+    ``raw`` (H, W) uint16 DN; ``site_black`` and ``site_scale`` (2, 2) float32 per site of the
+    CFA block; ``padded`` (H + 4, W + 4) float32, written.
     """
+    site_black = np.ascontiguousarray(np.broadcast_to(site_black, (2, 2)), dtype=np.float32)
     with numba.parallel_chunksize(NORMALIZE_CHUNK):
-        _normalize_padded(raw, black, site_scale, padded)
+        _normalize_padded(raw, site_black, site_scale, padded)
 
 
 def view_from_padded(
@@ -66,7 +67,7 @@ def view_from_padded(
 
 
 @njit(parallel=True, cache=True)
-def _normalize_padded(raw, black, site_scale, padded):  # pragma: no cover - compiled
+def _normalize_padded(raw, site_black, site_scale, padded):  # pragma: no cover - compiled
     h, w = raw.shape
     for yy in prange(h + 2 * PAD):
         y = yy - PAD
@@ -80,7 +81,7 @@ def _normalize_padded(raw, black, site_scale, padded):  # pragma: no cover - com
                 x = -x
             elif x >= w:
                 x = 2 * w - 2 - x
-            v = (np.float32(raw[y, x]) - black) * site_scale[y & 1, x & 1]
+            v = (np.float32(raw[y, x]) - site_black[y & 1, x & 1]) * site_scale[y & 1, x & 1]
             padded[yy, xx] = min(max(v, np.float32(0.0)), np.float32(1.0))
 
 
