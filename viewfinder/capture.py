@@ -425,6 +425,20 @@ def _link_exif_ifd(fh: BinaryIO, entries: list[tuple[int, int, int, bytes]]) -> 
     fh.seek(0, os.SEEK_END)
 
 
+def _black_level_tags(frame: Frame) -> list[tuple]:
+    """BlackLevelRepeatDim + BlackLevel: one value, or the four sites of the 2x2 block row
+    by row when the frame has per-site black levels (``meta["black_levels"]``)."""
+    from .stages.normalize import raw_scaling
+
+    blacks = raw_scaling(frame).blacks  # block order, or None when all sites are equal
+    if blacks is None:
+        return [
+            (50713, "H", 2, (1, 1), True),  # BlackLevelRepeatDim
+            (50714, "2I", 1, _rationals([frame.black_level], den=1000), True),  # BlackLevel
+        ]
+    return [(50713, "H", 2, (2, 2), True), (50714, "2I", 4, _rationals(blacks, den=1000), True)]
+
+
 def dng_tags(frame: Frame, wall: float | None = None) -> list[tuple]:
     """The tifffile ``extratags`` of a DNG of ``frame`` (IFD0 tags; EXIF goes in its own IFD)."""
     meta = frame.meta
@@ -444,8 +458,7 @@ def dng_tags(frame: Frame, wall: float | None = None) -> list[tuple]:
         (50708, "s", 0, camera, True),  # UniqueCameraModel
         (50710, "B", 3, (0, 1, 2), True),  # CFAPlaneColor
         (50711, "H", 1, 1, True),  # CFALayout: rectangular
-        (50713, "H", 2, (1, 1), True),  # BlackLevelRepeatDim
-        (50714, "2I", 1, _rationals([frame.black_level], den=1000), True),  # BlackLevel
+        *_black_level_tags(frame),
         (50717, "I", 1, int(round(frame.white_level)), True),  # WhiteLevel
         (50721, "2i", 9, _rationals(dng_color_matrix(meta), signed=True), True),  # ColorMatrix1
         (50728, "2I", 3, _rationals(as_shot_neutral(meta)), True),  # AsShotNeutral

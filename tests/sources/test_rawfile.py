@@ -130,3 +130,30 @@ def test_no_loop_ends_and_fps_paces(tmp_path):
         src.read()
     with pytest.raises(ValueError, match="fps"):
         RawFileSource(tmp_path, fps=0)
+
+
+@pytest.mark.parametrize("cfa", CFA_PATTERNS)
+def test_per_site_black_levels_are_read_and_written_per_site(tmp_path, cfa):
+    """DNG BlackLevel with a 2x2 repeat: meta["black_levels"] names each site (R, Gr, Gb, B),
+    and a DNG capture writes them back per site."""
+    tifffile = pytest.importorskip("tifffile")
+    from viewfinder.frame import cfa_site_offsets
+
+    block = (510, 520, 530, 540)  # DNG order: the sites of the 2x2 block row by row
+    tags = [
+        (50706, "B", 4, (1, 4, 0, 0), True),
+        (33421, "H", 2, (2, 2), True),
+        (33422, "B", 4, tuple("RGB".index(c) for c in cfa), True),
+        (50710, "B", 3, (0, 1, 2), True),
+        (50713, "H", 2, (2, 2), True),
+        (50714, "I", 4, block, True),
+        (50717, "I", 1, 16383, True),
+        (50708, "s", 0, "per-site black", True),
+    ]
+    data = np.random.default_rng(0).integers(500, 16000, (40, 60), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "b.dng", data, photometric="cfa", extratags=tags, metadata=None)
+    f = read_raw_file(tmp_path / "b.dng")
+    want = tuple(float(block[2 * y + x]) for y, x in cfa_site_offsets(cfa))
+    assert f.meta["black_levels"] == want and f.black_level == 525.0
+    write_dng(f, tmp_path / "c.dng")
+    assert read_raw_file(tmp_path / "c.dng").meta["black_levels"] == want
