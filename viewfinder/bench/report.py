@@ -187,7 +187,7 @@ def _pipeline_panel(ax: Any, pipe: list[dict[str, Any]], sizes: list[str]) -> No
     ax.set_xticks(x, sizes)
     ax.set_yscale("log")
     ax.set_ylabel("ms (log), lower is better")
-    ax.set_title("Pipeline end to end (quarter-side view) and demosaic, ours vs peers")
+    ax.set_title("Pipeline end to end (first view) and demosaic, ours vs peers")
     ax.grid(axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 

@@ -3,7 +3,8 @@
 Suites (``--suite``, a comma list; default all):
 
 - ``pipeline``: raw 10-bit RGGB frame to RGBA8 view at 1920x1080, 3840x2160, 4096x3072 and
-  8192x6144 (each at a view of a quarter its side, and 1:1), with the default assists and with
+  8192x6144 (each at the views of ``python -m bench.bench_pipeline``: 1280x720, 1920x1080,
+  2048x1536, 2048x1536, and 1:1), with the default assists and with
   all of them, end to end and per stage (CPU: ``develop`` and ``assists``; device: the
   pipeline's own CUDA-event stages), the demosaic stage alone, the peers at each size and the
   memory roofline (:mod:`viewfinder.bench.peers`).
@@ -14,7 +15,7 @@ Suites (``--suite``, a comma list; default all):
 - ``capture``: ``write_dng`` of a 4096x3072 10-bit frame, with the bare bytes written and
   fsynced and tifffile without fsync as peers on the same disk.
 
-``--quick`` runs a quarter-side view only, fewer repeats, no 50 MP frame on the CPU and no
+``--quick`` runs the first view only, fewer repeats, no 50 MP frame on the CPU and no
 colour-demosaicing above 1080p: about 30 s on 2 CPU cores.
 
 Every measurement becomes a row (:func:`make_row`): ``id`` (unique in a run, the key that
@@ -88,12 +89,15 @@ def size_name(size: Sequence[int]) -> str:
 
 
 def views(size: tuple[int, int], quick: bool) -> list[tuple[int, int]]:
-    """The views a frame is shown at: a quarter of its side (as on a phone), and 1:1."""
+    """The views a frame is shown at, as the pipeline benchmark always had them
+    (:data:`viewfinder.bench.pipeline.VIEWS`: 1280x720 and 1:1 for 1080p, 1920x1080 for 4K,
+    2048x1536 for 12 and 50 MP, and 1:1); another size at a quarter of its side and 1:1.
+    ``quick``: the first only."""
+    from viewfinder.bench.pipeline import VIEWS
+
     w, h = size
-    quarter = (w // 4 // 2 * 2, h // 4 // 2 * 2)
-    if size == (1920, 1080):
-        quarter = (1280, 720)  # a 720p window, as the viewer's default
-    return [quarter] if quick else [quarter, size]
+    choices = VIEWS.get((w, h)) or [(w // 4 // 2 * 2, h // 4 // 2 * 2), (w, h)]
+    return list(choices[:1] if quick else choices)
 
 
 def parse_size_list(text: str | None) -> list[tuple[int, int]] | None:
