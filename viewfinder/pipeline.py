@@ -18,6 +18,7 @@ MHC. Buffers are made in ``configure`` (size or settings change), kernel argumen
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -88,6 +89,13 @@ def develop_reference(frame: Frame, settings: Settings) -> tuple[Any, Any, Any]:
 class Pipeline:
     """Raw frames to views. ``Pipeline(settings)``; ``process(frame) -> PipelineOutputs``.
 
+    Thread safety: ``process()`` (and ``configure``/``commit``) must be called from one
+    thread at a time, the one that owns the pipeline's buffers. ``update()`` and the
+    ``settings`` setter may be called from any thread at any time: ``Settings`` is frozen,
+    a change replaces the whole object (under a lock), and ``process()`` takes the current
+    object once per frame and uses only that snapshot, so a frame never mixes old and new
+    settings and a change applies from the next frame on.
+
     Parameters
     ----------
     settings : Settings, optional
@@ -125,6 +133,7 @@ class Pipeline:
             raise ValueError(f"schedule must be auto, tiled or per-stage, got {schedule!r}")
         self.schedule = schedule
         self._settings = settings or Settings()
+        self._settings_lock = threading.Lock()  # update() is a read-modify-write
         self._tile: TilePass | None = None
         self._layout: tuple | None = None
         self._params_key: tuple | None = None
@@ -149,16 +158,22 @@ class Pipeline:
     def settings(self, value: Settings) -> None:
         if not isinstance(value, Settings):
             raise ValueError(f"settings must be a viewfinder.Settings, got {type(value).__name__}")
-        self._settings = value
+        with self._settings_lock:
+            self._settings = value
 
     def update(self, **changes: Any) -> Settings:
-        """Replace some settings (validated); buffers and arguments follow on the next frame."""
-        self._settings = replace(self._settings, **changes)
-        return self._settings
+        """Replace some settings (validated); buffers and arguments follow on the next frame.
+
+        Safe from any thread (see the class docstring); returns the new settings.
+        """
+        with self._settings_lock:
+            self._settings = replace(self._settings, **changes)
+            return self._settings
 
     # -- configure: buffers for a frame layout ---------------------------------------------
-    def configure(self, frame: Frame) -> None:
-        s = self._settings
+    def configure(self, frame: Frame, settings: Settings | None = None) -> None:
+        """Buffers for ``frame``'s layout under ``settings`` (default: the current ones)."""
+        s = settings or self._settings
         view_w, view_h = view_size_for((frame.width, frame.height), s.view_size)
         floats = self.float_outputs or not self.on_device  # the host paths always write them
         layout = (frame.shape, frame.bits, (view_w, view_h), s.demosaic, self.reference, floats)
@@ -209,8 +224,9 @@ class Pipeline:
             )
 
     # -- commit: settings and frame metadata to kernel arguments ----------------------------
-    def commit(self, frame: Frame) -> None:
-        s = self._settings
+    def commit(self, frame: Frame, settings: Settings | None = None) -> None:
+        """Kernel arguments for ``settings`` (default: the current ones) and ``frame``."""
+        s = settings or self._settings
         wb = s.white_balance or tuple(frame.meta.get("white_balance") or (1.0, 1.0, 1.0))
         ccm_src = s.color_matrix if s.color_matrix is not None else frame.meta.get("color_matrix")
         ccm_key = None if ccm_src is None else tuple(np.asarray(ccm_src, np.float64).ravel())
@@ -241,18 +257,19 @@ class Pipeline:
         if not isinstance(frame, Frame):
             raise ValueError(f"process() takes a viewfinder.Frame, got {type(frame).__name__}")
         t0 = time.perf_counter()
-        self.configure(frame)
-        self.commit(frame)
+        s = self._settings  # one snapshot for the whole frame: update() may run meanwhile
+        self.configure(frame, s)
+        self.commit(frame, s)
         timings: dict[str, float] = {}
         b = self._buffers
         if self.on_device:
-            path = self._develop_cuda(frame, timings)
-        elif self.reference or self._settings.demosaic == "hq":
-            linear, display, rgba = develop_reference(frame, self._settings)
+            path = self._develop_cuda(frame, timings, s)
+        elif self.reference or s.demosaic == "hq":
+            linear, display, rgba = develop_reference(frame, s)
             b["linear"][...], b["display"][...], b["image"][...] = linear, display, rgba
             path = "cpu-reference"
         else:
-            self._develop_cpu(frame)
+            self._develop_cpu(frame, s)
             path = "cpu-fused"
         t1 = time.perf_counter()
         timings.setdefault("develop", (t1 - t0) * 1e3)
@@ -269,7 +286,7 @@ class Pipeline:
                 b["linear"],
                 b["display"],
                 view,
-                self._settings,
+                s,
                 raw_side_done=path == "cuda-tiled",
             )
             timings.setdefault("assists", (time.perf_counter() - t1) * 1e3)
@@ -295,7 +312,7 @@ class Pipeline:
             assists=assists,
         )
 
-    def _develop_cpu(self, frame: Frame) -> None:
+    def _develop_cpu(self, frame: Frame, s: Settings) -> None:
         from .stages.preview_cpu import normalize_padded, view_from_padded
 
         b = self._buffers
@@ -304,7 +321,7 @@ class Pipeline:
         view_from_padded(
             b["padded"],
             self._colors,
-            METHOD_CODES[self._settings.demosaic],
+            METHOD_CODES[s.demosaic],
             b["iy"],
             b["wy"],
             b["ix"],
@@ -316,10 +333,10 @@ class Pipeline:
             b["image"],
         )
 
-    def _develop_cuda(self, frame: Frame, timings: dict[str, float]) -> str:
+    def _develop_cuda(self, frame: Frame, timings: dict[str, float], s: Settings) -> str:
         from .kernels import get_kernel
 
-        xp, b, s, sc = self.xp, self._buffers, self._settings, self._scaling
+        xp, b, sc = self.xp, self._buffers, self._scaling
         timer = self._gpu_timer
         timer.mark("start")
         raw = frame.data
@@ -355,7 +372,7 @@ class Pipeline:
             self._ccm_dev,
         )
         if self._tile is not None:
-            self._tile_pass(replace(frame, data=raw), taps, tone_args)
+            self._tile_pass(replace(frame, data=raw), taps, tone_args, s)
             path = "cuda-tiled"
         elif s.demosaic == "hq":
             demosaic(
@@ -393,10 +410,10 @@ class Pipeline:
         timer.mark("develop")
         return path
 
-    def _tile_pass(self, frame: Frame, taps: tuple, tone_args: tuple) -> None:
+    def _tile_pass(self, frame: Frame, taps: tuple, tone_args: tuple, s: Settings) -> None:
         """The fused raw-side pass: the view, and the assists' pooled peaking / raw-clip map
         and RAW histogram, which ``Assists.process`` then takes as done."""
-        s, a = self._settings, self._assists
+        a = self._assists
         a.configure(self.xp, frame.shape, self._buffers["image"].shape[:2], frame.bits, s)
         p, z, hs = s.peaking, s.zebra, s.histogram
         peaking = None
