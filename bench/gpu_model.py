@@ -1,8 +1,9 @@
 """GPU performance model of one steady-state frame, without a GPU (issue 13).
 
 ``python -m bench.gpu_model [--size WxH] [--view WxH] [--method mhc|bilinear|hq]
-[--assists default|all|none] [--magnifier] [--out FILE.json]`` prints a table and writes JSON,
-one row per kernel launched in the frame.
+[--assists default|all|none] [--magnifier] [--schedule auto|tiled|per-stage] [--out FILE.json]``
+prints a table and writes JSON, one row per kernel launched in the frame (``--schedule
+per-stage``: the kernels the tiled pass replaced, as the pipeline still runs them on request).
 
 How it works
 ------------
@@ -32,7 +33,9 @@ How it works
      the uniform branches), and every other branch is taken both ways: a warp whose lanes
      diverge issues both sides, which is exact for the CFA-colour branches of MHC and an
      upper bound for data-dependent early outs (rare slow paths of ``powf``, a level already
-     3). Subroutines reached by ``CALL`` (the slow paths of division) count zero;
+     3). Subroutines reached by ``CALL`` (the slow paths of division) count zero; ``BRA.DIV``
+     (to the out-of-line copy of a ``*_sync`` intrinsic for a diverged warp) is not taken:
+     the kernels call those intrinsics converged;
    - loops are the backward branches; an instruction counts once per iteration of every loop
      around it. Trip counts come from the kernel's entry, keyed by the text of the loop's
      ``for`` line (the source line of the backward branch), one value per SASS loop of that
@@ -41,7 +44,11 @@ How it works
      a lower bound);
    - weights per source line (substring of any line of the inlined chain) model the
      data-dependent skips the launch determines (the area taps of weight 0 that
-     ``vf_preview_raw`` skips, counted per warp).
+     ``vf_preview_raw`` skips, counted per warp). A weight ``(w, loop key)`` applies only
+     outside the SASS loops of that key: an iteration nvcc peeled out of a loop has the
+     loop body's source lines;
+   - each loop's row in the JSON says the instructions per thread whose innermost loop it is
+     (``insts_per_thread``): where the count goes.
 
    So ``instructions per thread = sum over reachable instructions of (product of the trip
    counts of the loops around it) x (its line weights)``.
@@ -83,6 +90,20 @@ the bounds exit. By opcode: 18 LDG (9 raw sites and 9 LUT entries), 15 VIMNMX + 
 2 IABS (the mirrors and the LUT clamp), 22 IMAD + 21 LEA + 5 IADD3 + 4 SHF (addresses), 8 FFMA
 + 4 FMUL (the 3x3 binomial), 4 S2R + 3 LDC + 6 ULDC (ids, parameters), one STG, the rest
 moves and exits. One thread per site: 142 instructions a sensor pixel; the model says 142.
+
+``vf_tile_pass`` (kernels/tile.cu, the default schedule since the rewrite): its entry models
+every loop from the launch and the exact geometry of every tile (see the comment above
+:func:`_tile_model`). Cross-check by hand of one loop, the luma loop ``for (k = tid; k < lh *
+lw; k += nth)`` (sm_90, NVRTC 13.x, 8192x6144 -> 2048x1536, tile_v = 12): its SASS body is 63
+instructions, by source line: 21 for ``k / lw`` and ``k % lw`` (a signed 32-bit division and
+remainder per site: the reciprocal is hoisted out of the loop, IABS + IMAD.HI + fix-ups per
+site), 15 for the 9 plane reads (9 LDS + 6 address), 12 FFMA/FMUL (the 3x3 binomial), 6 for
+the store (address + STS), 5 for the frame-bounds test, 4 of loop control. Trips: an interior
+tile has P = 48 x 48 sites, lum n = 54 x 54 = 2916 = 11 x 256 + 100, so warps 0-3 (lane 0 at
+k < 100) issue 12 iterations and warps 4-7 issue 11: 11.5; the last column of tiles (8 view
+pixels, P = 48 x 32) has n = 54 x 38 = 2052 = 8 x 256 + 4: warp 0 issues 9, the others 8:
+8.125; mean over the 171 columns (170 x 11.5 + 8.125) / 171 = 11.4803. 63 x 11.4803 = 723.3
+instructions per thread; the model's loop row says 723.3 (tests/bench/test_gpu_model.py).
 
 Why the review of issue 13 differs (its figures: ~290 instructions per sensor pixel in
 ``vf_preview_raw``, ~5k per view pixel, ~1.6 GB and ~1.2 ms a frame): the MHC body is 350
@@ -224,8 +245,11 @@ def build_settings(method: str, view: tuple[int, int], assists: str, magnifier: 
     return Settings(demosaic=method, view_size=view, **kw)
 
 
-def record_launches(settings: Any, size: tuple[int, int], frames: int = 3) -> list[Launch]:
-    """The launches of the last of ``frames`` frames, recorded on cudasim without running."""
+def record_launches(
+    settings: Any, size: tuple[int, int], frames: int = 3, schedule: str = "auto"
+) -> list[Launch]:
+    """The launches of the last of ``frames`` frames, recorded on cudasim without running
+    (``schedule``: the Pipeline's, "auto" = the tiled pass where the scale allows it)."""
     import viewfinder.kernels as vk
     from viewfinder import cudasim
     from viewfinder.cudasim.simt import module as simt_module
@@ -245,7 +269,7 @@ def record_launches(settings: Any, size: tuple[int, int], frames: int = 3) -> li
     vk._function = recording
     try:
         cfg.execute = False
-        pipe = Pipeline(settings, backend="cudasim")
+        pipe = Pipeline(settings, backend="cudasim", schedule=schedule)
         raw = cudasim.asarray(np.full((height, width), 200, np.uint16))
         log: list = []
         for seq in range(frames):
@@ -403,7 +427,8 @@ class Spec:
     doc: str
     traffic: Callable[[Ctx], tuple[float, float]] = default_traffic
     trips: Callable[[Ctx], dict[str, list[float]]] = lambda ctx: {}
-    weights: Callable[[Ctx], dict[str, float]] = lambda ctx: {}
+    weights: Callable[[Ctx], dict[str, Any]] = lambda ctx: {}
+    extra: Callable[[Ctx], dict[str, Any]] = lambda ctx: {}  # more fields for the row
 
 
 def _preview_raw_traffic(ctx: Ctx) -> tuple[float, float]:
@@ -522,6 +547,274 @@ def _hist_trips(ctx: Ctx) -> dict[str, list[float]]:
     }
 
 
+# --- vf_tile_pass (kernels/tile.cu) -------------------------------------------------------------
+#
+# One block (16 x 16 threads) per view tile of tile_v x tile_v pixels; its pool region P (the
+# union of its pixels' pooling blocks) is Ph x Pw sites. The phases and their loops, each a
+# block-stride loop ``for (k = tid; k < n; k += 256)`` unless said:
+#   - zero the shared bins: n = 4 * nbins (nvcc: a remainder loop + a 4x unrolled loop);
+#   - load: n = (Ph + 8)(Pw + 8) sites rounded up to whole blocks (every lane reaches the
+#     __match_any_sync), unswitched by nvcc on ``edge`` (two SASS loops: interior tiles first,
+#     then the mirroring copy); the body (``if (k < nload)``) runs for warps with a site;
+#   - lum: n = (Ph + 6)(Pw + 6); score: n = (Ph + 2)(Pw + 2);
+#   - mirrored fills, only in edge tiles: n = (Ph + 6)(Pw + 6) and (Ph + 2)(Pw + 2), each a
+#     remainder + 4x unrolled loop;
+#   - per view pixel: n = the tile's pixels; inside, the pooling block (y loop over its rows;
+#     the x loop 2x unrolled with the odd iteration peeled before it), then the area taps
+#     (ty_taps x tx_taps, the zero-weight ones skipped as in vf_preview_raw);
+#   - flush of the bins: n = 4 * nbins, one 64-bit global atomic per non-empty bin.
+# Every count is per warp (a warp issues an iteration if any of its lanes runs it) and the
+# mean over all warps of the grid, from the exact geometry of every tile (the last row and
+# column of tiles are partial; edge tiles are those whose P +- 4 leaves the frame).
+
+
+def _pool_edges(n_view: int, src: int) -> tuple[np.ndarray, np.ndarray]:
+    """[start, stop) of ``vf_pool_range`` for every view index (kernels/vf_assists.cuh)."""
+    j = np.arange(n_view, dtype=np.int64)
+    s, e = j * src // n_view, (j + 1) * src // n_view
+    return s, np.where(e > s, e, s + 1)
+
+
+def _lane_trips(n: np.ndarray, nth: int) -> np.ndarray:
+    """(len(n), lanes rounded up to whole warps) iterations of a block-stride loop of ``n``."""
+    lanes = math.ceil(nth / 32) * 32
+    tid = np.arange(lanes)
+    t = np.maximum(0, -(-(np.asarray(n)[:, None] - tid[None, :]) // nth))
+    t[:, nth:] = 0
+    return t
+
+
+def _warp_max(t: np.ndarray) -> np.ndarray:
+    return t.reshape(t.shape[0], -1, 32).max(axis=2)
+
+
+def _block_loop(n: np.ndarray, nth: int, by: int = 0) -> np.ndarray | tuple:
+    """Per block (rows) and warp (columns): iterations a warp issues of ``for (k = tid; k < n;
+    k += nth)``; with ``by``, (remainder loop, ``by``-times unrolled loop) as nvcc splits it."""
+    u, inv = np.unique(np.asarray(n, np.int64), return_inverse=True)
+    t = _lane_trips(u, nth)
+    if not by:
+        return _warp_max(t)[inv]
+    return _warp_max(t % by)[inv], _warp_max(t // by)[inv]
+
+
+@functools.cache
+def _tile_model(
+    W: int, H: int, vw: int, vh: int, tile_v: int, grid: tuple, nth: int, cfa: int, nbins: int
+) -> dict[str, float]:
+    """The means over the grid's warps that the vf_tile_pass entry needs (see above)."""
+    from viewfinder.stages.resize import area_weights
+
+    gx, gy = grid[0], grid[1]
+    ys, ye = _pool_edges(vh, H)
+    xs, xe = _pool_edges(vw, W)
+    i0 = np.arange(gy) * tile_v
+    j0 = np.arange(gx) * tile_v
+    i1, j1 = np.minimum(i0 + tile_v, vh), np.minimum(j0 + tile_v, vw)
+    py0, py1, px0, px1 = ys[i0], ye[i1 - 1], xs[j0], xe[j1 - 1]
+    ph, pw = py1 - py0, px1 - px0
+    edge_y = (py0 - 4 < 0) | (py1 + 4 > H)
+    edge_x = (px0 - 4 < 0) | (px1 + 4 > W)
+    # per block, row-major as blockIdx (y, x)
+    Ph = np.repeat(ph, gx)
+    Pw = np.tile(pw, gy)
+    edge = (edge_y[:, None] | edge_x[None, :]).ravel()
+    blocks = gx * gy
+    warps_per_block = math.ceil(nth / 32)
+    nw = blocks * warps_per_block
+    out: dict[str, float] = {"blocks": blocks, "edge_fraction": float(edge.mean())}
+    out["raw_sites_loaded"] = float(((Ph + 8) * (Pw + 8)).sum())
+
+    # load: every thread runs ceil(nload / nth) iterations; the body where its warp has a site
+    nload = (Ph + 8) * (Pw + 8)
+    per_thread = -(-nload // nth)
+    out["load_interior"] = float((per_thread * warps_per_block)[~edge].sum() / nw)
+    out["load_edge"] = float((per_thread * warps_per_block)[edge].sum() / nw)
+    body = _block_loop(nload, nth)
+    out["load_body"] = float(body.sum() / (per_thread * warps_per_block).sum())
+    # histogram part of the body: warps with a site of P (not all halo)
+    hist_iters = 0
+    shapes, counts = np.unique(np.stack([Ph, Pw], 1), axis=0, return_counts=True)
+    for (h, w), count in zip(shapes, counts, strict=True):
+        rh, rw = h + 8, w + 8
+        k = np.arange(-(-rh * rw // nth) * nth)
+        ly, lx = k // rw, k % rw
+        inp = (k < rh * rw) & (ly >= 4) & (ly < 4 + h) & (lx >= 4) & (lx < 4 + w)
+        hist_iters += int(inp.reshape(-1, 32).any(axis=1).sum()) * int(count)
+    out["load_hist"] = hist_iters / float((per_thread * warps_per_block).sum())
+
+    out["lum"] = float(_block_loop((Ph + 6) * (Pw + 6), nth).sum() / nw)
+    out["score"] = float(_block_loop((Ph + 2) * (Pw + 2), nth).sum() / nw)
+    for name, n in (("fill_lum", (Ph + 6) * (Pw + 6)), ("fill_score", (Ph + 2) * (Pw + 2))):
+        if edge.any():
+            rem, unr = _block_loop(n[edge], nth, by=4)
+            out[name] = (float(rem.mean()), float(unr.mean()))
+        else:
+            out[name] = (0.0, 0.0)
+    rem, unr = _block_loop(np.array([4 * nbins]), nth, by=4)
+    out["zero_bins"] = (float(rem.mean()), float(unr.mean()))
+    out["flush_bins"] = float(_block_loop(np.array([4 * nbins]), nth).mean())
+
+    # per view pixel: group the pixels by (block, warp-iteration) = (block, k // 32)
+    i, j = np.meshgrid(np.arange(vh), np.arange(vw), indexing="ij")
+    i, j = i.ravel(), j.ravel()
+    bi, bj = i // tile_v, j // tile_v
+    tw = (j1 - j0)[bj]
+    k = (i - i0[bi]) * tw + (j - j0[bj])
+    slots = -(-tile_v * tile_v // 32)
+    gid = (bi * gx + bj) * slots + k // 32
+    order = np.lexsort((k, gid))
+    gids, start = np.unique(gid[order], return_index=True)
+    G = len(gids)
+    lane = np.arange(len(order)) - np.repeat(start, np.diff(np.append(start, len(order))))
+    I = np.zeros((G, 32), np.int64)
+    J = np.zeros((G, 32), np.int64)
+    valid = np.zeros((G, 32), bool)
+    g = np.repeat(np.arange(G), np.diff(np.append(start, len(order))))
+    I[g, lane], J[g, lane], valid[g, lane] = i[order], j[order], True
+    out["view_loop"] = G / nw
+    # pooling block: rows (y loop), columns (x loop: odd one peeled, then pairs)
+    bh = np.where(valid, (ye - ys)[I], 0)
+    bw = np.where(valid, (xe - xs)[J], 0)
+    rows = bh.max(axis=1)
+    pairs = (bw // 2).max(axis=1)
+    odd = ((bw % 2) == 1).any(axis=1)
+    Y = float(rows.sum())
+    out["pool_rows"] = Y / G
+    out["pool_pairs"] = float((rows * pairs).sum()) / Y
+    out["pool_peel"] = float((rows * odd).sum()) / Y
+    # area taps, per warp: y taps with a lane of nonzero weight, (y, x) taps with one, and
+    # which CFA-colour arms of the demosaic those lanes take
+    iy, wy = area_weights(H, vh)
+    ix, wx = area_weights(W, vw)
+    ty, tx = wy.shape[1], wx.shape[1]
+    out["ty"], out["tx"] = ty, tx
+    shift = 1 if cfa in (2, 3) else 0  # GRBG, GBRG: green where y + x is even
+    a_any = body_n = green_n = rb_n = 0
+    for c0 in range(0, G, 4096):
+        sl = slice(c0, c0 + 4096)
+        v = valid[sl]
+        nzy = (wy[I[sl]] != 0) & v[:, :, None]  # (g, 32, ty)
+        nzx = (wx[J[sl]] != 0) & v[:, :, None]
+        a_any += int(nzy.any(axis=1).sum())
+        nz = nzy[:, :, :, None] & nzx[:, :, None, :]  # (g, 32, ty, tx)
+        green = ((iy[I[sl]][:, :, :, None] + ix[J[sl]][:, :, None, :] + shift) & 1) == 1
+        body_n += int(nz.any(axis=1).sum())
+        green_n += int((nz & green).any(axis=1).sum())
+        rb_n += int((nz & ~green).any(axis=1).sum())
+    out["tap_rows"] = a_any / (G * ty)  # fraction of y taps a warp runs the x loop for
+    out["tap_body"] = body_n / (a_any * tx)  # of those x taps, fraction with a site
+    out["arm_green"] = green_n / body_n
+    out["arm_rb"] = rb_n / body_n
+    return out
+
+
+def _tile(ctx: Ctx) -> dict[str, float]:
+    a, lc = ctx.a, ctx.launch
+    nbins = int(dict(lc.defines).get("VF_HIST_BINS", 1024))
+    return _tile_model(
+        int(a["width"]),
+        int(a["height"]),
+        int(a["view_w"]),
+        int(a["view_h"]),
+        int(a["tile_v"]),
+        tuple(lc.grid),
+        lc.block_threads,
+        int(a["cfa"]),
+        nbins,
+    )
+
+
+def _tile_traffic(ctx: Ctx) -> tuple[float, float]:
+    a = ctx.a
+    # raw: every tile loads its P +- 4 once (u16); LUT, taps, matrix and site constants are
+    # small and stay in L1/L2 (counted once); the histogram's atomics land in L2 and its
+    # buffer is written back once
+    small = a["lut"] * bool(a["do_peak"]) + a["iy"] + a["wy"] + a["ix"] + a["wx"]
+    small += a["ccm"] + a["site_black"] + a["site_scale"]
+    read = 2 * _tile(ctx)["raw_sites_loaded"] + small
+    write = a["out_rgba"] + a["out_linear"] + a["out_display"] + a["pooled"]
+    write += a["hist"] * bool(a["do_hist"])
+    return read, write
+
+
+def _tile_trips(ctx: Ctx) -> dict[str, list[float]]:
+    t = _tile(ctx)
+    return {  # the longer key first where one contains another (the first match is used)
+        "k < 4 * VF_HIST_BINS; k += nth) s_bins[k] = 0": list(t["zero_bins"]),
+        "k < 4 * VF_HIST_BINS; k += nth)": [t["flush_bins"]],
+        "k < nload_warps; k += nth)": [t["load_interior"], t["load_edge"]],
+        "k < lh * lw; k += nth)": [t["lum"]],
+        "k < sh * sw; k += nth)": [t["score"]],
+        # vf_tile_fill_mirrored: lum's remainder and unrolled loops, then the score's; per
+        # thread of an edge tile (the fill's weight below is the fraction of edge tiles)
+        "k < h * w; k += nth)": [*t["fill_lum"], *t["fill_score"]],
+        "k < (i1 - i0) * tw; k += nth)": [t["view_loop"]],
+        "for (int y = y0; y < y1; ++y)": [t["pool_rows"]],
+        "for (int x = x0; x < x1; ++x)": [t["pool_pairs"]],
+        "a < ty.taps": [t["ty"]],
+        "b < tx.taps": [t["tx"] * t["tap_rows"]],
+    }
+
+
+#: Source lines of the load loop's body (``if (k < nload) {...}``) and of its histogram part.
+_TILE_LOAD_BODY = (
+    "const int ly = k / rw, lx = k % rw;",
+    "const int y = ry0 + ly, x = rx0 + lx;",
+    "const int gy = edge ? vf_mirror(y, height) : y",
+    "const unsigned short v = raw[(long long)gy * width + gx];",
+    "s_raw[ly * VF_TILE_R + lx] = v;",
+    "if (do_peak) s_t[ly * VF_TILE_R + lx] = lut[",
+    "if (do_hist && y >= py0 && y < py1",
+)
+_TILE_LOAD_HIST = ("const int top = VF_HIST_BINS - 1;", "bin = vf_cfa_site(cfa, y, x)")
+#: Source lines of one site of the pooling block: the first (odd) x iteration is peeled by
+#: nvcc out of the 2x unrolled loop, with the same lines.
+_TILE_POOL_SITE = (
+    "if (do_peak && level < 3)",
+    "level = vf_maxi(level, vf_peak_level(",
+    "if (do_raw && !clip)",
+    "clip = (float)s_raw[",
+)
+
+
+def _tile_weights(ctx: Ctx) -> dict[str, Any]:
+    t = _tile(ctx)
+    x_loop = "for (int x = x0; x < x1; ++x)"
+    return {
+        **{line: t["load_body"] for line in _TILE_LOAD_BODY},
+        **{line: t["load_hist"] for line in _TILE_LOAD_HIST},
+        "vf_tile_fill_mirrored(s_lum": t["edge_fraction"],
+        "vf_tile_fill_mirrored(score": t["edge_fraction"],
+        **{line: (t["pool_peel"], x_loop) for line in _TILE_POOL_SITE},
+        **{line: t["arm_green"] for line in _GREEN_ARM},
+        **{line: t["arm_rb"] for line in _RB_ARM},
+        "const int x = tx.index": t["tap_body"],
+        "vf_demosaic_mhc(m, cfa, y, x, rgb)": t["tap_body"],
+        "vf_demosaic_bilinear(m, cfa, y, x, rgb)": t["tap_body"],
+        "acc[0] += w * rgb[0]": t["tap_body"],
+        "acc[1] += w * rgb[1]": t["tap_body"],
+        "acc[2] += w * rgb[2]": t["tap_body"],
+    }
+
+
+def _tile_extra(ctx: Ctx) -> dict[str, Any]:
+    t = _tile(ctx)
+    a = ctx.a
+    nbins = int(dict(ctx.launch.defines).get("VF_HIST_BINS", 1024))
+    per_block = ctx.sites / t["blocks"]
+    return {
+        "tile": {
+            "tile_v": int(a["tile_v"]),
+            "blocks": int(t["blocks"]),
+            "edge_tile_fraction": t["edge_fraction"],
+            "raw_load_overhead": t["raw_sites_loaded"] / ctx.sites,
+        },
+        # the flush: one 64-bit L2 atomic per non-empty bin, at most min(4 nbins, P sites)
+        "l2_atomics_max": int(t["blocks"] * min(4 * nbins, per_block)) if a["do_hist"] else 0,
+    }
+
+
 def _frame_bytes(ctx: Ctx, name: str = "raw") -> float:
     return ctx.a[name]
 
@@ -575,6 +868,18 @@ KERNELS: dict[str, Spec] = {
         "shared memory, one global atomic per non-empty bin (4 x bins x 8 B, L2)",
         lambda ctx: (ctx.a["raw"], ctx.a["hist"]),
         _hist_trips,
+    ),
+    "vf_tile_pass": Spec(
+        "one block of 16x16 threads per view tile (tile_v^2 view pixels, pool region P); "
+        "reads each raw u16 site of P +- 4 once (every site once + the halo: sum over tiles "
+        "of (Ph+8)(Pw+8) / (Ph Pw), 1.36x at P = 48, no L2 reuse of the halo assumed), the "
+        "LUT, taps and matrix once (L1/L2); writes RGBA8 (+ float views when not NULL) and "
+        "the pooled byte once; histogram: per block a flush of 4 x nbins shared bins as "
+        "64-bit L2 atomics (non-empty ones only), the buffer written back once",
+        _tile_traffic,
+        _tile_trips,
+        _tile_weights,
+        _tile_extra,
     ),
     "vf_view_pass": Spec(
         "one thread per view pixel; reads and rewrites RGBA8 (4 + 4 B), reads the pooled "
@@ -1094,6 +1399,11 @@ def dynamic_count(
             x = ins[i]
             if x.op.startswith("BRA") and x.target in labels:
                 g = known.get(i) if x.guard else True
+                if x.op.startswith("BRA.DIV"):
+                    # taken only by a diverged warp at a *_sync intrinsic with a full mask
+                    # (to an out-of-line WARPSYNC.COLLECTIVE copy that branches back): the
+                    # kernels call them converged, so the fast path counts, not a false loop
+                    g = False
                 if g is not False:
                     stack.append(labels[x.target])
                 if g is True:
@@ -1134,6 +1444,16 @@ def dynamic_count(
     mult = np.ones(n)
     for lp in loops:
         mult[lp["head"] : lp["end"] + 1] *= lp["trip"]
+    # "outside" weights, (weight, loop key): only for instructions outside every SASS loop of
+    # that key (nvcc's peeled iterations share the loop body's source lines)
+    inside: dict[str, np.ndarray] = {}
+    for wt in weights.values():
+        if isinstance(wt, tuple) and wt[1] not in inside:
+            mask = np.zeros(n, bool)
+            for lp in loops:
+                if wt[1] in lp["source"]:
+                    mask[lp["head"] : lp["end"] + 1] = True
+            inside[wt[1]] = mask
     total = 0.0
     static = 0
     for i, x in enumerate(ins):
@@ -1146,11 +1466,22 @@ def dynamic_count(
         if weights:
             texts = [_source_line(f, ln) for f, ln in x.chain]
             for pat, wt in weights.items():  # every matching pattern, once
+                if isinstance(wt, tuple):
+                    if inside[wt[1]][i]:
+                        continue
+                    wt = wt[0]
                 if any(pat in t for t in texts):
                     w *= wt
         total += mult[i] * w
+        # where the count goes: each instruction to its innermost loop (the shortest around it)
+        around = [k for k, lp in enumerate(loops) if lp["head"] <= i <= lp["end"]]
+        if around:
+            inner = min(around, key=lambda k: loops[k]["end"] - loops[k]["head"])
+            loops[inner]["insts_per_thread"] = loops[inner].get("insts_per_thread", 0.0)
+            loops[inner]["insts_per_thread"] += mult[i] * w
     for lp in loops:
         lp.pop("head"), lp.pop("end")
+        lp.setdefault("insts_per_thread", 0.0)
     return Count(static, total, loops, missing, len(known))
 
 
@@ -1185,10 +1516,11 @@ def model(
     assists: str = "default",
     magnifier: bool = False,
     sass: bool = True,
+    schedule: str = "auto",
 ) -> dict:
     """The model of one frame as a JSON-ready dict (see the module doc)."""
     settings = build_settings(method, view, assists, magnifier)
-    launches = record_launches(settings, size)
+    launches = record_launches(settings, size, schedule=schedule)
     attach_signatures(launches)
     tools = toolchain()
     sass_error = None
@@ -1263,6 +1595,8 @@ def model(
                 if res:
                     row.update(occupancy(res["registers"], res["shared_bytes"], lc.block_threads))
                 row["compiler"] = comp.compiler
+        if spec is not None:
+            row.update(spec.extra(ctx))
         row["floor_ms"] = max(row["dram_floor_ms"], row["issue_floor_ms"] or 0.0)
         row["bound"] = (
             None
@@ -1302,6 +1636,7 @@ def model(
             "method": method,
             "assists": assists,
             "magnifier": magnifier,
+            "schedule": schedule,
         },
         "toolchain": {**tools, "sass": sass_error or "ok"},
         "kernels": rows,
@@ -1370,11 +1705,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", choices=("mhc", "bilinear", "hq"), default="mhc")
     p.add_argument("--assists", choices=("default", "all", "none"), default="default")
     p.add_argument("--magnifier", action="store_true", help="model the magnifier's launches too")
+    p.add_argument(
+        "--schedule",
+        choices=("auto", "tiled", "per-stage"),
+        default="auto",
+        help="the pipeline's device schedule (per-stage: the kernels before the tiled pass)",
+    )
     p.add_argument("--no-sass", action="store_true", help="DRAM bytes only")
     p.add_argument("--out", type=Path, help="JSON file")
     args = p.parse_args(argv)
     result = model(
-        args.size, args.view, args.method, args.assists, args.magnifier, sass=not args.no_sass
+        args.size,
+        args.view,
+        args.method,
+        args.assists,
+        args.magnifier,
+        sass=not args.no_sass,
+        schedule=args.schedule,
     )
     print(table(result))
     if args.out:
