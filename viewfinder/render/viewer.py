@@ -323,6 +323,13 @@ class Viewer(ViewerControls):
         perr, self.processor.error = self.processor.error, None
         if perr is not None:
             self.notify(f"processing: {perr}", error=True)
+        skipped = getattr(self.source, "errors", None)  # files a folder player skipped
+        if isinstance(skipped, dict):
+            seen = getattr(self, "_skipped_seen", 0)
+            seen = 0 if len(skipped) < seen else seen  # another source since
+            for why in list(skipped.values())[seen:]:
+                self.notify(f"skipped {why}")
+            self._skipped_seen = len(skipped)
 
     def _update_stats(self, result: Result) -> None:
         st = self.stats

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Any
 
 from .base import FrameSource, SourceError
@@ -66,7 +67,8 @@ def open_source(
             raise ValueError(f"file source plays files at their own size; got --size {size}")
         # replay like a camera: paced, so the player does not spin through files that the
         # viewer would only drop (pass fps=None for as fast as they decode)
-        return RawFileSource(arg, **{"fps": FILE_REPLAY_FPS, **kw})
+        # the skipped files are listed on stderr when the source closes
+        return RawFileSource(arg, **{"fps": FILE_REPLAY_FPS, "report": sys.stderr, **kw})
     if kind == "v4l2":
         from .v4l2 import V4L2Source
 

@@ -8,16 +8,21 @@ read (corrupt, truncated, not a Bayer raw) is skipped with an error that names i
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import stat
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..frame import CFA_PATTERNS, Frame, cfa_site_offsets
+from ..frame import CFA_PATTERNS, Frame, cfa_site_offsets, data_warnings
 from ..orientation import FLIP_TO_EXIF
 from ..stages.white_balance import AS_SHOT, AUTO, UNITY, estimate_white_balance
 from .base import SourceError
@@ -35,15 +40,125 @@ _SRGB_TO_XYZ = np.array(
 )
 
 
+_TIFF_MAGIC = (b"II*\0", b"MM\0*")
+_PICTURE_MAGIC = {
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x89PNG": "a PNG image",
+    b"GIF8": "a GIF image",
+    b"BM": "a BMP image",
+}
+_libraw_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def libraw_quiet() -> Iterator[list[str]]:
+    """Keep LibRaw's own messages (it writes to file descriptor 2) out of the terminal.
+
+    Yields a list that gets the lines LibRaw wrote, so that an error can carry them. File
+    descriptor 2 is the process's: other threads' stderr lines in that moment go there too
+    and are printed again afterwards, except the ones the caller keeps.
+    """
+    lines: list[str] = []
+    with _libraw_lock, tempfile.TemporaryFile() as tmp:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines += [ln for ln in tmp.read().decode("utf-8", "replace").splitlines() if ln]
+
+
+def check_raw_path(path: str | Path) -> Path:
+    """Refuse, with :class:`SourceError` naming the file and the cause, what is not a readable
+    raw file: no such file, a dangling link, not a regular file (a FIFO or a device would
+    block), permission denied, an empty file, a picture (JPEG, PNG, a plain TIFF)."""
+    if str(path).strip() == "":
+        raise SourceError("empty file name: give a RAW file or a folder")
+    p = Path(path)
+    if p.is_symlink() and not p.exists():
+        raise SourceError(f"{p}: dangling link (to {os.readlink(p)}): no such file")
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise SourceError(f"{p}: no such file") from None
+    except PermissionError:
+        raise SourceError(f"{p}: permission denied") from None
+    except OSError as exc:
+        raise SourceError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SourceError(f"{p}: not a regular file (a folder, FIFO or device): not a raw file")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(16)
+    except PermissionError:
+        raise SourceError(f"{p}: permission denied") from None
+    except OSError as exc:
+        raise SourceError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if not head:
+        raise SourceError(f"{p}: empty file: not a raw file")
+    for magic, what in _PICTURE_MAGIC.items():
+        if head.startswith(magic):
+            raise SourceError(f"{p}: not a raw file ({what})")
+    if head[:4] in _TIFF_MAGIC and _plain_tiff(p):
+        raise SourceError(f"{p}: not a raw file (a plain TIFF image, no DNG or camera tags)")
+    return p
+
+
+def _plain_tiff(p: Path) -> bool:
+    """A TIFF with neither DNGVersion nor a camera Make: a picture, not a camera raw (LibRaw
+    would play a 16-bit greyscale TIFF as an RGGB mosaic)."""
+    try:
+        import logging
+
+        import tifffile
+
+        log = logging.getLogger("tifffile")  # a damaged file: LibRaw says so, not a warning
+        level, log.level = log.level, logging.CRITICAL
+        try:
+            with tifffile.TiffFile(p) as tif:
+                tags = tif.pages[0].tags
+                return 50706 not in tags and 271 not in tags
+        finally:
+            log.setLevel(level)
+    except Exception:  # not parseable by tifffile: let LibRaw decide
+        return False
+
+
+def _libraw_error(path: Path, exc: Exception, said: list[str]) -> SourceError:
+    """One line for a LibRaw failure: the file, the cause in words, LibRaw's own note."""
+    name = type(exc).__name__
+    text = exc.args[0] if exc.args else ""
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    if name == "LibRawFileUnsupportedError":
+        why = "not a raw file (or a camera LibRaw does not know)"
+    elif name in ("LibRawIOError", "LibRawDataError", "LibRawUnspecifiedError"):
+        why = "damaged or truncated raw file"
+    elif isinstance(exc, MemoryError) or name == "LibRawTooBigError":
+        why = "too large to decode"
+    else:
+        why = "cannot decode"
+    note = "; ".join(t for t in dict.fromkeys([text, *said[:2]]) if t)
+    return SourceError(f"{path}: {why} (LibRaw: {note or name})")
+
+
 def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     """Files to play: a folder gives its RAW files sorted by name; a list is kept in order."""
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     out: list[Path] = []
     for item in items:
+        if str(item).strip() == "":
+            raise SourceError("empty file name: give a RAW file or a folder")
         p = Path(item)
         if p.is_dir():
-            found = sorted(
-                f for f in p.iterdir() if f.is_file() and f.suffix.lower() in RAW_EXTENSIONS
+            found = sorted(  # a dangling link too: it is reported, not skipped silently
+                f
+                for f in p.iterdir()
+                if (f.is_file() or f.is_symlink()) and f.suffix.lower() in RAW_EXTENSIONS
             )
             if not found:
                 raise SourceError(f"no RAW files ({', '.join(sorted(RAW_EXTENSIONS))}) in {p}")
@@ -62,13 +177,18 @@ def cfa_from_rawpy(raw: Any, path: Path) -> str:
     ``color_desc`` names each colour index (LibRaw calls the second green ``G`` too).
     """
     desc = raw.color_desc.decode("ascii", "replace")
-    if raw.num_colors not in (3, 4) or set(desc) - set("RGB") or raw.raw_pattern is None:
-        raise SourceError(f"{path}: not an RGB Bayer raw (colours {desc!r})")
-    if np.asarray(raw.raw_pattern).shape != (2, 2):
+    if getattr(raw.raw_type, "name", "") == "Stack" or raw.raw_pattern is None:
         raise SourceError(
-            f"{path}: CFA repeat {np.asarray(raw.raw_pattern).shape} is not a 2x2 Bayer pattern "
-            "(X-Trans and others are not supported)"
+            f"{path}: not a colour-filter-array raw (linear/already demosaiced DNG): "
+            "only Bayer mosaics are supported"
         )
+    shape = np.asarray(raw.raw_pattern).shape
+    if shape == (6, 6):
+        raise SourceError(f"{path}: X-Trans (6x6 CFA) is not supported: only 2x2 Bayer mosaics")
+    if shape != (2, 2):
+        raise SourceError(f"{path}: a {shape[0]}x{shape[1]} CFA is not supported: only 2x2 Bayer")
+    if raw.num_colors not in (3, 4) or set(desc) - set("RGB"):
+        raise SourceError(f"{path}: not an RGB Bayer raw (its filters are {desc!r}, not R, G, B)")
     block = np.asarray(raw.raw_colors_visible[:2, :2])
     name = "".join(desc[int(i)] for i in block.reshape(-1))
     if name not in CFA_PATTERNS:
@@ -139,9 +259,10 @@ def read_raw_file(path: str | Path, seq: int = 0) -> Frame:
     """Decode one RAW file into a :class:`Frame`; :class:`SourceError` names a bad file."""
     import rawpy
 
-    path = Path(path)
+    path = check_raw_path(path)
+    said: list[str] = []
     try:
-        with rawpy.imread(str(path)) as raw:
+        with libraw_quiet() as said, rawpy.imread(str(path)) as raw:
             cfa = cfa_from_rawpy(raw, path)
             data = np.array(raw.raw_image_visible, dtype=np.uint16)  # copy: LibRaw owns it
             blacks = site_black_levels(raw)
@@ -177,7 +298,7 @@ def read_raw_file(path: str | Path, seq: int = 0) -> Frame:
     except SourceError:
         raise
     except Exception as exc:  # LibRaw's errors (LibRawFileUnsupportedError, IOError, ...)
-        raise SourceError(f"{path}: cannot read RAW file: {type(exc).__name__}: {exc}") from exc
+        raise _libraw_error(path, exc, said) from exc
     h, w = data.shape[0] // 2 * 2, data.shape[1] // 2 * 2
     data = data[:h, :w]  # even sides; cropping bottom/right keeps the CFA origin
     bits = min(16, max(8, math.ceil(math.log2(white + 1))))
@@ -185,6 +306,9 @@ def read_raw_file(path: str | Path, seq: int = 0) -> Frame:
     if meta["white_balance"] is None:  # none recorded: estimate it from the picture
         meta["white_balance"] = estimate_white_balance(data, cfa, blacks, white)
         meta["white_balance_source"] = AUTO if meta["white_balance"] is not None else UNITY
+    warnings = data_warnings(data, white)  # garbage decoded from a corrupt file is flagged
+    if warnings:
+        meta["warnings"] = warnings
     try:
         return Frame(
             data, cfa=cfa, black_level=black, white_level=white, bits=bits, seq=seq, meta=meta
@@ -206,6 +330,8 @@ class RawFileSource:
         Start again after the last file; otherwise ``read()`` raises :class:`SourceError`.
     cache : bool
         Keep decoded frames in memory (read-only arrays) so looping does not decode again.
+    report : text stream or None
+        Where ``close()`` writes a summary of the files skipped (the CLI passes stderr).
 
     Attributes
     ----------
@@ -219,6 +345,7 @@ class RawFileSource:
         fps: float | None = None,
         loop: bool = True,
         cache: bool = True,
+        report: Any = None,
     ) -> None:
         if fps is not None and not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps must be a positive number or None, got {fps!r}")
@@ -226,6 +353,7 @@ class RawFileSource:
         self.fps = fps
         self.loop = loop
         self.cache = cache
+        self.report = report
         self.errors: dict[str, str] = {}
         self.name = f"file:{self.paths[0].parent if len(self.paths) > 1 else self.paths[0]}"
         self.status = "playing"
@@ -240,13 +368,15 @@ class RawFileSource:
         import rawpy
 
         for p in self.paths:
+            said: list[str] = []
             try:
-                with rawpy.imread(str(p)) as raw:
+                check_raw_path(p)
+                with libraw_quiet() as said, rawpy.imread(str(p)) as raw:
                     cfa_from_rawpy(raw, p)
             except SourceError as exc:
                 self.errors[str(p)] = str(exc)
             except Exception as exc:
-                self.errors[str(p)] = f"{p}: cannot read RAW file: {type(exc).__name__}: {exc}"
+                self.errors[str(p)] = str(_libraw_error(p, exc, said))
         if len(self.errors) == len(self.paths):
             raise SourceError("no readable RAW file: " + "; ".join(self.errors.values()))
 
@@ -315,11 +445,24 @@ class RawFileSource:
             time.sleep(self._next_due - now)
         self._next_due += 1.0 / self.fps
 
+    def skipped_summary(self) -> str | None:
+        """One line per skipped file under a count, or None when every file played."""
+        if not self.errors:
+            return None
+        n = len(self.errors)
+        head = f"skipped {n} of {len(self.paths)} file{'s' if len(self.paths) > 1 else ''}:"
+        return "\n".join([head, *(f"  {why}" for why in self.errors.values())])
+
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             self.status = "closed"
             self._cache.clear()
+        summary = self.skipped_summary()
+        if summary and self.report is not None:
+            print(f"viewfinder: {self.name}: {summary}", file=self.report, flush=True)
 
     def __enter__(self) -> RawFileSource:
         return self
