@@ -80,19 +80,36 @@ def histogram_window(v: Any, fb_size: tuple[int, int]) -> None:
         implot.end_plot()
     implot.pop_style_color(2)
     if raw is not None:
-        clipped = raw["clipped"]
-        clip = "  ".join(
-            f"{n} {100 * c:.2f}%" for n, c in zip(("R", "Gr", "Gb", "B"), clipped, strict=False)
-        )
-        ettr = float(raw["ettr_stops"])
-        if np.max(clipped) > 0:
-            hint = "clipping: expose less"
-        elif ettr > 0.3:
-            hint = f"ETTR: {ettr:.1f} EV of headroom, expose more"
-        else:
-            hint = "ETTR: exposed to the right"
-        imgui.text(f"clipped {clip}   {hint}")
+        imgui.text(clipping_text(raw))
     imgui.end()
+
+
+def percent_text(fraction: float) -> str:
+    """A share as the readout shows it: "0 %" only when nothing, "<0.01 %" when some pixels
+    but under a hundredth of a percent, else two decimals (the hint beside it says
+    "clipping" whenever any pixel clips: the number must not read 0.00 % then)."""
+    pct = 100.0 * float(fraction)
+    if pct <= 0.0:
+        return "0 %"
+    if pct < 0.01:
+        return "<0.01 %"
+    return f"{pct:.2f} %"
+
+
+def clipping_text(raw: dict[str, Any]) -> str:
+    """The RAW histogram's line: clipped share per site and the exposure hint."""
+    clipped = raw["clipped"]
+    clip = "  ".join(
+        f"{n} {percent_text(c)}" for n, c in zip(("R", "Gr", "Gb", "B"), clipped, strict=False)
+    )
+    ettr = float(raw["ettr_stops"])
+    if np.max(clipped) > 0:
+        hint = "clipping: expose less"
+    elif ettr > 0.3:
+        hint = f"ETTR: {ettr:.1f} EV of headroom, expose more"
+    else:
+        hint = "ETTR: exposed to the right"
+    return f"clipped {clip}   {hint}"
 
 
 def _block_sum(a: np.ndarray, fy: int, fx: int) -> np.ndarray:
