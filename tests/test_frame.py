@@ -134,3 +134,23 @@ def test_default_view_of_a_huge_frame_is_capped():
 
     assert view_size_for((16384, 12288), None) == (MAX_VIEW_SIDE, MAX_VIEW_SIDE * 3 // 4)
     assert view_size_for((1920, 1080), None) == (1920, 1080)
+
+
+def test_data_warnings_flag_garbage_and_pass_real_data():
+    from viewfinder.frame import data_warnings
+
+    rng = np.random.default_rng(0)
+    good = rng.integers(0, 4096, (64, 64), dtype=np.uint16)
+    assert data_warnings(good, 4095) == []
+    assert data_warnings(good, 3900) == []  # a 12-bit camera clipping below 4095 is fine
+    bad = good.copy()
+    bad[0, :9] = 36846
+    assert data_warnings(bad, 4095) == [
+        "9 samples (0.22 %) above the white level 4095, up to 36846: "
+        "the file's data or levels are wrong"
+    ]
+    black = np.zeros((64, 64), np.uint16)
+    assert data_warnings(black, 1) == [
+        "implausible white level 1 (bit depth below 8 or above 16)",
+        "every sample is 0: no picture in the data",
+    ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .backend import BACKENDS
+from .sources.base import DEFAULT_TIMEOUT_S, read_frame
 
 DEFAULT_LENS = "summilux-35"
 #: Where the focus ring starts on the default lens: the astronaut plane of the simulated
@@ -35,6 +36,19 @@ def parse_size(text: str | None, what: str) -> tuple[int, int] | None:
     if w < 2 or h < 2 or w > 65536 or h > 65536:
         raise ValueError(f"{what} must be between 2x2 and 65536x65536, got {text!r}")
     return w, h
+
+
+def parse_timeout(value: float | str | None) -> float:
+    """``--timeout`` in seconds (default :data:`DEFAULT_TIMEOUT_S`); ``ValueError`` unless > 0."""
+    if value is None:
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"--timeout must be a number of seconds, got {value!r}") from None
+    if not 0 < seconds < 1e6:  # also refuses NaN and inf: nothing waits forever
+        raise ValueError(f"--timeout must be more than 0 s, got {value!r}")
+    return seconds
 
 
 def open_with_lens(spec: str, lens: str | None, size: tuple[int, int] | None, paced: bool) -> Any:
@@ -94,6 +108,7 @@ def cli_run(args: argparse.Namespace) -> int:
         frames = 1
     size = parse_size(getattr(args, "size", None), "--size")
     view = parse_size(getattr(args, "view", None), "--view")
+    timeout = parse_timeout(getattr(args, "timeout", None))
     window = WINDOW_SIZE
     prepare_platform(headless)  # before anything imports OpenGL
     if not headless and not has_display():  # say so before the source starts up
@@ -111,7 +126,7 @@ def cli_run(args: argparse.Namespace) -> int:
         raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     source = open_with_lens(args.source, args.lens, size, paced=not headless)
     try:
-        probe = source.read()  # the frame size decides the view size
+        probe = read_frame(source, timeout)  # the frame size decides the view size
         if view is None:
             area = (window[0] - PANEL_WIDTH, window[1])
             if swaps_axes(orientation_of(probe.meta)):  # shown turned: fit the turned area
@@ -131,7 +146,14 @@ def cli_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         on_frame = (lambda v: print(_frame_line(v), flush=True)) if headless else None
-        shown = viewer.run(frames=frames, headless=headless, on_frame=on_frame)
+        # headless, a source that goes silent ends the run with one line after --timeout s;
+        # a window shows "no frames from ..." and waits for it to come back
+        shown = viewer.run(
+            frames=frames,
+            headless=headless,
+            on_frame=on_frame,
+            timeout=timeout if headless else None,
+        )
         elapsed = time.perf_counter() - started
         if snapshot:
             import cv2

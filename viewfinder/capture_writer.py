@@ -290,25 +290,23 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
 
 def cli_capture(args: argparse.Namespace) -> int:
     """``viewfinder capture``: read ``--count`` frames from ``--source`` into ``--out``."""
-    from .sources.base import SourceError
+    from .app import parse_timeout
+    from .sources.base import SourceError, read_frame
     from .sources.open import open_source
 
     if args.count < 1:
         raise ValueError(f"--count must be >= 1, got {args.count}")
+    # A camera that stops sending (unplugged) must not hang the command: --timeout s at most
+    timeout = parse_timeout(getattr(args, "timeout", None))
     source = open_source(
         args.source, lens=getattr(args, "lens", None), size=parse_size(getattr(args, "size", None))
     )
-    # A camera that stops sending (unplugged) must not hang the command: sources that take
-    # a read timeout get one.
-    import inspect
-
-    takes_timeout = "timeout" in inspect.signature(source.read).parameters
     t0 = time.perf_counter()
     try:
         with BurstWriter(args.out, fmt=args.format, queue_size=8) as writer:
             for _ in range(args.count):
                 try:
-                    frame = source.read(timeout=10.0) if takes_timeout else source.read()
+                    frame = read_frame(source, timeout)
                 except SourceError as exc:
                     writer.flush()
                     raise SourceError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -35,6 +36,12 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
         "--lens",
         default=None,
         help="lens id to attach on the M mount, or 'builtin' (see `viewfinder lenses`)",
+    )
+    p.add_argument(
+        "--timeout",
+        default=None,
+        help="give up after this many seconds without a frame from the source (default 5; "
+        "headless runs and captures; a window shows the wait and keeps reconnecting)",
     )
 
 
@@ -87,6 +94,9 @@ def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; its exit status. ``argv`` None: the command line (the console
+    script), where Ctrl+C ends the process as soon as the command has cleaned up."""
+    as_program = argv is None
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
@@ -96,6 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(_resolve(COMMANDS[command])(args) or 0)
     except KeyboardInterrupt:
+        # Ctrl+C: the command's own cleanup (captures written, files closed, devices
+        # released) has run on the way out. As a program, skip the interpreter's teardown
+        # of Numba/LLVM and GL (about a second) so that Ctrl+C stops within a second.
+        if as_program:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     except (CliError, ValueError, OSError, RuntimeError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

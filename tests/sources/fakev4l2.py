@@ -7,6 +7,10 @@ As linuxpy's own tests do, this patches what linuxpy calls into the kernel with:
 formats, sizes and intervals to enumerate, S_FMT with bytesperline, REQBUFS/QUERYBUF/mmap,
 a queue of buffers (QBUF/DQBUF), sequence numbers and timestamps, controls, EBUSY, and ENODEV
 after an unplug. Frames are produced when the test calls :meth:`FakeCamera.emit`.
+
+Faults a test can switch on: ``spurious_ready`` (poll says readable, DQBUF says EAGAIN),
+``dqbuf_errno`` (every DQBUF fails with it, the node still present), ``bytesused`` (every
+buffer comes back this short); ``dqbuf_calls`` counts dequeues.
 """
 
 from __future__ import annotations
@@ -124,6 +128,10 @@ class FakeCamera:
         self.control_info = default_controls if controls is None else controls
         self.control_values = {k: v[3] for k, v in self.control_info.items()}
         self.present, self.busy, self.generation = True, False, 0
+        self.spurious_ready = False
+        self.dqbuf_errno: int | None = None
+        self.bytesused: int | None = None
+        self.dqbuf_calls = 0
         self.cond = threading.Condition()
         self._reset()
 
@@ -254,9 +262,14 @@ class FakeCamera:
                 self.cond.notify_all()
         elif ioc == IOC.DQBUF:
             with self.cond:
+                self.dqbuf_calls += 1
+                if self.dqbuf_errno is not None:
+                    raise OSError(self.dqbuf_errno, "injected DQBUF failure")
                 if not self.done:
                     raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
                 idx, seq, ts, used = self.done.popleft()
+                if self.bytesused is not None:
+                    used = min(used, self.bytesused)
             arg.index, arg.sequence, arg.bytesused = idx, seq, used
             arg.timestamp.secs, arg.timestamp.usecs = divmod(ts // 1000, 1_000_000)
             arg.flags = raw.BufferFlag.DONE | raw.BufferFlag.TIMESTAMP_MONOTONIC
@@ -360,14 +373,17 @@ class FakeKernel:
 
         def ready() -> bool:
             return any(
-                not f.cam.present or f.generation != f.cam.generation or f.cam.done
+                not f.cam.present
+                or f.generation != f.cam.generation
+                or f.cam.done
+                or f.cam.spurious_ready
                 for _, f in files
             )
 
         with cam.cond:
             cam.cond.wait_for(ready, timeout)
             gone = [o for o, f in files if not f.cam.present or f.generation != f.cam.generation]
-            readable = [o for o, f in files if f.cam.done] + gone
+            readable = [o for o, f in files if f.cam.done or f.cam.spurious_ready] + gone
         return readable, [], [o for o in xlist if o in gone]
 
     def _iter_device_files(self, path="/dev", pattern="*"):

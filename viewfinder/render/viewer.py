@@ -19,7 +19,7 @@ import numpy as np
 
 from ..orientation import orientation_of
 from ..settings import Settings
-from ..sources.base import FrameRing
+from ..sources.base import STALL_NOTICE_S, FrameRing, SourceTimeout
 from ..stages.white_balance import white_balance_label
 from .context import GLContext
 from .controls import ViewerControls, start_source
@@ -85,6 +85,9 @@ class Viewer(ViewerControls):
         self.capture_folder = capture_folder or default_capture_folder()
         self._writer: CaptureWriter | None = None
         self._quit = False
+        self._stalled = False  # "no frames from ..." is up
+        self._warned: set[str] = set()  # frame warnings already shown (meta["warnings"])
+        self._headless = False
         self._input_at = time.monotonic()  # last window input: redraw for a moment after it
         self._fullscreen_saved: tuple[int, int, int, int] | None = None
         self._t0 = time.monotonic()
@@ -200,6 +203,10 @@ class Viewer(ViewerControls):
         if (meta or {}).get("lens") != (self.last_meta or {}).get("lens"):
             self._refresh_frames()  # the lens changed (here, or by whoever drives the camera)
         self.last_meta = meta
+        for warning in (meta or {}).get("warnings") or ():
+            if warning not in self._warned:  # implausible data: said once, not each frame
+                self._warned.add(warning)
+                self.notify(f"{self.source_name}: {warning}", error=True)
         self.orientation = orientation_of(meta)
         if result.ready_event is not None:
             cupy = self.pipeline.xp
@@ -330,6 +337,43 @@ class Viewer(ViewerControls):
             for why in list(skipped.values())[seen:]:
                 self.notify(f"skipped {why}")
             self._skipped_seen = len(skipped)
+        self._check_stall()
+
+    def stall_text(self) -> str:
+        """ "no frames from /dev/video0 for 3 s; reconnecting (attempt 4): why" for the view."""
+        src = self.source
+        where = getattr(src, "path", None) or self.source_name
+        text = f"no frames from {where} for {self.source_thread.stalled_s:.0f} s"
+        corrupt = getattr(src, "corrupt", 0)
+        if corrupt:
+            text += f" ({corrupt} corrupt or empty buffers skipped)"
+        status, why = getattr(src, "status", None), getattr(src, "error", None)
+        if status in ("camera disconnected", "no frames"):
+            attempts = getattr(src, "reopen_attempts", 0)
+            text += f"; reconnecting (attempt {attempts})" if attempts else "; reconnecting"
+            if why:
+                text += f": {why}"
+        return text
+
+    def _check_stall(self) -> None:
+        """Say so when the source has sent nothing for STALL_NOTICE_S s, and when it is back.
+
+        In a window the note goes to the view and once to stderr; headless, only the final
+        error of ``run(timeout=)`` is printed.
+        """
+        thread = self.source_thread
+        if not thread.alive:
+            return
+        if thread.stalled_s >= STALL_NOTICE_S:
+            text = self.stall_text()
+            if not self._stalled:
+                self._stalled = True
+                self.notify(text, error=not self._headless)
+            self.message = text  # the seconds and attempts move on in the view
+        elif self._stalled:
+            self._stalled = False
+            self.message = ""
+            self.notify(f"frames again from {self.source_name}")
 
     def _update_stats(self, result: Result) -> None:
         st = self.stats
@@ -357,38 +401,74 @@ class Viewer(ViewerControls):
             )
             self._gpu_mem_at = now
 
-    def run(self, frames: int = 0, headless: bool = False, on_frame: Any = None) -> int:
-        """Present until Esc / the window closes, or ``frames`` new frames (0: no limit)."""
+    def run(
+        self,
+        frames: int = 0,
+        headless: bool = False,
+        on_frame: Any = None,
+        timeout: float | None = None,
+    ) -> int:
+        """Present until Esc / the window closes, or ``frames`` new frames (0: no limit).
+
+        Headless with ``timeout``: when the source sends nothing for ``timeout`` s, raises
+        :class:`~viewfinder.sources.base.SourceTimeout` ("no frames from /dev/video0 for
+        5 s; reconnecting..."). In a window a silent source is shown and waited for.
+        """
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be > 0 s, got {timeout}")
+        self._headless = headless
         self._sync_assists()
         self._apply_settings()
         self.processor.start()
         while not self._quit and not self.ctx.should_close():
-            fresh = self.step(wait_s=2.0 if headless else 0.0)
+            fresh = self.step(wait_s=min(0.5, timeout or 0.5) if headless else 0.0)
             if fresh and on_frame is not None:
                 on_frame(self)
             if frames and self.presented >= frames:
                 break
             if headless and not fresh and not self.source_thread.alive and not len(self.ring):
                 break  # the source ended (or failed) and nothing more will come
+            if headless and timeout and not fresh and self.source_thread.stalled_s > timeout:
+                raise SourceTimeout(self.stall_text())
         return self.presented
 
     def close(self) -> None:
+        """Stop the threads, write pending captures, release the source, GL and ImGui.
+
+        Safe whether or not :meth:`run` ran; each step runs even if an earlier one fails,
+        and the first failure is raised at the end (a source that fails to close, such as
+        an unplugged camera, is not a failure).
+        """
         from imgui_bundle import imgui, implot
 
-        self.processor.stop()
-        self.source_thread.stop()
-        if self._writer is not None:
-            self._writer.close()
+        steps = [
+            lambda: self.processor.stop(timeout=1.0),
+            lambda: self.source_thread.stop(timeout=1.0),
+            lambda: self._writer is not None and self._writer.close(),
+            self._close_source_quietly,
+            self.renderer.delete,
+            imgui.backends.opengl3_shutdown,
+            lambda: self.ctx.window is not None and imgui.backends.glfw_shutdown(),
+            lambda: implot.destroy_context(self.implot_ctx),
+            lambda: imgui.destroy_context(self.imgui_ctx),
+            self._restore_opencv_threads,
+        ]
+        first: Exception | None = None
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # finish the teardown, report the first failure
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def _close_source_quietly(self) -> None:
         try:
             self.source.close()
-        except Exception:  # best effort at exit
+        except Exception:  # closing a device that is gone fails: nothing left to release
             pass
-        self.renderer.delete()
-        imgui.backends.opengl3_shutdown()
-        if self.ctx.window is not None:
-            imgui.backends.glfw_shutdown()
-        implot.destroy_context(self.implot_ctx)
-        imgui.destroy_context(self.imgui_ctx)
+
+    def _restore_opencv_threads(self) -> None:
         if self._cv_threads is not None:
             import cv2
 

@@ -99,9 +99,12 @@ class Processor:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread and wait up to ``timeout`` s for it (nothing to wait for if it
+        never started)."""
         self._stop.set()
         self.ring.close()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
 
     def set_ring(self, ring: FrameRing) -> None:
         """Follow a new source's ring (after the user switched sources)."""

@@ -6,7 +6,9 @@ linearised (sRGB curve) and mosaicked into a 10-bit RGGB frame so that the whole
 runs; ``meta["stand_in"]`` is then True. A capture thread dequeues buffers into a bounded
 :class:`~viewfinder.sources.base.FrameRing` (oldest dropped and counted) with the driver's
 timestamps. When the camera is unplugged the source says ``status == "camera disconnected"``
-and reopens it when it comes back.
+and reopens it when it comes back; when it stays open but sends nothing usable (no buffers,
+EAGAIN, only corrupt or empty buffers) for ``stall_timeout`` s it says ``"no frames"`` and
+reopens it the same way. Corrupt and empty buffers are skipped and counted in ``corrupt``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from typing import Any
 
 from ..frame import Frame
-from .base import FrameRing, SourceError
+from .base import STALL_NOTICE_S, FrameRing, SourceError, SourceTimeout
 from .v4l2_devices import (
     GONE,
     cli_devices,
@@ -55,13 +57,22 @@ class V4L2Source:
         Driver buffers, and frames held for the consumer (oldest dropped beyond that).
     reconnect_interval : float
         Seconds between attempts to reopen an unplugged camera.
+    stall_timeout : float
+        Seconds without a usable frame after which an open camera is closed and reopened.
 
     Attributes
     ----------
     status : str
-        ``"streaming"``, ``"camera disconnected"`` or ``"closed"``; the viewer shows it.
+        ``"streaming"``, ``"camera disconnected"``, ``"no frames"`` (open but silent,
+        reopening) or ``"closed"``; the viewer shows it.
     driver_dropped : int
         Frames the driver skipped (gaps in its sequence numbers).
+    corrupt : int
+        Buffers skipped because they were empty, short or undecodable.
+    reconnects, stalls : int
+        Successful reopens; times the camera went silent while open.
+    reopen_attempts : int
+        Attempts to reopen since the last good frame (the viewer shows them).
     ring : FrameRing
         ``ring.dropped`` counts frames dropped because the consumer was late.
     """
@@ -75,11 +86,14 @@ class V4L2Source:
         buffers: int = 4,
         ring: int = 3,
         reconnect_interval: float = 0.5,
+        stall_timeout: float = STALL_NOTICE_S,
     ) -> None:
         if not 1 <= int(buffers) <= 32:
             raise ValueError(f"buffers must be in 1..32, got {buffers}")
         if not reconnect_interval > 0:
             raise ValueError(f"reconnect_interval must be > 0 s, got {reconnect_interval}")
+        if not stall_timeout > 0:
+            raise ValueError(f"stall_timeout must be > 0 s, got {stall_timeout}")
         if size is not None and (len(size) != 2 or min(size) <= 0):
             raise ValueError(f"size must be (width, height) > 0, got {size!r}")
         try:
@@ -91,11 +105,15 @@ class V4L2Source:
         self.want_size, self.want_fmt, self.want_fps = size, fmt, fps
         self.n_buffers = buffers
         self.reconnect_interval = reconnect_interval
+        self.stall_timeout = float(stall_timeout)
         self.ring = FrameRing(ring)
         self.status = "opening"
         self.driver_dropped = self.corrupt = self.captured = self.disconnects = 0
-        self.reconnects = 0
+        self.reconnects = self.stalls = self.reopen_attempts = 0
         self.error: str | None = None
+        self.last_frame_at = time.monotonic()  # of the last usable frame (or of the start)
+        self._silent_since = self.last_frame_at  # last usable frame or (re)open: stall clock
+        self._idle_wait = 0.0  # back-off of a poll that says ready with nothing to dequeue
         self.format: dict[str, Any] = {}
         self._dev: Any = None
         self._cap: Any = None
@@ -155,6 +173,7 @@ class V4L2Source:
             "fps": _float_or_none(lambda: dev.get_fps(BufferType.VIDEO_CAPTURE)),
         }
         self._dev, self._cap, self._last_seq = dev, cap, None
+        self._silent_since = time.monotonic()
         self.status = "streaming"
 
     def _os_error(self, exc: OSError, what: str) -> SourceError:
@@ -225,6 +244,7 @@ class V4L2Source:
             if self._dev is None:  # unplugged: try again every reconnect_interval
                 if self._stop.wait(self.reconnect_interval):
                     break
+                self.reopen_attempts += 1
                 try:
                     self._open()
                     self.reconnects += 1
@@ -235,11 +255,19 @@ class V4L2Source:
             try:
                 self._grab()
             except OSError as exc:
-                if exc.errno == errno.EAGAIN:
-                    continue
-                self._disconnect(exc)
+                if exc.errno == errno.EAGAIN:  # ready but nothing to dequeue: back off
+                    self._idle_wait = min(0.05, max(0.001, 2 * self._idle_wait))
+                    self._stop.wait(self._idle_wait)
+                else:
+                    self._disconnect(exc)
             except Exception as exc:  # anything else stops the stream: say so, try again
                 self._disconnect(exc)
+            if self._dev is not None and time.monotonic() - self._silent_since > self.stall_timeout:
+                self.stalls += 1
+                self._disconnect(
+                    f"no frames for {self.stall_timeout:g} s (corrupt buffers: {self.corrupt})",
+                    status="no frames",
+                )
         self.ring.close()
 
     def _grab(self) -> None:
@@ -248,6 +276,7 @@ class V4L2Source:
         if not readable and not failed:
             return
         frame = self._cap.buffer.raw_read()  # DQBUF, copy out of the mmap, QBUF
+        self._idle_wait = 0.0
         buff = frame.buff
         seq = int(buff.sequence)
         if self._last_seq is not None and seq > self._last_seq + 1:
@@ -255,10 +284,12 @@ class V4L2Source:
         self._last_seq = seq
         f = self.format
         try:
+            if not len(frame.data):
+                raise ValueError("empty buffer")
             data, cfa, bits, stand_in = decode(
                 frame.data, f["format"], f["width"], f["height"], f["stride"] or default_stride(f)
             )
-        except ValueError:
+        except Exception:  # ValueError, cv2.error: a broken or short buffer, not an unplug
             self.corrupt += 1  # USB cameras send the odd broken JPEG: skip, count it
             return
         meta = {
@@ -285,10 +316,13 @@ class V4L2Source:
         )
         self._seq += 1
         self.captured += 1
+        self.last_frame_at = self._silent_since = time.monotonic()
+        self.reopen_attempts = 0
 
-    def _disconnect(self, exc: Exception) -> None:
-        self.disconnects += 1
-        self.status = "camera disconnected"
+    def _disconnect(self, exc: Exception | str, status: str = "camera disconnected") -> None:
+        if status == "camera disconnected":
+            self.disconnects += 1
+        self.status = status
         self.error = f"{self.path}: {exc}"
         cap, dev, self._cap, self._dev = self._cap, self._dev, None, None
         _close_quietly(cap)
@@ -297,15 +331,19 @@ class V4L2Source:
     # -- FrameSource -----------------------------------------------------------------------
 
     def read(self, timeout: float | None = None) -> Frame:
-        """The oldest frame held, waiting for one; ``SourceError`` once closed or on timeout.
+        """The oldest frame held, waiting for one up to ``timeout`` s (None: no limit).
 
-        While the camera is unplugged this waits (``status`` says so) unless ``timeout``.
+        Raises :class:`~viewfinder.sources.base.SourceTimeout` ("no frames from /dev/video0
+        for 2 s (camera disconnected: ...)") when none came in time, ``SourceError`` once
+        closed. While the camera is unplugged or silent the source keeps reopening it.
         """
         frame = self.ring.get(timeout)
         if frame is None:
             if self.ring.closed:
                 raise SourceError(f"{self.name} is closed")
-            raise SourceError(f"{self.name}: no frame within {timeout} s ({self.status})")
+            silent = time.monotonic() - self.last_frame_at
+            why = self.status if self.error is None else f"{self.status}: {self.error}"
+            raise SourceTimeout(f"no frames from {self.path} for {silent:.0f} s ({why})")
         return frame
 
     def close(self) -> None:
