@@ -70,9 +70,10 @@ VF_HD int vf_peak_level(const Src& score, const Lum& lum, int y, int x, int heig
 }
 
 // Source range [*start, *stop) of pooled cell j when `src` samples pool onto `dst` cells.
+// 32-bit unsigned arithmetic: j * src < 2**32 for any view and frame side up to 65536.
 VF_HD void vf_pool_range(int j, int src, int dst, int* start, int* stop) {
-    const long long s = (long long)j * src / dst;
-    const long long e = (long long)(j + 1) * src / dst;
+    const unsigned s = (unsigned)j * (unsigned)src / (unsigned)dst;
+    const unsigned e = (unsigned)(j + 1) * (unsigned)src / (unsigned)dst;
     *start = (int)s;
     *stop = (int)(e > s ? e : s + 1);
 }

@@ -14,6 +14,7 @@ VF_HD void vf_demosaic_bilinear(const Src& m, int cfa, int y, int x, float* rgb)
         0.25f * (m(y - 1, x - 1) + m(y - 1, x + 1) + m(y + 1, x - 1) + m(y + 1, x + 1));
     const float horiz = 0.5f * (m(y, x - 1) + m(y, x + 1));
     const float vert = 0.5f * (m(y - 1, x) + m(y + 1, x));
+    // Selects, not rgb[c] = ...: a run-time index would put rgb in local memory on the GPU.
     if (c == 1) {
         // Green site: R and B lie either left/right or above/below.
         const bool red_row = vf_cfa_color(cfa, y, x + 1) == 0;
@@ -21,9 +22,9 @@ VF_HD void vf_demosaic_bilinear(const Src& m, int cfa, int y, int x, float* rgb)
         rgb[0] = red_row ? horiz : vert;
         rgb[2] = red_row ? vert : horiz;
     } else {
-        rgb[c] = centre;
+        rgb[0] = c == 0 ? centre : diag;
         rgb[1] = cross;
-        rgb[2 - c] = diag;
+        rgb[2] = c == 0 ? diag : centre;
     }
 }
 
@@ -49,8 +50,8 @@ VF_HD void vf_demosaic_mhc(const Src& m, int cfa, int y, int x, float* rgb) {
     } else {
         const float g = (4.0f * p + 2.0f * (n1 + s1 + w1 + e1) - (n2 + s2 + w2 + e2)) * 0.125f;
         const float o = (6.0f * p + 2.0f * diag - 1.5f * (n2 + s2 + w2 + e2)) * 0.125f;
-        rgb[c] = p;
+        rgb[0] = c == 0 ? p : o;  // selects: no run-time index into rgb
         rgb[1] = g;
-        rgb[2 - c] = o;
+        rgb[2] = c == 0 ? o : p;
     }
 }

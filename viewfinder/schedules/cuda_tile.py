@@ -5,10 +5,10 @@ and computes, from the same read of each photosite, the pooled peaking level and
 per view pixel and the RAW histogram. It replaces ``vf_preview_raw``, the three peaking
 kernels and ``vf_raw_histogram``; the view pass (``vf_view_pass``) then runs over the view.
 
-Geometry: a block develops ``tile_v`` x ``tile_v`` view pixels whose pooling blocks cover at
-most ``TILE_MAX`` sensor sites a side (the shared-memory tile). At scales beyond
-``TILE_MAX`` sites a view pixel (a 50 MP frame in a view under 171 px wide) it does not apply
-and the per-stage kernels run instead.
+Geometry: a tile is ``tile_v`` x ``tile_v`` view pixels whose pooling blocks cover at most
+``TILE_MAX`` sensor sites a side (the shared-memory tile); a grid of persistent blocks loops
+over the tiles. At scales beyond ``TILE_MAX`` sites a view pixel (a 50 MP frame in a view
+under 205 px wide) it does not apply and the per-stage kernels run instead.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from typing import Any
 import numpy as np
 
 #: Sensor sites a side of a tile's pooling region (VF_TILE_MAX in tile.cu): the shared arrays
-#: (raw u16, stabilised value / score and luma in f32, 4 x 1024 histogram bins) then take
-#: 46.9 KB, inside the 48 KB a block may declare statically.
-TILE_MAX = 48
+#: (normalised and stabilised values and luma in f32, clip flags, 4 x 1024 histogram bins)
+#: then take 44.9 KB, inside the 48 KB a block may declare statically.
+TILE_MAX = 40
+#: Resident blocks per SM the grid is sized for (44.9 KB of shared memory each: 5 fit in an
+#: H100/H200 SM's 228 KB); blocks loop over the tiles, so each flushes its histogram once.
+BLOCKS_PER_SM = 4
 #: Up to 10 bits the RAW histogram bins live in shared memory; above, global atomics.
 SHARED_HIST_BITS = 10
 BLOCK = (16, 16, 1)
@@ -35,6 +38,12 @@ def tile_size(frame_shape: tuple[int, int], view_shape: tuple[int, int]) -> int 
     block = max(math.ceil(H / h), math.ceil(W / w))  # the largest pooling block, sites
     tile_v = min(32, TILE_MAX // block)
     return tile_v if tile_v >= 1 else None
+
+
+def _sm_count(xp: Any) -> int:
+    """Streaming multiprocessors of the current device (the stand-in reports its own)."""
+    props = xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)
+    return max(1, int(props["multiProcessorCount"]))
 
 
 class TilePass:
@@ -63,7 +72,8 @@ class TilePass:
         self.xp = xp
         self.frame_shape, self.view_shape, self.tile_v = frame_shape, view_shape, tile_v
         h, w = view_shape
-        self.grid = ((w + tile_v - 1) // tile_v, (h + tile_v - 1) // tile_v, 1)
+        tiles = ((w + tile_v - 1) // tile_v) * ((h + tile_v - 1) // tile_v)
+        self.grid = (min(tiles, BLOCKS_PER_SM * _sm_count(xp)), 1, 1)
         defines: dict[str, Any] = {"VF_TILE_MAX": TILE_MAX, "VF_HIST_BINS": 1 << bits}
         if bits > SHARED_HIST_BITS:
             defines["VF_HIST_GLOBAL"] = 1
