@@ -52,47 +52,90 @@ def stabilise_lut(bits: int, black: float, model: NoiseModel) -> np.ndarray:
     return (2.0 * s / (np.sqrt(np.maximum(g * s + c, c * 1e-6)) + np.sqrt(c))).astype(np.float32)
 
 
+#: Patch of a site plane whose variance is one sample of the noise: 4 rows (the row bands
+#: NoiseTracker copies are 8 sensor rows, 4 per site plane) by 16 columns.
+PATCH = (4, 16)
+#: Per brightness band the variance is read at this quantile of the patches' variances: the
+#: flattest patches, where texture adds least (texture only ever adds variance).
+PATCH_QUANTILE = 0.1
+
+
+def _patch_stats(raw: np.ndarray, cfa: str, black: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean signal (DN above black) and high-pass variance of every 4x16 patch of every site
+    plane; the high-pass ``p - (left + right) / 2`` has variance 1.5 sigma^2 on pure noise."""
+    ph, pw = PATCH
+    means, variances = [], []
+    for dy, dx in cfa_site_offsets(cfa):
+        p = raw[dy::2, dx::2].astype(np.float32)
+        left, mid, right = p[:, :-2], p[:, 1:-1], p[:, 2:]
+        hp = mid - 0.5 * (left + right)
+        sig = (left + mid + right) / 3.0 - np.float32(black)
+        h, w = hp.shape[0] // ph * ph, hp.shape[1] // pw * pw
+        if h == 0 or w == 0:
+            continue
+        hb = hp[:h, :w].reshape(h // ph, ph, w // pw, pw)
+        means.append(sig[:h, :w].reshape(h // ph, ph, w // pw, pw).mean(axis=(1, 3)).ravel())
+        variances.append(hb.var(axis=(1, 3)).ravel() / 1.5)
+    if not means:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(means), np.concatenate(variances)
+
+
+def _quantile_factor() -> float:
+    """The PATCH_QUANTILE of pure-noise patch variances over the true variance (calibrated
+    once on Gaussian noise through the same statistic: neighbouring high-pass values are
+    correlated, so no chi-square table applies)."""
+    rng = np.random.default_rng(12345)
+    noise = rng.normal(1000.0, 10.0, (512, 1024)).astype(np.float32)
+    _, v = _patch_stats(noise, "RGGB", 0.0)
+    return float(np.quantile(v, PATCH_QUANTILE) / 100.0)
+
+
+_FACTOR: float | None = None
+
+
 def estimate_noise(raw: Any, cfa: str, black: float, white: float) -> NoiseModel:
     """Fit the photon-transfer model to a raw frame (or a band of whole rows of one).
 
-    Per CFA site plane, the high-pass ``p - (left + right) / 2`` (noise std ``sqrt(1.5)`` sigma)
-    is binned by the local mean in 16 bands; each band's variance is the squared MAD estimate,
-    robust to edges; ``var = a + b * mean`` is fitted by weighted least squares with a, b >= 0.
+    Flat patches: every 4x16 patch of each CFA site plane gives its mean signal and its
+    high-pass variance; the patches are binned by signal in 16 bands, and each band's noise
+    variance is a low quantile (10 %) of its patches' variances, corrected by that quantile's
+    value on pure noise. Texture only adds variance, so the flattest patches of a band read
+    the noise even on a detailed photograph (a median over all pixels read texture as noise:
+    a gain twice too high and no read noise on a photo at ISO 3200). ``var = a + b * mean``
+    is then fitted by weighted least squares with a, b >= 0.
     """
+    global _FACTOR
+    if _FACTOR is None:
+        _FACTOR = _quantile_factor()
     raw = to_host(raw)
     check_mosaic(raw)
     cfa = check_cfa(cfa)
     span = max(float(white) - float(black), 1.0)
-    hp_all, mean_all = [], []
-    for dy, dx in cfa_site_offsets(cfa):
-        p = raw[dy::2, dx::2].astype(np.float32)
-        left, mid, right = p[:, :-2], p[:, 1:-1], p[:, 2:]
-        hp_all.append((mid - 0.5 * (left + right)).ravel())
-        mean_all.append(((left + mid + right) / 3.0 - float(black)).ravel())
-    hp = np.concatenate(hp_all)
-    mean = np.concatenate(mean_all)
-    keep = (mean > -0.5 * span) & (mean < 0.95 * span)  # clipped sites carry no noise
-    hp, mean = hp[keep], mean[keep]
-    if hp.size < 64:
+    mean, var = _patch_stats(np.asarray(raw), cfa, float(black))
+    keep = (mean > -0.5 * span) & (mean < 0.9 * span)  # clipped sites carry no noise
+    mean, var = mean[keep], var[keep]
+    if mean.size < 32:
         return NoiseModel(0.0, QUANT_NOISE_DN)
     edges = np.quantile(mean, np.linspace(0.0, 1.0, 17))
     xs, vs, ws = [], [], []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         sel = (mean >= lo) & (mean <= hi)
-        if sel.sum() < 32:
+        if sel.sum() < 16:
             continue
-        h = hp[sel]
-        mad = np.median(np.abs(h - np.median(h)))
         xs.append(float(np.median(mean[sel])))
-        vs.append((1.4826 * mad) ** 2 / 1.5)
+        vs.append(float(np.quantile(var[sel], PATCH_QUANTILE)) / _FACTOR)
         ws.append(float(sel.sum()))
-    x, v, w = np.array(xs), np.array(vs), np.sqrt(np.array(ws))
+    x, v = np.array(xs), np.array(vs)
+    # a band's variance is known to a relative error ~ 1 / sqrt(patches): weight by the
+    # inverse of its absolute error, so the dark bands (which fix the read noise) count
+    w = np.sqrt(np.array(ws)) / np.maximum(v, 1e-6)
     if x.size >= 2 and np.ptp(x) > 1e-6:
         b, a = np.polyfit(x, v, 1, w=w)
         if b < 0:  # noise that does not grow with the signal: pure read noise
-            a, b = float(np.average(v, weights=w)), 0.0
+            a, b = float(np.average(v, weights=w**2)), 0.0
         elif a < 0:
-            b, a = float(np.sum(w * x * v) / max(np.sum(w * x * x), 1e-12)), 0.0
+            b, a = float(np.sum(w**2 * x * v) / max(np.sum(w**2 * x * x), 1e-12)), 0.0
     else:
         a, b = (float(v[0]) if v.size else 0.0), 0.0
     return NoiseModel(float(max(b, 0.0)), float(np.sqrt(max(a, 0.0))))
