@@ -11,7 +11,7 @@ Reading order (what happens to a frame)::
 
 That chain, stage by stage, is the NumPy reference (:func:`develop_reference`). The live paths
 fuse it: on the GPU one CUDA kernel per view pixel (``kernels/preview.cu``), on the CPU two
-Numba passes (``stages/preview_cpu.py``); no full-size RGB image is written for bilinear and
+Numba passes (``schedules/cpu_preview.py``); no full-size RGB image is written for bilinear and
 MHC. Buffers are made in ``configure`` (size or settings change), kernel arguments in
 ``commit`` (settings change), and ``process`` only launches work.
 """
@@ -313,7 +313,7 @@ class Pipeline:
         )
 
     def _develop_cpu(self, frame: Frame, s: Settings) -> None:
-        from .stages.preview_cpu import normalize_padded, view_from_padded
+        from .schedules.cpu_preview import normalize_padded, view_from_padded
 
         b = self._buffers
         raw = be.to_host(frame.data)

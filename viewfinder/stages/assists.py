@@ -4,8 +4,9 @@ Per frame, in order: peaking levels and the RAW-clip flag on the full-resolution
 to the view (:mod:`.peaking`); the RAW histogram (:mod:`.histogram`); one pass over the clean
 8-bit view for the display histogram and the scopes (:mod:`.scopes`), the zebra flags
 (:mod:`.zebra`), false colour (:mod:`.falsecolor`) and the composite written into the view in
-place; the focus magnifier (:mod:`.magnifier`). The host path is Numba/OpenCV (its view pass
-in :mod:`.assists_cpu`), the device path CUDA kernels (kernels/assists.cu, histogram.cu);
+place; the focus magnifier (:mod:`.magnifier`). The host path is Numba/OpenCV (its view
+pass in :mod:`viewfinder.schedules.cpu_assists`), the device path CUDA kernels
+(kernels/assists.cu, histogram.cu, or the tiled pass kernels/tile.cu);
 :func:`composite_reference` and the per-assist references define what both compute.
 
 Composite order per view pixel: false colour replaces the image; peaking in grey mode turns
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..backend import array_module, is_device_array
 from ..frame import Frame
-from .assists_cpu import CpuViewPass
+from ..schedules.cpu_assists import CpuViewPass
 from .falsecolor import false_colour_lut, false_colour_reference
 from .histogram import PinnedReadback, raw_histogram, raw_stats
 from .magnifier import Magnifier

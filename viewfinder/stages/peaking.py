@@ -24,7 +24,9 @@ Because the threshold is in units of the frame's own noise, the defaults suit ev
 
 Modules: ``peaking_settings`` (the controls and the threshold's constants), ``peaking_noise``
 (step 1: noise model and stabilising LUT), ``peaking_reference`` (the NumPy definition of steps
-2 to 4, and the pooling onto the view), ``peaking_host`` (the Numba fast path); this one holds
+2 to 4, and the pooling onto the view); the schedules that run it live apart, in
+``viewfinder/schedules/`` (``cpu_peaking.py``: the Numba fast path; ``cuda_tile.py``: the
+GPU's fused pass) and ``kernels/assists.cu`` (the per-stage kernels). This one holds
 the stage (:class:`PeakingEngine`, :func:`peaking`) and re-exports the others' public names.
 """
 
@@ -36,7 +38,7 @@ import numpy as np
 
 from ..backend import array_module, to_host
 from ..frame import Frame
-from .peaking_host import (
+from ..schedules.cpu_peaking import (
     MaxPool,
     _box_levels_rows,
     _lut_rows,
@@ -120,8 +122,8 @@ def peaking(frame: Frame, settings: PeakingSettings | None = None) -> np.ndarray
     return engine.run(frame, settings or PeakingSettings(enabled=True), full_res=True)
 
 
-# -- the stage: Numba + OpenCV on the host (peaking_host.py), CUDA kernels (kernels/assists.cu)
-# on the device
+# -- the stage: Numba + OpenCV on the host (schedules/cpu_peaking.py), CUDA kernels
+# (kernels/assists.cu) on the device
 
 
 class PeakingEngine:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .peaking_reference import pool_ranges
+from ..stages.peaking_reference import pool_ranges
 
 # Serial Numba on purpose: on the 2-core target, OpenMP-parallel loops next to OpenCV's own
 # thread pool ran 5-8x slower than one vectorised thread (measured); OpenCV parallelises the

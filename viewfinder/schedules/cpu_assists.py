@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from .peaking import PEAKING_COLOURS
-from .scopes import vectorscope_scales, view_histogram_reference
+from ..stages.peaking_settings import PEAKING_COLOURS
+from ..stages.scopes import vectorscope_scales, view_histogram_reference
 
-# -- host view pass (Numba, serial: see peaking_host.py on threads) -----------------------------
+# -- host view pass (Numba, serial: see cpu_peaking.py on threads) -----------------------------
 
 
 _nj = njit(cache=True, boundscheck=False, nogil=True)
