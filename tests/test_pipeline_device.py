@@ -238,3 +238,25 @@ def test_a_frame_with_every_assist_neither_waits_nor_allocates(cudasim, host, no
         for f in frames[3:]:
             pipe.process(f)
     assert c.host_syncs == [] and c.allocations == 0, c.summary()
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("method", ["bilinear", "mhc", "hq"])
+def test_every_method_with_every_assist_is_steady_and_equals_numpy(cudasim, method):
+    """Bilinear, MHC (the tiled pass) and hq (the per-stage chain) with every assist on: no
+    host wait and no allocation per frame once configured, and the view's develop equal to
+    the NumPy path (within an LSB; hq within FMA-free rounding)."""
+    from tests.stages.test_gpu_stages import all_assists_on
+
+    s = all_assists_on(demosaic=method, view_size=(80, 60))
+    dev, host = Pipeline(s, backend="cudasim"), Pipeline(s, backend="numpy")
+    frames = [Frame(photo_raw(seed=k), "RGGB", 64, 1023, 10, k, meta=dict(META)) for k in range(5)]
+    for f in frames[:2]:
+        dev.process(f)
+    with cudasim.counting() as c:
+        for f in frames[2:]:
+            out = dev.process(f)
+    assert c.host_syncs == [] and c.allocations == 0, c.summary()
+    assert out.path == {"bilinear": "cuda-tiled", "mhc": "cuda-tiled", "hq": "cuda-hq"}[method]
+    ref = host.process(frames[-1])
+    assert np.abs(out.image.get().astype(int) - ref.image).max() <= 1
