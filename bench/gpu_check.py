@@ -48,6 +48,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from viewfinder.bench.report import format_table
+
 ROOT = Path(__file__).resolve().parents[1]
 LOG_NAME = "gpu_check.log"
 JSON_NAME = "gpu_check.json"
@@ -350,26 +352,6 @@ ROWS = {
     "bench_view_50mp": view_rows,
     "cudasim_bench": cudasim_rows,
 }
-
-
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A plain text table: columns of numbers right-aligned (their header too), text left."""
-    cols = list(zip(headers, *rows, strict=False))
-    widths = [max(len(str(c)) for c in col) for col in cols]
-    numeric = [
-        i > 0 and all(re.fullmatch(r"-?[\d.]+", str(c)) for c in col[1:] if str(c))
-        for i, col in enumerate(cols)
-    ]
-
-    def line(cells: list[str]) -> str:
-        out = [
-            str(c).rjust(w) if num else str(c).ljust(w)
-            for c, w, num in zip(cells, widths, numeric, strict=False)
-        ]
-        return "  ".join(out).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
 def _fmt(x: float | None, digits: int) -> str:
