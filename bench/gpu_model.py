@@ -12,7 +12,8 @@ How it works
    (kernel, grid, block, per argument (is pointer, type, bytes), scalar values), nothing runs.
    The last frame is modelled. Which module (``.cu``) and ``#define``s a kernel came from is
    recorded by wrapping ``viewfinder.kernels._function``. The magnifier is off unless
-   ``--magnifier``.
+   ``--magnifier``. Where a kernel's grid depends on the device (the persistent blocks of
+   ``vf_tile_pass``), its entry recomputes the grid for the H200 (``Spec.grid``).
 2. **Signatures** (parameter names, pointer, ``const``) come from the preprocessed module
    (g++ ``-E``, the regex of ``viewfinder/cudasim/simt/build.py``): the launch's scalars get
    their names, and the default traffic rule gets each pointer's constness.
@@ -68,7 +69,8 @@ Floors (H200: 4.8e12 B/s, 132 SMs x 4 warp instructions per clock x 1.98e9 Hz)::
 Error of the model (read before trusting a figure)
 --------------------------------------------------
 - Floors, not predictions: no latency, no stalls (the issue floor assumes every scheduler
-  issues every clock), no tail effects, no launch overhead (~2-4 us a launch).
+  issues every clock), no tail effects (persistent blocks: the floor takes the mean tiles a
+  block runs, not the longest block's), no launch overhead (~2-4 us a launch).
 - DRAM bytes assume perfect reuse of neighbourhood reads in L1/L2 (halos, 3x3 and 5x5
   stencils, footprint overlap) and count small tables (a 4 KB LUT, taps) once. The L2 of an
   H200 (50 MB) is smaller than one 50 MP float plane, so no reuse *between* kernels is
@@ -91,19 +93,28 @@ the bounds exit. By opcode: 18 LDG (9 raw sites and 9 LUT entries), 15 VIMNMX + 
 + 4 FMUL (the 3x3 binomial), 4 S2R + 3 LDC + 6 ULDC (ids, parameters), one STG, the rest
 moves and exits. One thread per site: 142 instructions a sensor pixel; the model says 142.
 
-``vf_tile_pass`` (kernels/tile.cu, the default schedule since the rewrite): its entry models
-every loop from the launch and the exact geometry of every tile (see the comment above
-:func:`_tile_model`). Cross-check by hand of one loop, the luma loop ``for (k = tid; k < lh *
-lw; k += nth)`` (sm_90, NVRTC 13.x, 8192x6144 -> 2048x1536, tile_v = 12): its SASS body is 63
-instructions, by source line: 21 for ``k / lw`` and ``k % lw`` (a signed 32-bit division and
-remainder per site: the reciprocal is hoisted out of the loop, IABS + IMAD.HI + fix-ups per
-site), 15 for the 9 plane reads (9 LDS + 6 address), 12 FFMA/FMUL (the 3x3 binomial), 6 for
-the store (address + STS), 5 for the frame-bounds test, 4 of loop control. Trips: an interior
-tile has P = 48 x 48 sites, lum n = 54 x 54 = 2916 = 11 x 256 + 100, so warps 0-3 (lane 0 at
-k < 100) issue 12 iterations and warps 4-7 issue 11: 11.5; the last column of tiles (8 view
-pixels, P = 48 x 32) has n = 54 x 38 = 2052 = 8 x 256 + 4: warp 0 issues 9, the others 8:
-8.125; mean over the 171 columns (170 x 11.5 + 8.125) / 171 = 11.4803. 63 x 11.4803 = 723.3
-instructions per thread; the model's loop row says 723.3 (tests/bench/test_gpu_model.py).
+``vf_tile_pass`` (kernels/tile.cu v2, the default schedule): persistent blocks loop over the
+view tiles, so the launch's grid depends on the device: ``TilePass`` sizes it min(tiles, 4 x
+the SM count), and on cudasim the SM count is the host's CPU count. The entry's ``grid``
+recomputes it for the H200 (132 SMs): tiles = ceil(vw / tile_v) x ceil(vh / tile_v) from the
+launch's ``tile_v`` and view size, grid = min(tiles, 528); the row keeps cudasim's as
+``grid_recorded``. Its entry models every loop from the launch and the exact geometry of every
+tile (see the comment above :func:`_tile_model`): the tile loop's trip count is tiles / grid
+(the mean a block runs; ``tile.tiles_per_block_max`` is the longest block), the loops inside
+it are means over (tile, warp) pairs. Cross-check by hand of one loop, the luma loop's column
+loop ``for (int x = xlo + tx; x < xhi; x += bx)`` (sm_90, NVRTC 13.5, 8192x6144 ->
+2048x1536, tile_v = 10, P = 40 x 40 sites): its SASS body is 30 instructions, by source
+line: 9 LDS (the 3x3 reads of the stabilised tile), 12 FMUL/FFMA (the 3x3 binomial), 5 of
+address (4 IMAD, 1 LEA), the STS, 3 of loop control (add, compare, branch); no division (v1's
+``k / lw`` cost 21 a site). Trips: a warp is rows ty = 2w, 2w + 1 of the block; the luma
+region P +- 3 clipped to the frame is 46 x 46 in interior tiles, so rows ceil((46 - ty) / 16)
+= 3 for ty <= 13, 2 for ty = 14, 15: warps 0-6 issue 3 row iterations and warp 7 two (2.875);
+the top row of tiles has 43 rows (warps 0-5: 3, 6-7: 2: 2.75) and the bottom one (6 view
+rows, P 24 rows) 27 (warps 0-5: 2, 6-7: 1: 1.75); mean over the 154 rows of tiles (2.75 +
+152 x 2.875 + 1.75) / 154 = 2.86688; columns: 46, 43 or 35 wide, ceil(n / 16) = 3 per row
+iteration. Per tile and warp 30 x 3 x 2.86688 = 258.0 instructions; 31570 tiles over 528
+blocks: 59.7917 tiles a block, 59.7917 x 258.0 = 15427 instructions per thread; the model's
+loop row says 15427 (tests/bench/test_gpu_model.py).
 
 Why the review of issue 13 differs (its figures: ~290 instructions per sensor pixel in
 ``vf_preview_raw``, ~5k per view pixel, ~1.6 GB and ~1.2 ms a frame): the MHC body is 350
@@ -429,6 +440,9 @@ class Spec:
     trips: Callable[[Ctx], dict[str, list[float]]] = lambda ctx: {}
     weights: Callable[[Ctx], dict[str, Any]] = lambda ctx: {}
     extra: Callable[[Ctx], dict[str, Any]] = lambda ctx: {}  # more fields for the row
+    #: the grid the kernel would launch with on the modelled device, where it depends on the
+    #: device (persistent blocks: cudasim's SM count is the host's CPU count)
+    grid: Callable[[Ctx], tuple[int, int, int]] | None = None
 
 
 def _preview_raw_traffic(ctx: Ctx) -> tuple[float, float]:
@@ -468,9 +482,9 @@ _GREEN_ARM = ("const float h = (5.0f * p", "const float v = (5.0f * p", "rgb[1] 
 _GREEN_ARM += ("const bool red_row = vf_cfa_color(cfa, y, x + 1) == 0;", "rgb[1] = p;")
 _GREEN_ARM += ("rgb[0] = red_row ? h : v;", "rgb[2] = red_row ? v : h;")
 _GREEN_ARM += ("rgb[0] = red_row ? horiz : vert;", "rgb[2] = red_row ? vert : horiz;")
-_RB_ARM = ("const float g = (4.0f * p", "const float o = (6.0f * p", "rgb[c] = p;")
-_RB_ARM += ("rgb[1] = g;", "rgb[2 - c] = o;", "rgb[c] = centre;", "rgb[1] = cross;")
-_RB_ARM += ("rgb[2 - c] = diag;",)
+_RB_ARM = ("const float g = (4.0f * p", "const float o = (6.0f * p", "rgb[1] = g;")
+_RB_ARM += ("rgb[0] = c == 0 ? p : o;", "rgb[2] = c == 0 ? o : p;", "rgb[1] = cross;")
+_RB_ARM += ("rgb[0] = c == 0 ? centre : diag;", "rgb[2] = c == 0 ? diag : centre;")
 
 
 def _preview_raw_weights(ctx: Ctx) -> dict[str, float]:
@@ -549,23 +563,30 @@ def _hist_trips(ctx: Ctx) -> dict[str, list[float]]:
 
 # --- vf_tile_pass (kernels/tile.cu) -------------------------------------------------------------
 #
-# One block (16 x 16 threads) per view tile of tile_v x tile_v pixels; its pool region P (the
-# union of its pixels' pooling blocks) is Ph x Pw sites. The phases and their loops, each a
-# block-stride loop ``for (k = tid; k < n; k += 256)`` unless said:
-#   - zero the shared bins: n = 4 * nbins (nvcc: a remainder loop + a 4x unrolled loop);
-#   - load: n = (Ph + 8)(Pw + 8) sites rounded up to whole blocks (every lane reaches the
-#     __match_any_sync), unswitched by nvcc on ``edge`` (two SASS loops: interior tiles first,
-#     then the mirroring copy); the body (``if (k < nload)``) runs for warps with a site;
-#   - lum: n = (Ph + 6)(Pw + 6); score: n = (Ph + 2)(Pw + 2);
-#   - mirrored fills, only in edge tiles: n = (Ph + 6)(Pw + 6) and (Ph + 2)(Pw + 2), each a
-#     remainder + 4x unrolled loop;
-#   - per view pixel: n = the tile's pixels; inside, the pooling block (y loop over its rows;
-#     the x loop 2x unrolled with the odd iteration peeled before it), then the area taps
-#     (ty_taps x tx_taps, the zero-weight ones skipped as in vf_preview_raw);
-#   - flush of the bins: n = 4 * nbins, one 64-bit global atomic per non-empty bin.
-# Every count is per warp (a warp issues an iteration if any of its lanes runs it) and the
-# mean over all warps of the grid, from the exact geometry of every tile (the last row and
-# column of tiles are partial; edge tiles are those whose P +- 4 leaves the frame).
+# Persistent blocks of 16 x 16 threads (grid: min(tiles, 4 x 132 SMs), 1-D) loop over the view
+# tiles of tile_v x tile_v pixels, ``for (tile = blockIdx.x; tile < tiles; tile += gridDim.x)``;
+# a tile's pool region P (the union of its pixels' pooling blocks) is Ph x Pw sites. Per block:
+# zero the shared bins (``for (k = tid; k < 4 * nbins; k += 256)``: a remainder + a 4x unrolled
+# loop), the tile loop, the flush of the bins (the same loop, not unrolled). Per tile, every
+# loop is 2-D, ``for (y = y0 + ty; y < y1; y += 16) for (x = x0 + tx; x < x1; x += 16)``:
+#   - load P +- 4, rows and columns padded to whole multiples of 16 (every lane reaches the
+#     __match_any_sync); the column loop unswitched by nvcc on ``edge`` (two SASS loops, the
+#     interior one first); the body (``if (ly < rh && lx < rw)``) runs for warp iterations
+#     with a site, its histogram part for those with a site of P;
+#   - develop: rows i0..i1 x columns j0..j1 of the tile; in each pixel the area taps
+#     (ty_taps x tx_taps, zero-weight ones skipped as in vf_preview_raw);
+#   - peaking: luma over P +- 3, the score over P +- 1 (both clipped to the frame), the box's
+#     column sums over P x (Pw + 2); in edge tiles the mirrored fills over (Ph + 6)(Pw + 6)
+#     and (Ph + 2)(Pw + 2);
+#   - pooling: rows i0..i1 x columns j0..j1 again; in each pixel the y loop over its block's
+#     rows and the x loop over its columns, 4x unrolled by nvcc with the remainder (up to 3
+#     iterations) peeled before it.
+# A warp is two rows of 16 threads (ty = 2w, 2w + 1). A warp issues an iteration if any of its
+# lanes runs it: the row loop max over its two rows of ceil((n - ty) / 16), the column loop
+# ceil(n / 16) per row iteration (every warp holds tx = 0). Trip counts are means over the
+# (tile, warp) pairs, the inner loop's per iteration of the outer one (sum of R x C / sum of
+# R), from the exact geometry of every tile (the last row and column of tiles are partial;
+# edge tiles are those whose P +- 4 leaves the frame); the tile loop's is tiles / grid.
 
 
 def _pool_edges(n_view: int, src: int) -> tuple[np.ndarray, np.ndarray]:
@@ -598,97 +619,194 @@ def _block_loop(n: np.ndarray, nth: int, by: int = 0) -> np.ndarray | tuple:
     return _warp_max(t % by)[inv], _warp_max(t // by)[inv]
 
 
-@functools.cache
-def _tile_model(
-    W: int, H: int, vw: int, vh: int, tile_v: int, grid: tuple, nth: int, cfa: int, nbins: int
-) -> dict[str, float]:
-    """The means over the grid's warps that the vf_tile_pass entry needs (see above)."""
-    from viewfinder.stages.resize import area_weights
+def _lanes(block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ty, tx, in block) of every lane, (warps, 32), of a ``block = (bx, by)``."""
+    bx, by = block
+    tid = np.arange(math.ceil(bx * by / 32) * 32).reshape(-1, 32)
+    return tid // bx, tid % bx, tid < bx * by
 
-    gx, gy = grid[0], grid[1]
+
+def _loop2d(n_r: np.ndarray, n_c: np.ndarray, block: tuple[int, int]) -> tuple:
+    """``for (y = ty; y < n_r; y += by) for (x = tx; x < n_c; x += bx)`` per (tile, warp): the
+    row iterations R a warp issues (any lane's) and the column iterations C per row iteration
+    (any lane still in the row loop: each row of the warp has the same columns)."""
+    bx, by = block
+    ty, tx, inb = _lanes(block)
+    n_r, n_c = np.asarray(n_r, np.int64), np.asarray(n_c, np.int64)
+    r = np.maximum(0, -(-(n_r[:, None, None] - ty[None]) // by)) * inb[None]
+    c = np.maximum(0, -(-(n_c[:, None, None] - tx[None]) // bx)) * inb[None]
+    return r.max(axis=2), np.where(r > 0, c, 0).max(axis=2)
+
+
+def _trips2d(n_r: np.ndarray, n_c: np.ndarray, block: tuple[int, int]) -> tuple[float, float]:
+    """(row loop, column loop) trip counts: means over (tile, warp), the column loop's per
+    row iteration."""
+    if len(n_r) == 0:
+        return 0.0, 0.0
+    R, C = _loop2d(n_r, n_c, block)
+    return float(R.mean()), float((R * C).sum() / max(1, R.sum()))
+
+
+def _tile_geometry(W: int, H: int, vw: int, vh: int, tile_v: int) -> dict[str, np.ndarray]:
+    """Per tile (row-major, as ``tile`` counts): view rows/columns [i0, i1) x [j0, j1), the
+    pool region [py0, py1) x [px0, px1) and whether P +- 4 leaves the frame."""
     ys, ye = _pool_edges(vh, H)
     xs, xe = _pool_edges(vw, W)
-    i0 = np.arange(gy) * tile_v
-    j0 = np.arange(gx) * tile_v
+    ty_n, tx_n = -(-vh // tile_v), -(-vw // tile_v)
+    i0 = np.arange(ty_n) * tile_v
+    j0 = np.arange(tx_n) * tile_v
     i1, j1 = np.minimum(i0 + tile_v, vh), np.minimum(j0 + tile_v, vw)
     py0, py1, px0, px1 = ys[i0], ye[i1 - 1], xs[j0], xe[j1 - 1]
-    ph, pw = py1 - py0, px1 - px0
     edge_y = (py0 - 4 < 0) | (py1 + 4 > H)
     edge_x = (px0 - 4 < 0) | (px1 + 4 > W)
-    # per block, row-major as blockIdx (y, x)
-    Ph = np.repeat(ph, gx)
-    Pw = np.tile(pw, gy)
-    edge = (edge_y[:, None] | edge_x[None, :]).ravel()
-    blocks = gx * gy
-    warps_per_block = math.ceil(nth / 32)
-    nw = blocks * warps_per_block
-    out: dict[str, float] = {"blocks": blocks, "edge_fraction": float(edge.mean())}
-    out["raw_sites_loaded"] = float(((Ph + 8) * (Pw + 8)).sum())
 
-    # load: every thread runs ceil(nload / nth) iterations; the body where its warp has a site
-    nload = (Ph + 8) * (Pw + 8)
-    per_thread = -(-nload // nth)
-    out["load_interior"] = float((per_thread * warps_per_block)[~edge].sum() / nw)
-    out["load_edge"] = float((per_thread * warps_per_block)[edge].sum() / nw)
-    body = _block_loop(nload, nth)
-    out["load_body"] = float(body.sum() / (per_thread * warps_per_block).sum())
-    # histogram part of the body: warps with a site of P (not all halo)
-    hist_iters = 0
-    shapes, counts = np.unique(np.stack([Ph, Pw], 1), axis=0, return_counts=True)
+    def rows(a: np.ndarray) -> np.ndarray:
+        return np.repeat(a, tx_n)
+
+    def cols(a: np.ndarray) -> np.ndarray:
+        return np.tile(a, ty_n)
+
+    return {
+        "i0": rows(i0),
+        "i1": rows(i1),
+        "j0": cols(j0),
+        "j1": cols(j1),
+        "py0": rows(py0),
+        "py1": rows(py1),
+        "px0": cols(px0),
+        "px1": cols(px1),
+        "edge": (edge_y[:, None] | edge_x[None, :]).ravel(),
+    }
+
+
+def _tile_groups(g: dict[str, np.ndarray], block: tuple[int, int]) -> tuple:
+    """Every warp iteration of the pixel loops ``for (i = i0 + ty; ...) for (j = j0 + tx;
+    ...)``: (I, J, valid), (groups, 32) view rows and columns of the lanes and whether each
+    lane has a pixel."""
+    bx, by = block
+    ty, tx, inb = _lanes(block)
+    n_r, n_c = g["i1"] - g["i0"], g["j1"] - g["j0"]
+    shapes, inv = np.unique(np.stack([n_r, n_c], 1), axis=0, return_inverse=True)
+    Is, Js, Vs = [], [], []
+    for s, (h, w) in enumerate(shapes):
+        R, C = _loop2d(np.array([h]), np.array([w]), block)
+        di, dj, ok = [], [], []
+        for wp in range(ty.shape[0]):
+            for ii in range(int(R[0, wp])):
+                for jj in range(int(C[0, wp])):
+                    y, x = ty[wp] + by * ii, tx[wp] + bx * jj
+                    di.append(y)
+                    dj.append(x)
+                    ok.append(inb[wp] & (y < h) & (x < w))
+        di, dj, ok = np.array(di), np.array(dj), np.array(ok)
+        t = np.flatnonzero(inv.ravel() == s)
+        Is.append((g["i0"][t][:, None, None] + di[None]).reshape(-1, 32))
+        Js.append((g["j0"][t][:, None, None] + dj[None]).reshape(-1, 32))
+        Vs.append(np.broadcast_to(ok, (len(t), *ok.shape)).reshape(-1, 32))
+    V = np.concatenate(Vs)
+    I = np.where(V, np.concatenate(Is), 0)
+    J = np.where(V, np.concatenate(Js), 0)
+    return I, J, V
+
+
+@functools.cache
+def _tile_model(
+    W: int,
+    H: int,
+    vw: int,
+    vh: int,
+    tile_v: int,
+    grid: int,
+    block: tuple[int, int],
+    cfa: int,
+    nbins: int,
+) -> dict[str, Any]:
+    """The trip counts and weights the vf_tile_pass entry needs (see above), for a launch of
+    ``grid`` persistent blocks of ``block = (bx, by)`` threads."""
+    from viewfinder.stages.resize import area_weights
+
+    g = _tile_geometry(W, H, vw, vh, tile_v)
+    tiles = len(g["i0"])
+    edge = g["edge"]
+    nth = block[0] * block[1]
+    ph, pw = g["py1"] - g["py0"], g["px1"] - g["px0"]
+    out: dict[str, Any] = {
+        "tiles": tiles,
+        "blocks": grid,
+        "tile_loop": tiles / grid,
+        "tiles_per_block_max": math.ceil(tiles / grid),
+        "edge_fraction": float(edge.mean()),
+        "raw_sites_loaded": float(((ph + 8) * (pw + 8)).sum()),
+        "pool_sites": float((ph * pw).sum()),
+    }
+
+    # 1. load P +- 4, padded to whole rows / columns of the block
+    rh, rw = ph + 8, pw + 8
+    rh_pad = -(-rh // block[1]) * block[1]
+    rw_pad = -(-rw // block[0]) * block[0]
+    R, C = _loop2d(rh_pad, rw_pad, block)
+    out["load_rows"] = float(R.mean())
+    out["load_interior"] = float((R * C)[~edge].sum() / R.sum())
+    out["load_edge"] = float((R * C)[edge].sum() / R.sum())
+    # the body where some lane of the warp has a site of P +- 4; the histogram part where some
+    # lane has a site of P
+    ty, tx, inb = _lanes(block)
+    body = hist = total = 0
+    shapes, counts = np.unique(np.stack([ph, pw], 1), axis=0, return_counts=True)
     for (h, w), count in zip(shapes, counts, strict=True):
-        rh, rw = h + 8, w + 8
-        k = np.arange(-(-rh * rw // nth) * nth)
-        ly, lx = k // rw, k % rw
-        inp = (k < rh * rw) & (ly >= 4) & (ly < 4 + h) & (lx >= 4) & (lx < 4 + w)
-        hist_iters += int(inp.reshape(-1, 32).any(axis=1).sum()) * int(count)
-    out["load_hist"] = hist_iters / float((per_thread * warps_per_block).sum())
+        hp = -(-(h + 8) // block[1]) * block[1]
+        wp = -(-(w + 8) // block[0]) * block[0]
+        a = np.arange(hp // block[1])[:, None, None, None]
+        b = np.arange(wp // block[0])[None, :, None, None]
+        ly, lx = ty[None, None] + block[1] * a, tx[None, None] + block[0] * b
+        site = inb & (ly < h + 8) & (lx < w + 8)
+        own = site & (ly >= 4) & (ly < 4 + h) & (lx >= 4) & (lx < 4 + w)
+        body += int(site.any(axis=3).sum()) * int(count)
+        hist += int(own.any(axis=3).sum()) * int(count)
+        total += site.shape[0] * site.shape[1] * site.shape[2] * int(count)
+    out["load_body"] = body / total
+    out["load_hist"] = hist / total
 
-    out["lum"] = float(_block_loop((Ph + 6) * (Pw + 6), nth).sum() / nw)
-    out["score"] = float(_block_loop((Ph + 2) * (Pw + 2), nth).sum() / nw)
-    for name, n in (("fill_lum", (Ph + 6) * (Pw + 6)), ("fill_score", (Ph + 2) * (Pw + 2))):
-        if edge.any():
-            rem, unr = _block_loop(n[edge], nth, by=4)
-            out[name] = (float(rem.mean()), float(unr.mean()))
-        else:
-            out[name] = (0.0, 0.0)
+    # 3. peaking: luma on P +- 3 and the score on P +- 1 (in-frame sites), the column sums on
+    #    P x (Pw + 2); the mirrored fills in edge tiles
+    def clip(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
+        return np.minimum(hi, n) - np.maximum(lo, 0)
+
+    out["lum"] = _trips2d(
+        clip(g["py0"] - 3, g["py1"] + 3, H), clip(g["px0"] - 3, g["px1"] + 3, W), block
+    )
+    out["score"] = _trips2d(
+        clip(g["py0"] - 1, g["py1"] + 1, H), clip(g["px0"] - 1, g["px1"] + 1, W), block
+    )
+    out["box"] = _trips2d(ph, pw + 2, block)
+    out["fill_lum"] = _trips2d(ph[edge] + 6, pw[edge] + 6, block)
+    out["fill_score"] = _trips2d(ph[edge] + 2, pw[edge] + 2, block)
     rem, unr = _block_loop(np.array([4 * nbins]), nth, by=4)
     out["zero_bins"] = (float(rem.mean()), float(unr.mean()))
     out["flush_bins"] = float(_block_loop(np.array([4 * nbins]), nth).mean())
 
-    # per view pixel: group the pixels by (block, warp-iteration) = (block, k // 32)
-    i, j = np.meshgrid(np.arange(vh), np.arange(vw), indexing="ij")
-    i, j = i.ravel(), j.ravel()
-    bi, bj = i // tile_v, j // tile_v
-    tw = (j1 - j0)[bj]
-    k = (i - i0[bi]) * tw + (j - j0[bj])
-    slots = -(-tile_v * tile_v // 32)
-    gid = (bi * gx + bj) * slots + k // 32
-    order = np.lexsort((k, gid))
-    gids, start = np.unique(gid[order], return_index=True)
-    G = len(gids)
-    lane = np.arange(len(order)) - np.repeat(start, np.diff(np.append(start, len(order))))
-    I = np.zeros((G, 32), np.int64)
-    J = np.zeros((G, 32), np.int64)
-    valid = np.zeros((G, 32), bool)
-    g = np.repeat(np.arange(G), np.diff(np.append(start, len(order))))
-    I[g, lane], J[g, lane], valid[g, lane] = i[order], j[order], True
-    out["view_loop"] = G / nw
-    # pooling block: rows (y loop), columns (x loop: odd one peeled, then pairs)
+    # 2. and 4. the pixel loops (develop, pooling), per warp iteration
+    out["pixels"] = _trips2d(g["i1"] - g["i0"], g["j1"] - g["j0"], block)
+    I, J, valid = _tile_groups(g, block)
+    G = I.shape[0]
+    out["pixel_groups"] = G
+    out["lane_use"] = float(valid.sum() / (G * 32))  # lanes with a pixel, of issued ones
+    # pooling block: rows (y loop), columns (x loop: the remainder of 4 peeled, then 4x)
+    ys, ye = _pool_edges(vh, H)
+    xs, xe = _pool_edges(vw, W)
     bh = np.where(valid, (ye - ys)[I], 0)
     bw = np.where(valid, (xe - xs)[J], 0)
     rows = bh.max(axis=1)
-    pairs = (bw // 2).max(axis=1)
-    odd = ((bw % 2) == 1).any(axis=1)
     Y = float(rows.sum())
     out["pool_rows"] = Y / G
-    out["pool_pairs"] = float((rows * pairs).sum()) / Y
-    out["pool_peel"] = float((rows * odd).sum()) / Y
+    out["pool_quads"] = float((rows * (bw // 4).max(axis=1)).sum()) / Y
+    out["pool_peel"] = float((rows * (bw % 4).max(axis=1)).sum()) / (3 * Y)
     # area taps, per warp: y taps with a lane of nonzero weight, (y, x) taps with one, and
     # which CFA-colour arms of the demosaic those lanes take
     iy, wy = area_weights(H, vh)
     ix, wx = area_weights(W, vw)
-    ty, tx = wy.shape[1], wx.shape[1]
-    out["ty"], out["tx"] = ty, tx
+    nty, ntx = wy.shape[1], wx.shape[1]
+    out["ty"], out["tx"] = nty, ntx
     shift = 1 if cfa in (2, 3) else 0  # GRBG, GBRG: green where y + x is even
     a_any = body_n = green_n = rb_n = 0
     for c0 in range(0, G, 4096):
@@ -702,14 +820,25 @@ def _tile_model(
         body_n += int(nz.any(axis=1).sum())
         green_n += int((nz & green).any(axis=1).sum())
         rb_n += int((nz & ~green).any(axis=1).sum())
-    out["tap_rows"] = a_any / (G * ty)  # fraction of y taps a warp runs the x loop for
-    out["tap_body"] = body_n / (a_any * tx)  # of those x taps, fraction with a site
-    out["arm_green"] = green_n / body_n
-    out["arm_rb"] = rb_n / body_n
+    out["tap_rows"] = a_any / (G * nty)  # fraction of y taps a warp runs the x loop for
+    out["tap_body"] = body_n / max(1, a_any * ntx)  # of those x taps, fraction with a site
+    out["arm_green"] = green_n / max(1, body_n)
+    out["arm_rb"] = rb_n / max(1, body_n)
     return out
 
 
-def _tile(ctx: Ctx) -> dict[str, float]:
+def _tile_grid(ctx: Ctx) -> tuple[int, int, int]:
+    """The grid TilePass launches on the modelled device: min(tiles, 4 x its SMs) persistent
+    blocks (cudasim reports the host's CPU count as the SM count)."""
+    from viewfinder.schedules.cuda_tile import BLOCKS_PER_SM
+
+    a = ctx.a
+    tv = int(a["tile_v"])
+    tiles = -(-int(a["view_w"]) // tv) * -(-int(a["view_h"]) // tv)
+    return (min(tiles, BLOCKS_PER_SM * H200.sms), 1, 1)
+
+
+def _tile(ctx: Ctx) -> dict[str, Any]:
     a, lc = ctx.a, ctx.launch
     nbins = int(dict(lc.defines).get("VF_HIST_BINS", 1024))
     return _tile_model(
@@ -718,8 +847,8 @@ def _tile(ctx: Ctx) -> dict[str, float]:
         int(a["view_w"]),
         int(a["view_h"]),
         int(a["tile_v"]),
-        tuple(lc.grid),
-        lc.block_threads,
+        lc.blocks,
+        (lc.block[0], lc.block[1]),
         int(a["cfa"]),
         nbins,
     )
@@ -728,8 +857,8 @@ def _tile(ctx: Ctx) -> dict[str, float]:
 def _tile_traffic(ctx: Ctx) -> tuple[float, float]:
     a = ctx.a
     # raw: every tile loads its P +- 4 once (u16); LUT, taps, matrix and site constants are
-    # small and stay in L1/L2 (counted once); the histogram's atomics land in L2 and its
-    # buffer is written back once
+    # small and stay in L1/L2 (counted once); the histogram's atomics land in L2 (a flush per
+    # block) and its buffer is written back once
     small = a["lut"] * bool(a["do_peak"]) + a["iy"] + a["wy"] + a["ix"] + a["wx"]
     small += a["ccm"] + a["site_black"] + a["site_scale"]
     read = 2 * _tile(ctx)["raw_sites_loaded"] + small
@@ -743,38 +872,68 @@ def _tile_trips(ctx: Ctx) -> dict[str, list[float]]:
     return {  # the longer key first where one contains another (the first match is used)
         "k < 4 * VF_HIST_BINS; k += nth) s_bins[k] = 0": list(t["zero_bins"]),
         "k < 4 * VF_HIST_BINS; k += nth)": [t["flush_bins"]],
-        "k < nload_warps; k += nth)": [t["load_interior"], t["load_edge"]],
-        "k < lh * lw; k += nth)": [t["lum"]],
-        "k < sh * sw; k += nth)": [t["score"]],
-        # vf_tile_fill_mirrored: lum's remainder and unrolled loops, then the score's; per
-        # thread of an edge tile (the fill's weight below is the fraction of edge tiles)
-        "k < h * w; k += nth)": [*t["fill_lum"], *t["fill_score"]],
-        "k < (i1 - i0) * tw; k += nth)": [t["view_loop"]],
-        "for (int y = y0; y < y1; ++y)": [t["pool_rows"]],
-        "for (int x = x0; x < x1; ++x)": [t["pool_pairs"]],
+        "tile = blockIdx.x; tile < tiles; tile += gridDim.x": [t["tile_loop"]],
+        "ly = ty; ly < rh_pad; ly += by": [t["load_rows"]],
+        # unswitched on edge: the interior tiles' loop first, then the mirroring one
+        "lx = tx; lx < rw_pad; lx += bx": [t["load_interior"], t["load_edge"]],
+        # develop, then pooling: the same loops over the tile's pixels
+        "i = i0 + ty; i < i1; i += by": [t["pixels"][0]],
+        "j = j0 + tx; j < j1; j += bx": [t["pixels"][1]],
         "a < ty.taps": [t["ty"]],
         "b < tx.taps": [t["tx"] * t["tap_rows"]],
+        "y = ylo + ty; y < yhi; y += by": [t["lum"][0]],
+        "x = xlo + tx; x < xhi; x += bx": [t["lum"][1]],
+        "y = sylo + ty; y < syhi; y += by": [t["score"][0]],
+        "x = sxlo + tx; x < sxhi; x += bx": [t["score"][1]],
+        "y = py0 + ty; y < py1; y += by": [t["box"][0]],
+        "x = sx0 + tx; x < px1 + 1; x += bx": [t["box"][1]],
+        # vf_tile_fill_mirrored, inlined twice (luma, score); per edge tile (the call's weight
+        # below is the fraction of edge tiles)
+        "y = y0 + (int)threadIdx.y; y < y1; y += blockDim.y": [
+            t["fill_lum"][0],
+            t["fill_score"][0],
+        ],
+        "x = x0 + (int)threadIdx.x; x < x1; x += blockDim.x": [
+            t["fill_lum"][1],
+            t["fill_score"][1],
+        ],
+        "for (int y = y0; y < y1; ++y)": [t["pool_rows"]],
+        "for (int x = x0; x < x1; ++x)": [t["pool_quads"]],
     }
 
 
-#: Source lines of the load loop's body (``if (k < nload) {...}``) and of its histogram part.
+#: Source lines of the load loop's body (``if (ly < rh && lx < rw) {...}``) and of its
+#: histogram part (the bin, and the warp leader's shared atomic).
 _TILE_LOAD_BODY = (
-    "const int ly = k / rw, lx = k % rw;",
-    "const int y = ry0 + ly, x = rx0 + lx;",
-    "const int gy = edge ? vf_mirror(y, height) : y",
-    "const unsigned short v = raw[(long long)gy * width + gx];",
-    "s_raw[ly * VF_TILE_R + lx] = v;",
+    "const int gx = edge ? vf_mirror(x, width) : x;",
+    "const unsigned short v = raw[(size_t)gy * (unsigned)width + gx];",
+    "const int k = ((y & 1) << 1) | (x & 1);",
+    "const float fv = (float)v;",
+    "s_n[ly * VF_TILE_R + lx] =",
+    "vf_clampf((fv - vf_site4(k, b0, b1, b2, b3))",
     "if (do_peak) s_t[ly * VF_TILE_R + lx] = lut[",
-    "if (do_hist && y >= py0 && y < py1",
+    "const bool own = y >= py0 && y < py1",
+    "if (own && do_raw)",
+    "s_clip[(y - py0) * VF_TILE_MAX + (x - px0)] = fv >= white;",
+    "if (own && do_hist) {",
 )
-_TILE_LOAD_HIST = ("const int top = VF_HIST_BINS - 1;", "bin = vf_cfa_site(cfa, y, x)")
-#: Source lines of one site of the pooling block: the first (odd) x iteration is peeled by
-#: nvcc out of the 2x unrolled loop, with the same lines.
+_TILE_LOAD_HIST = (
+    "const int top = VF_HIST_BINS - 1;",
+    "bin = vf_cfa_site(cfa, y, x) * VF_HIST_BINS",
+    "atomicAdd(&s_bins[bin], (unsigned)__popc(peers));",
+    "atomicAdd(&hist[bin], (unsigned long long)__popc(peers));",
+)
+#: Source lines of one site of the pooling block: the remainder iterations of the 4x unrolled
+#: x loop are peeled by nvcc before it (up to 3 copies), with the same lines.
 _TILE_POOL_SITE = (
-    "if (do_peak && level < 3)",
-    "level = vf_maxi(level, vf_peak_level(",
-    "if (do_raw && !clip)",
-    "clip = (float)s_raw[",
+    "if (do_peak && level < 3 && y >= 2",
+    "x < width - 2) {",
+    "const float v = (cols[x - 1] + cols[x] + cols[x + 1])",
+    "const float l = lum(y, x);",
+    "const float f = fg * (l > 0.0f ? l : 0.0f);",
+    "level = vf_maxi(level, (v > fmaxf(t1, f))",
+    "(v > fmaxf(t3, 4.0f * f)));",
+    "if (do_raw) clip |= s_clip[",
 )
 
 
@@ -785,7 +944,7 @@ def _tile_weights(ctx: Ctx) -> dict[str, Any]:
         **{line: t["load_body"] for line in _TILE_LOAD_BODY},
         **{line: t["load_hist"] for line in _TILE_LOAD_HIST},
         "vf_tile_fill_mirrored(s_lum": t["edge_fraction"],
-        "vf_tile_fill_mirrored(score": t["edge_fraction"],
+        "vf_tile_fill_mirrored(s_n": t["edge_fraction"],
         **{line: (t["pool_peel"], x_loop) for line in _TILE_POOL_SITE},
         **{line: t["arm_green"] for line in _GREEN_ARM},
         **{line: t["arm_rb"] for line in _RB_ARM},
@@ -802,15 +961,20 @@ def _tile_extra(ctx: Ctx) -> dict[str, Any]:
     t = _tile(ctx)
     a = ctx.a
     nbins = int(dict(ctx.launch.defines).get("VF_HIST_BINS", 1024))
-    per_block = ctx.sites / t["blocks"]
+    per_block = t["pool_sites"] / t["blocks"]
     return {
         "tile": {
             "tile_v": int(a["tile_v"]),
+            "tiles": int(t["tiles"]),
             "blocks": int(t["blocks"]),
+            "tiles_per_block": t["tile_loop"],
+            "tiles_per_block_max": int(t["tiles_per_block_max"]),
             "edge_tile_fraction": t["edge_fraction"],
             "raw_load_overhead": t["raw_sites_loaded"] / ctx.sites,
+            "pixel_lane_use": t["lane_use"],
         },
-        # the flush: one 64-bit L2 atomic per non-empty bin, at most min(4 nbins, P sites)
+        # the flush: one 64-bit L2 atomic per non-empty bin, at most min(4 nbins, P sites) a
+        # block, once per block
         "l2_atomics_max": int(t["blocks"] * min(4 * nbins, per_block)) if a["do_hist"] else 0,
     }
 
@@ -870,16 +1034,18 @@ KERNELS: dict[str, Spec] = {
         _hist_trips,
     ),
     "vf_tile_pass": Spec(
-        "one block of 16x16 threads per view tile (tile_v^2 view pixels, pool region P); "
-        "reads each raw u16 site of P +- 4 once (every site once + the halo: sum over tiles "
-        "of (Ph+8)(Pw+8) / (Ph Pw), 1.36x at P = 48, no L2 reuse of the halo assumed), the "
-        "LUT, taps and matrix once (L1/L2); writes RGBA8 (+ float views when not NULL) and "
-        "the pooled byte once; histogram: per block a flush of 4 x nbins shared bins as "
-        "64-bit L2 atomics (non-empty ones only), the buffer written back once",
+        "persistent blocks of 16x16 threads (min(tiles, 4 x 132 SMs) on an H200) loop over "
+        "the view tiles (tile_v^2 view pixels, pool region P); each tile reads each raw u16 "
+        "site of its P +- 4 once (every site once + the halo: sum over tiles of (Ph+8)(Pw+8) "
+        "/ (Ph Pw), 1.44x at P = 40, no L2 reuse of the halo assumed), the LUT, taps, matrix "
+        "and site constants once (L1/L2); writes RGBA8 (+ float views when not NULL) and the "
+        "pooled byte once; histogram: per block (not per tile) a flush of 4 x nbins shared "
+        "bins as 64-bit L2 atomics (non-empty ones only), the buffer written back once",
         _tile_traffic,
         _tile_trips,
         _tile_weights,
         _tile_extra,
+        grid=_tile_grid,
     ),
     "vf_view_pass": Spec(
         "one thread per view pixel; reads and rewrites RGBA8 (4 + 4 B), reads the pooled "
@@ -1537,6 +1703,9 @@ def model(
     for lc in launches:
         ctx = Ctx(lc, lc.named(), size, view)
         spec = KERNELS.get(lc.kernel)
+        recorded_grid = lc.grid
+        if spec is not None and spec.grid is not None:
+            lc.grid = tuple(spec.grid(ctx))
         read, write = (spec.traffic if spec else default_traffic)(ctx)
         row: dict[str, Any] = {
             "kernel": lc.kernel,
@@ -1553,6 +1722,8 @@ def model(
             "dram_bytes": int(read + write),
             "dram_floor_ms": (read + write) / dev.dram_bytes_per_s * 1e3,
         }
+        if tuple(lc.grid) != tuple(recorded_grid):  # the modelled device's grid, not cudasim's
+            row["grid_recorded"] = list(recorded_grid)
         row.update(
             {
                 "sass_static": None,
