@@ -36,7 +36,7 @@ def tile_size(frame_shape: tuple[int, int], view_shape: tuple[int, int]) -> int 
     if h > H or w > W:
         return None
     block = max(math.ceil(H / h), math.ceil(W / w))  # the largest pooling block, sites
-    tile_v = min(32, TILE_MAX // block)
+    tile_v = min(16, TILE_MAX // block)  # at most the block's width: whole rows of lanes busy
     return tile_v if tile_v >= 1 else None
 
 
