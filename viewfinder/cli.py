@@ -30,7 +30,9 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--source",
         default="sim",
-        help="sim | v4l2[:PATH or index] | file:PATH (DNG/raw file or folder)",
+        help="sim | v4l2[:PATH or index] | file:PATH (DNG/raw file or folder) | "
+        "cam:N (USB camera N through OpenCV: DirectShow/MSMF, AVFoundation, V4L2) | "
+        "cam:PATH (a video file through OpenCV)",
     )
     p.add_argument(
         "--lens",

@@ -1,4 +1,5 @@
-"""Open a frame source from its command-line spec: ``sim``, ``file:PATH``, ``v4l2[:PATH|N]``."""
+"""Open a frame source from its command-line spec: ``sim``, ``file:PATH``, ``v4l2[:PATH|N]``,
+``cam:N`` or ``cam:PATH``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 from .base import FrameSource, SourceError
 
 FILE_REPLAY_FPS = 30.0
-SOURCE_SPECS = "sim | file:PATH (RAW file or folder) | v4l2 | v4l2:N | v4l2:/dev/videoN"
+SOURCE_SPECS = (
+    "sim | file:PATH (RAW file or folder) | v4l2 | v4l2:N | v4l2:/dev/videoN"
+    " | cam:N (camera through OpenCV) | cam:PATH (video file)"
+)
 
 
 def open_source(
@@ -21,11 +25,13 @@ def open_source(
     ----------
     spec : str
         ``"sim"`` (simulated camera), ``"file:PATH"`` (a RAW/DNG file or a folder of them,
-        looped), ``"v4l2"`` (first camera), ``"v4l2:N"`` or ``"v4l2:/dev/videoN"``.
+        looped), ``"v4l2"`` (first camera), ``"v4l2:N"`` or ``"v4l2:/dev/videoN"``,
+        ``"cam"``/``"cam:N"`` (camera N through OpenCV: DirectShow/MSMF, AVFoundation or
+        V4L2) or ``"cam:PATH"`` (a video file through OpenCV).
     lens : str or None
         Lens id for the simulated camera's M mount.
     size : (width, height) or None
-        Output size: sensor size for ``sim``, capture size for ``v4l2``.
+        Output size: sensor size for ``sim``, capture size for ``v4l2`` and ``cam:N``.
     **kw
         Passed to the source's constructor (e.g. ``fps``).
 
@@ -76,4 +82,11 @@ def open_source(
         if arg:
             device = int(arg) if arg.isdigit() else arg
         return V4L2Source(device, size=size, **kw)
+    if kind == "cam":
+        from .cvcapture import OpenCVSource
+
+        cam: int | str = 0
+        if arg:
+            cam = int(arg) if arg.isdigit() else arg
+        return OpenCVSource(cam, size=size, **kw)
     raise ValueError(f"unknown source {spec!r}: expected {SOURCE_SPECS}")
