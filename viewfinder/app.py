@@ -16,11 +16,15 @@ from typing import Any
 
 from .backend import BACKENDS
 from .sources.base import DEFAULT_TIMEOUT_S, read_frame
+from .sources.open import apply_scene
 
 DEFAULT_LENS = "summilux-35"
 #: Where the focus ring starts on the default lens: the astronaut plane of the simulated
 #: scene, so the first view shows peaking on a subject (a lens comes on focused at infinity).
 DEFAULT_FOCUS_M = 3.0
+#: The aperture a lens starts at when it is put on: the marked stop nearest f/2.8 (a lens
+#: slower than that, wide open): a shallow but workable depth of field.
+START_APERTURE = 2.8
 WINDOW_SIZE = (1280, 720)
 
 
@@ -51,6 +55,36 @@ def parse_timeout(value: float | str | None) -> float:
     return seconds
 
 
+def start_aperture(lens: Any) -> float:
+    """The marked stop of ``lens`` nearest :data:`START_APERTURE` (in stops)."""
+    import math
+
+    stops = [float(s) for s in lens.apertures]
+    return min(stops, key=lambda n: abs(math.log2(n / START_APERTURE)))
+
+
+def mount_lens(source: Any, lens_id: str) -> None:
+    """Put M lens ``lens_id`` on the simulated camera keeping the focus distance of the lens
+    it replaces (3 m on an empty mount), clamped to the new lens's close focus, at the lens's
+    :func:`start_aperture`."""
+    import math
+
+    keep = DEFAULT_FOCUS_M
+    if source.mode == "m" and source.lens is not None and source.focus_m is not None:
+        keep = source.focus_m
+    source.attach_lens(lens_id)
+    lens = source.lenses[lens_id]
+    mode = source.mode
+    if mode != "m":
+        source.set_mode("m")
+    try:
+        source.set_focus(keep if math.isinf(keep) else max(keep, lens.min_focus_m))
+        source.set_aperture(start_aperture(lens))
+    finally:
+        if mode != "m":
+            source.set_mode(mode)
+
+
 def open_with_lens(spec: str, lens: str | None, size: tuple[int, int] | None, paced: bool) -> Any:
     """Open source ``spec``; on the simulated camera put ``lens`` on (default Summilux 35)."""
     from .sources.open import open_source
@@ -66,9 +100,7 @@ def open_with_lens(spec: str, lens: str | None, size: tuple[int, int] | None, pa
                 source.set_mode("builtin")
             else:
                 source.set_mode("m")
-                source.attach_lens(lens or DEFAULT_LENS)
-                if lens is None:
-                    source.set_focus(DEFAULT_FOCUS_M)
+                mount_lens(source, lens or DEFAULT_LENS)
         except Exception:
             source.close()
             raise
@@ -77,9 +109,9 @@ def open_with_lens(spec: str, lens: str | None, size: tuple[int, int] | None, pa
 
 def _view_size(frame_size: tuple[int, int], area: tuple[int, int]) -> tuple[int, int]:
     """Largest even size of the frame's aspect that fits ``area`` (the view is 1:1 on screen)."""
-    fw, fh = frame_size
-    scale = min(area[0] / fw, area[1] / fh, 1.0)
-    return max(2, int(fw * scale) // 2 * 2), max(2, int(fh * scale) // 2 * 2)
+    from .render.layout import fit_size
+
+    return fit_size(frame_size, area)
 
 
 def _frame_line(viewer: Any) -> str:
@@ -126,6 +158,7 @@ def cli_run(args: argparse.Namespace) -> int:
         raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     source = open_with_lens(args.source, args.lens, size, paced=not headless)
     try:
+        apply_scene(source, getattr(args, "scene", None), args.lens)  # --scene
         probe = read_frame(source, timeout)  # the frame size decides the view size
         if view is None:
             area = (window[0] - PANEL_WIDTH, window[1])
