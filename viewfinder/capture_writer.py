@@ -292,7 +292,7 @@ def cli_capture(args: argparse.Namespace) -> int:
     """``viewfinder capture``: read ``--count`` frames from ``--source`` into ``--out``."""
     from .app import parse_timeout
     from .sources.base import SourceError, read_frame
-    from .sources.open import open_source
+    from .sources.open import apply_scene, open_source
 
     if args.count < 1:
         raise ValueError(f"--count must be >= 1, got {args.count}")
@@ -301,6 +301,11 @@ def cli_capture(args: argparse.Namespace) -> int:
     source = open_source(
         args.source, lens=getattr(args, "lens", None), size=parse_size(getattr(args, "size", None))
     )
+    try:
+        apply_scene(source, getattr(args, "scene", None), getattr(args, "lens", None))
+    except BaseException:
+        source.close()
+        raise
     t0 = time.perf_counter()
     try:
         with BurstWriter(args.out, fmt=args.format, queue_size=8) as writer:

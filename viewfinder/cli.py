@@ -40,6 +40,11 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
         help="lens id to attach on the M mount, or 'builtin' (see `viewfinder lenses`)",
     )
     p.add_argument(
+        "--scene",
+        default=None,
+        help="simulated camera's scene: planes (default) | motorcycle (a real depth photograph)",
+    )
+    p.add_argument(
         "--timeout",
         default=None,
         help="give up after this many seconds without a frame from the source (default 5; "

@@ -90,3 +90,16 @@ def open_source(
             cam = int(arg) if arg.isdigit() else arg
         return OpenCVSource(cam, size=size, **kw)
     raise ValueError(f"unknown source {spec!r}: expected {SOURCE_SPECS}")
+
+
+def apply_scene(source: FrameSource, scene: str | None, lens: str | None) -> None:
+    """``--scene``: show ``scene`` on the simulated camera (``None``: leave it). With the
+    default lens (``lens`` None) the M lens focuses on the scene's subject. ``ValueError``
+    for another source or an unknown scene (the source is left as it was)."""
+    if scene is None:
+        return
+    if not hasattr(source, "set_scene"):
+        raise ValueError(f"--scene {scene!r} applies only to the simulated camera (--source sim)")
+    source.set_scene(scene)  # ValueError names the scenes
+    if lens is None and source.lens is not None:
+        source.set_focus(max(source.scene.subject_m, source.lens.min_focus_m))

@@ -57,3 +57,29 @@ def rate_map(
         cam = sub[:, :, 0] * m[0] + sub[:, :, 1] * m[1] + sub[:, :, 2] * m[2]
         rate[sy::2, sx::2] = cam * vig[sy::2, sx::2] * np.float32(e_white * e_lux[c])
     return rate
+
+
+def rate_factors(
+    lens: Lens | None,
+    f_number: float,
+    canvas: Canvas,
+    window: tuple[int, int, int, int],
+    sensor: Sensor,
+    white_luminance: float,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """What :func:`rate_map` applies, for a scene that writes the mosaic itself: ``matrix``
+    (3, 3), camera channel ``c``'s electrons per second from linear sRGB reflectance (the
+    crosstalk row times the exposure of a white reflector), and the vignetting as a product
+    of a row and a column factor (``2**(-k r**2)`` separates), (h,) and (w,) float32."""
+    y0, x0, y1, x1 = window
+    e_lux = sensor.electrons_per_lux_s()
+    e_white = math.pi * white_luminance * LENS_TRANSMISSION / (4 * f_number**2)
+    matrix = CROSSTALK * (e_white * e_lux)[:, None]
+    ys = np.abs((np.arange(y0, y1, dtype=np.float64) + 0.5 - canvas.height / 2) * canvas.pixel_mm)
+    xs = np.abs((np.arange(x0, x1, dtype=np.float64) + 0.5 - canvas.width / 2) * canvas.pixel_mm)
+    if lens is None:
+        return matrix, (np.ones(y1 - y0, np.float32), np.ones(x1 - x0, np.float32))
+    args = (lens.image_circle_mm, lens.vignetting_ev, f_number, lens.max_aperture)
+    vy = optics.vignetting_gain(ys, *args).astype(np.float32)
+    vx = optics.vignetting_gain(xs, *args).astype(np.float32)
+    return matrix, (vy, vx)

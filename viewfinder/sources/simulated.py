@@ -39,7 +39,7 @@ from ..backend import BACKENDS, backend_name, is_device_backend
 from ..frame import Frame
 from .autofocus import ContrastAutofocus
 from .lenses import Lens, load_lenses
-from .rate_map import COLOR_MATRIX, CROSSTALK, LENS_TRANSMISSION, rate_map
+from .rate_map import COLOR_MATRIX, CROSSTALK, LENS_TRANSMISSION, rate_factors, rate_map
 from .scene import Canvas, Optics, Scene, render
 from .sensor import IMX989, GpuExposer, Sensor, SensorSpec
 
@@ -51,7 +51,9 @@ __all__ = [
     "MARGIN",
     "MODES",
     "NO_LENS_F_NUMBER",
+    "SCENES",
     "SimulatedCamera",
+    "make_scene",
 ]
 
 MODES: tuple[str, ...] = ("builtin", "m")
@@ -62,6 +64,26 @@ FRAME_TIME_S = 1.0 / 30.0
 #: With no lens, the bare sensor under its glass sees a uniform wash of the room's light,
 #: modelled as an 18% grey at this effective f-number.
 NO_LENS_F_NUMBER = 2.8
+#: The scenes by name: fronto-parallel textured planes (``scene.Scene``), and a real depth
+#: photograph, the Middlebury motorcycle (``scene_depth.DepthPhotoScene``).
+SCENES: tuple[str, ...] = ("planes", "motorcycle")
+
+
+def make_scene(name: str, seed: int = 0) -> Any:
+    """The scene called ``name`` (one of :data:`SCENES`), seeded; ``ValueError`` otherwise
+    (also when the motorcycle's photograph, bundled with scikit-image, is missing)."""
+    if name == "planes":
+        return Scene(seed)
+    if name == "motorcycle":
+        from .scene_depth import DepthPhotoScene
+
+        return DepthPhotoScene(seed)
+    raise ValueError(f"unknown scene {name!r}: expected one of {', '.join(SCENES)}")
+
+
+def scene_name(scene: Any) -> str:
+    """``"planes"`` for the planes scene, else the scene's ``name``."""
+    return "planes" if isinstance(scene, Scene) else str(getattr(scene, "name", "scene"))
 
 
 class SimulatedCamera(ContrastAutofocus):
@@ -78,6 +100,8 @@ class SimulatedCamera(ContrastAutofocus):
         On CuPy, copy each frame to host memory (a model of a real sensor's upload).
     seed : int
         Seed of the scene and of the noise.
+    scene : "planes", "motorcycle", a scene object or None
+        What the camera sees (default the planes; see :data:`SCENES` and :meth:`set_scene`).
     motion, noise : bool
         Gentle motion of the view, and sensor noise (off for exact references).
     lens_file : path or None
@@ -95,7 +119,7 @@ class SimulatedCamera(ContrastAutofocus):
         seed: int = 0,
         motion: bool = True,
         noise: bool = True,
-        scene: Scene | None = None,
+        scene: Any = None,
         lens_file: Any = None,
         fps: float | None = None,
         spec: SensorSpec = IMX989,
@@ -118,7 +142,7 @@ class SimulatedCamera(ContrastAutofocus):
         self.motion, self.noise = bool(motion), bool(noise)
         self.fps = fps
         self.seed = int(seed)
-        self.scene = scene or Scene(seed)
+        self.scene = make_scene(scene, seed) if isinstance(scene, str) else scene or Scene(seed)
         self.lenses: dict[str, Lens] = load_lenses(lens_file)
         self._lock = threading.RLock()
         self._mode = "builtin"
@@ -161,6 +185,22 @@ class SimulatedCamera(ContrastAutofocus):
     def exposure(self) -> tuple[float, float]:
         """(time_s, iso)."""
         return self._exposure
+
+    @property
+    def scene_name(self) -> str:
+        """``"planes"`` or ``"motorcycle"`` (or a custom scene's name)."""
+        return scene_name(self.scene)
+
+    def set_scene(self, scene: Any) -> None:
+        """Show another scene: a name of :data:`SCENES` or a scene object. The lenses, their
+        settings and the exposure stay; a bad name raises ``ValueError`` and keeps the scene."""
+        new = make_scene(scene, self.seed) if isinstance(scene, str) else scene
+        if not (hasattr(new, "white_luminance") and hasattr(new, "seed")):
+            raise ValueError(f"not a scene: {scene!r}")
+        with self._lock:
+            self.scene = new
+            self._caches = {}
+            self._device_layers = {}
 
     def set_mode(self, mode: str) -> None:
         """Switch between the built-in lens's sensor and the M-mount sensor."""
@@ -235,6 +275,7 @@ class SimulatedCamera(ContrastAutofocus):
     def _state_key(self) -> tuple:
         lens = self.lens
         return (
+            id(self.scene),
             self._mode,
             lens.id if lens else None,
             self._aperture[self._mode],
@@ -253,6 +294,7 @@ class SimulatedCamera(ContrastAutofocus):
             key = self._state_key()
             mode, lens = self._mode, self.lens
             aperture, focus = self._aperture[mode], self._focus[mode]
+            scene = self.scene
             cache = self._caches.get(mode)
             if cache is not None and cache["key"] == key:
                 return cache
@@ -264,20 +306,33 @@ class SimulatedCamera(ContrastAutofocus):
             lens.focal_mm if lens is not None else 1.0,
         )
         whole = (0, 0, canvas.height, canvas.width)
-        white = self.scene.white_luminance
+        white = scene.white_luminance
+        depth_fn = None
         if lens is None:
             grey = np.full((canvas.height, canvas.width, 3), 0.18, np.float32)
             rate = rate_map(grey, None, NO_LENS_F_NUMBER, canvas, whole, sensor, white)
             depth = np.full((canvas.height, canvas.width), np.nan, np.float32)
+        elif hasattr(scene, "render_rate"):
+            # a depth photograph writes the sensor's mosaic itself (no full-size RGB), and
+            # its depth is looked up per frame window when truth() asks
+            state = Optics(lens.focal_mm, aperture, focus)
+            matrix, vig = rate_factors(lens, aperture, canvas, whole, sensor, white)
+            rate = scene.render_rate(canvas, state, whole, matrix, vig)
+            depth = None
+
+            def depth_fn(window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+                return scene.depth_window(canvas, window)
         else:
             state = Optics(lens.focal_mm, aperture, focus)
-            rgb, depth = render(self.scene, canvas, state, device=self._render_device())
+            rgb, depth = render(scene, canvas, state, device=self._render_device())
             rate = rate_map(rgb, lens, aperture, canvas, whole, sensor, white)
         cache = {
             "key": key,
             "mode": mode,
+            "scene": scene_name(scene),
             "rate": rate,
             "depth": depth,
+            "depth_fn": depth_fn,
             "canvas": canvas,
             "lens": lens,
             "aperture": aperture,
@@ -364,6 +419,7 @@ class SimulatedCamera(ContrastAutofocus):
         qe = sensor.spec.qe_rgb
         meta: dict[str, Any] = {
             "sensor": sensor.spec.name,
+            "scene": cache["scene"],
             "mode": cache["mode"],
             "lens": lens.id if lens else None,
             "lens_name": lens.name if lens else None,
@@ -400,14 +456,20 @@ class SimulatedCamera(ContrastAutofocus):
 
         ``depth_m``: depth of the scene at each pixel (``inf`` for the sky); ``coc_px``:
         blur-circle diameter in output pixels from :func:`viewfinder.optics.coc_px`. Both are
-        NaN when no lens is attached.
+        NaN when no lens is attached. On a depth photograph (the motorcycle) also
+        ``depth_known`` (bool): False where the photograph's ground truth has no depth (the
+        renderer's filled value is given) and beyond its edges.
         """
         with self._lock:
             if self._last is None:
                 raise ValueError("no frame read yet: call read() first")
             cache, (oy, ox) = self._last
-            depth = cache["depth"][oy : oy + self.height, ox : ox + self.width].copy()
             lens = cache["lens"]
+            known = None
+            if cache.get("depth_fn") is not None:
+                depth, known = cache["depth_fn"]((oy, ox, oy + self.height, ox + self.width))
+            else:
+                depth = cache["depth"][oy : oy + self.height, ox : ox + self.width].copy()
             if lens is None:
                 return {"depth_m": depth, "coc_px": np.full_like(depth, np.nan)}
             coc = optics.coc_px(
@@ -417,7 +479,10 @@ class SimulatedCamera(ContrastAutofocus):
                 depth,
                 cache["canvas"].pixel_mm * 1000,
             )
-            return {"depth_m": depth, "coc_px": np.asarray(coc, np.float32)}
+            out = {"depth_m": depth, "coc_px": np.asarray(coc, np.float32)}
+            if known is not None:
+                out["depth_known"] = known
+            return out
 
     # ----- FrameSource ----------------------------------------------------------------------
     def close(self) -> None:

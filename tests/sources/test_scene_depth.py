@@ -1,0 +1,285 @@
+"""The scene from a real depth photograph (the Middlebury motorcycle) and its layered,
+occlusion-aware defocus."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from viewfinder import optics
+from viewfinder.sources import scene_depth as sd
+from viewfinder.sources.scene import Canvas, Optics, render
+from viewfinder.sources.simulated import SimulatedCamera
+
+skimage_data = pytest.importorskip("skimage.data")
+
+SIZE = (960, 720)  # 13.65 um output pixels: 2.6 of them a photo pixel behind the 35 mm
+
+
+def motorcycle_camera(size=SIZE, **kw) -> SimulatedCamera:
+    kw.setdefault("motion", False)
+    kw.setdefault("backend", "numpy")
+    cam = SimulatedCamera(size, scene="motorcycle", **kw)
+    cam.set_mode("m")
+    cam.attach_lens("summilux-35")
+    return cam
+
+
+def test_depth_comes_from_the_published_calibration():
+    photo = sd.motorcycle_photo()
+    _left, _right, disparity = skimage_data.stereo_motorcycle()
+    known = np.isfinite(disparity)
+    np.testing.assert_array_equal(photo.known, known)
+    # Z = baseline * focal / (disparity + doffs), scikit-image's docstring values
+    y, x = 200, 420  # the fuel tank
+    z = 193.001 * 994.978 / (float(disparity[y, x]) + 31.086) / 1000.0
+    assert photo.depth_m[y, x] == pytest.approx(z, rel=1e-6)
+    assert 2.0 < photo.depth_m[known].min() < 2.2 and 4.9 < photo.depth_m[known].max() < 5.1
+    assert 0.05 < 1 - known.mean() < 0.1  # about 7 % without ground truth
+    assert photo.depth_m.min() >= photo.depth_m[known].min()  # every filled value is a known one
+
+
+def test_unknown_depth_takes_the_farther_neighbour():
+    depth = np.float32([[2.0, np.nan, np.nan, 5.0, np.nan], [np.nan, np.nan, 3.0, np.nan, 1.0]])
+    known = np.isfinite(depth)
+    filled = sd.fill_unknown_depth(depth, known)
+    np.testing.assert_array_equal(filled, [[2, 5, 5, 5, 5], [3, 3, 3, 3, 1]])
+
+
+def test_truth_is_the_thin_lens_blur_circle_of_each_pixels_depth():
+    cam = motorcycle_camera()
+    cam.set_aperture(1.4)
+    cam.set_focus(2.3)
+    frame = cam.read()
+    truth = cam.truth()
+    assert frame.meta["scene"] == "motorcycle"
+    depth, coc = truth["depth_m"], truth["coc_px"]
+    assert depth.shape == coc.shape == truth["depth_known"].shape == (720, 960)
+    pixel_um = cam.sensors["m"].pixel_um
+    np.testing.assert_allclose(coc, optics.coc_px(35.0, 1.4, 2.3, depth, pixel_um), rtol=1e-5)
+    # f**2 / N * |1/d - 1/s| / (1 - f/s) on the sensor, by hand for one pixel
+    d = float(depth[360, 480]) * 1000
+    by_hand = 35.0**2 / 1.4 * abs(1 / d - 1 / 2300) / (1 - 35 / 2300) / (pixel_um / 1000)
+    assert coc[360, 480] == pytest.approx(by_hand, rel=1e-5)
+    # continuous depth: the blur circle takes every value in its range (0.1 px steps), not
+    # a few planes' values
+    assert len(np.unique(np.round(coc, 1))) >= 0.95 * (coc.max() / 0.1)
+    assert 0.85 < truth["depth_known"].mean() < 0.99
+
+
+def flat_photo(rgb: np.ndarray, depth: np.ndarray) -> sd.DepthPhoto:
+    return sd.DepthPhoto(
+        "test",
+        rgb.astype(np.float32),
+        depth.astype(np.float32),
+        np.ones(depth.shape, bool),
+        focal_px=1000.0,
+        subject_m=float(depth.mean()),
+    )
+
+
+@pytest.fixture
+def no_grain(monkeypatch):
+    monkeypatch.setattr(sd, "DETAIL_AMPLITUDE", 0.0)
+
+
+def edge_width(profile: np.ndarray) -> float:
+    """10-90 % rise (px) of a monotone edge profile, linearly interpolated."""
+    p = (profile - profile.min()) / (profile.max() - profile.min())
+    xs = np.arange(p.size)
+    return float(np.interp(0.9, p, xs) - np.interp(0.1, p, xs))
+
+
+def test_rendered_blur_follows_the_thin_lens_circle(no_grain):
+    """A black/white step at 4 m, focused at 2 m, f/2: its rendered 10-90 % rise equals
+    that of the sharp step convolved with the pillbox of the thin-lens blur circle."""
+    h, w = 200, 400
+    rgb = np.full((h, w, 3), 0.05, np.float32)
+    rgb[:, w // 2 :] = 0.8
+    scene = sd.DepthPhotoScene(photo=flat_photo(rgb, np.full((h, w), 4.0)))
+    # one canvas pixel = one photo pixel: 1000 px focal, 35 mm lens -> 0.035 mm pixels
+    canvas = Canvas(400, 200, 0.035, 35.0)
+    for focus in (6.0, 3.0, 2.0):
+        got, depth = scene.render_view(canvas, Optics(35.0, 2.0, focus))
+        assert np.all(depth == 4.0)
+        coc = float(optics.coc_px(35.0, 2.0, focus, 4.0, 35.0))
+        row = got[100, :, 1]
+        ref_row = cv2.filter2D(
+            np.ascontiguousarray(rgb[:, :, 1]),
+            -1,
+            optics.blur_kernel(coc, optics.airy_disc_px(2.0, 35.0)),
+            borderType=cv2.BORDER_REPLICATE,
+        )[100]
+        assert edge_width(row[150:250]) == pytest.approx(edge_width(ref_row[150:250]), abs=0.6)
+    assert coc > 3  # the last one is a real blur
+
+
+def two_depths(near_colour, far_colour, near_m, far_m, size=(160, 320)):
+    h, w = size
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[:, : w // 2] = near_colour
+    rgb[:, w // 2 :] = far_colour
+    depth = np.full((h, w), far_m, np.float32)
+    depth[:, : w // 2] = near_m
+    return sd.DepthPhotoScene(photo=flat_photo(rgb, depth)), Canvas(w, h, 0.035, 35.0)
+
+
+def test_no_background_colour_bleeds_into_a_sharp_foreground_edge(no_grain):
+    """Red foreground at 1.5 m in focus, green background at 6 m blurred (f/1.4: 13 px):
+    the foreground stays red up to its edge, and the blurred background takes no red."""
+    red, green = (0.6, 0.05, 0.05), (0.05, 0.6, 0.05)
+    scene, canvas = two_depths(red, green, 1.5, 6.0)
+    lens = Optics(35.0, 1.4, 1.5)
+    coc_bg = float(optics.coc_px(35.0, 1.4, 1.5, 6.0, 35.0))
+    assert coc_bg > 10
+    got, _ = scene.render_view(canvas, lens)
+    edge = canvas.width // 2
+    fg = got[20:-20, edge - 3 : edge]  # the last 3 foreground pixels
+    bleed = fg[:, :, 1].mean() - red[1]  # green that crossed into the foreground
+    assert abs(bleed) < 0.01 * (green[1] - red[1]), f"green bleed {bleed:.4f}"
+    bg = got[20:-20, edge + 2 : edge + 12]  # the blurred background beside it
+    assert np.abs(bg[:, :, 0] - green[0]).max() < 0.01  # no red halo
+    # the naive way, one gather blur of the whole picture by the background's circle,
+    # smears the colours across the edge: what the layers avoid
+    naive = optics.defocus_blur(np.ascontiguousarray(scene.photo.rgb), coc_bg)
+    assert naive[20:-20, edge - 3 : edge, 1].mean() - red[1] > 0.1
+
+
+def test_a_blurred_foreground_veils_the_sharp_background(no_grain):
+    """Red foreground at 0.8 m blurred (focus 3 m, f/1.4), green background in focus: the
+    foreground's blur spreads over the background (partial occlusion, as a real lens), and
+    the background farther from the edge than the blur radius stays sharp green."""
+    red, green = (0.6, 0.05, 0.05), (0.05, 0.6, 0.05)
+    scene, canvas = two_depths(red, green, 0.8, 3.0)
+    coc = float(optics.coc_px(35.0, 1.4, 3.0, 0.8, 35.0))
+    got, _ = scene.render_view(canvas, Optics(35.0, 1.4, 3.0))
+    edge = canvas.width // 2
+    assert got[80, edge + 1, 0] > red[0] * 0.2  # the veil: red over the green next to the edge
+    far = edge + int(coc / 2) + 3
+    np.testing.assert_allclose(got[80, far], green, atol=0.01)
+
+
+def test_the_focal_plane_moves_through_the_motorcycle():
+    """Peaking at f/1.4, ISO 100 and 1600, focused on the motorcycle's front (2.25 m) and
+    back (2.5 m): the marks concentrate where truth() puts the focal plane.
+
+    Measured (not asserted beyond it): of the marks, 92-95 % lie within the detector's
+    reach (4 px) of a pixel whose thin-lens blur circle is under 2 px, but only 59-68 % of
+    one under 1 px; the detector's passband (wavelengths 2.5 to 4.3 px) keeps 80-90 % of its
+    response at a 1 px blur circle, so any texture strong enough to be marked in focus is
+    also marked at 1-2 px on a continuous-depth subject (the planes scene has no depths in
+    between)."""
+    from viewfinder.stages.peaking import peaking
+
+    cam = motorcycle_camera()
+    cam.set_aperture(1.4)
+    share_here = {}
+    for focus in (2.25, 2.5):
+        cam.set_focus(focus)
+        for iso in (100, 1600):
+            cam.set_exposure(1 / 160 * 100 / iso, iso)
+            frame = cam.read()
+            coc = cam.truth()["coc_px"]
+            marked = peaking(frame) > 0
+            assert marked.mean() > 0.05, f"{focus} m ISO {iso}: almost nothing marked"
+            reach = np.ones((9, 9), np.uint8)
+            near2 = cv2.dilate((coc < 2.0).astype(np.uint8), reach) > 0
+            near1 = cv2.dilate((coc < 1.0).astype(np.uint8), reach) > 0
+            precision = near2[marked].mean()
+            assert precision >= 0.88, f"{focus} m ISO {iso}: {precision:.1%} near focus"
+            # concentration: the marks favour the < 1 px zone far beyond its share of area
+            assert near1[marked].mean() > 1.3 * near1.mean()
+            share_here[focus, iso] = (marked, coc < 1.0)
+    for iso in (100, 1600):
+        # each focus marks its own in-focus pixels more than the other focus does
+        m_front, front = share_here[2.25, iso]
+        m_back, back = share_here[2.5, iso]
+        only_front, only_back = front & ~back, back & ~front
+        assert m_front[only_front].mean() > 1.3 * m_back[only_front].mean()
+        assert m_back[only_back].mean() > 1.3 * m_front[only_back].mean()
+
+
+def test_scene_switch_keeps_state_and_refuses_bad_names():
+    cam = motorcycle_camera((320, 240))
+    cam.set_aperture(2.0)
+    cam.set_focus(2.3)
+    a = cam.read()
+    assert a.meta["scene"] == "motorcycle" and cam.scene_name == "motorcycle"
+    with pytest.raises(ValueError, match="unknown scene 'moon'.*planes, motorcycle"):
+        cam.set_scene("moon")
+    assert cam.scene_name == "motorcycle" and cam.read().meta["scene"] == "motorcycle"
+    cam.set_scene("planes")
+    b = cam.read()
+    assert b.meta["scene"] == "planes" and b.meta["aperture"] == 2.0 and b.meta["focus_m"] == 2.3
+    assert "depth_known" not in cam.truth()
+    assert not np.array_equal(a.data, b.data)
+
+
+def test_frames_are_seeded_and_deterministic():
+    a, b = motorcycle_camera((320, 240), seed=3), motorcycle_camera((320, 240), seed=3)
+    c = motorcycle_camera((320, 240), seed=4)
+    fa, fb, fc = a.read(), b.read(), c.read()
+    np.testing.assert_array_equal(fa.data, fb.data)
+    assert not np.array_equal(fa.data, fc.data)
+    assert "gain_dn_per_e" in fa.meta["noise"]
+
+
+def test_builtin_lens_sees_beyond_the_photograph():
+    """The 23 mm-equivalent lens is wider than the photograph: the picture sits in the middle
+    and beyond it truth() says the depth is not known."""
+    cam = SimulatedCamera((320, 240), scene="motorcycle", backend="numpy", motion=False)
+    cam.set_mode("builtin")
+    cam.set_focus(2.3)
+    frame = cam.read()
+    known = cam.truth()["depth_known"]
+    assert known[120, 160] and not known[5, 5] and not known[120, 2]
+    assert 0.1 < known.mean() < 0.5
+    assert frame.data.mean() > frame.black_level + 20
+
+
+def test_window_render_matches_the_full_render(no_grain):
+    """The autofocus renders windows: they agree with the full frame's pixels (but for a
+    few where the inpainting behind a foreground edge, which sees only the window's
+    surroundings, shows through a blurred edge)."""
+    scene = sd.DepthPhotoScene()
+    canvas = Canvas(640, 480, 13.1072 / 640, 35.0)
+    lens = Optics(35.0, 2.0, 2.3)
+    full, depth = render(scene, canvas, lens)
+    part, pdepth = render(scene, canvas, lens, window=(200, 300, 264, 364))
+    np.testing.assert_array_equal(pdepth, depth[200:264, 300:364])
+    diff = np.abs(part - full[200:264, 300:364])
+    assert np.median(diff) < 1e-5 and np.percentile(diff, 99) < 0.02
+
+
+@pytest.mark.cudasim
+def test_motorcycle_on_cudasim_matches_numpy_with_no_sync_per_frame():
+    from viewfinder import cudasim
+
+    dev = motorcycle_camera((320, 240), backend="cudasim", noise=False)
+    cpu = motorcycle_camera((320, 240), noise=False)
+    for cam in (dev, cpu):
+        cam.set_focus(2.3)
+    dev.read()  # renders (host) and uploads the rate map once
+    with cudasim.counting() as counted:
+        frames = [dev.read() for _ in range(3)]
+    assert counted.host_syncs == [] and counted.allocations == 0
+    ref = cpu.read()
+    np.testing.assert_array_equal(frames[0].data.get(), ref.data)
+    assert math.isfinite(float(cpu.truth()["coc_px"].mean()))
+
+
+def test_cli_scene_option(tmp_path, capsys):
+    from viewfinder.cli import main
+
+    assert main(["capture", "--scene", "moon", "--count", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "viewfinder capture: error: unknown scene 'moon': expected one of planes, motorcycle"
+    ]
+    assert list(tmp_path.iterdir()) == []
+    args = ["capture", "--scene", "motorcycle", "--size", "320x240", "--count", "1"]
+    assert main([*args, "--format", "png16", "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("*.png"))) == 1

@@ -1,0 +1,688 @@
+"""A scene from a real depth photograph: the Middlebury 2014 "motorcycle".
+
+scikit-image bundles the left view of the Middlebury 2014 stereo pair "Motorcycle" (500 x 741,
+downsampled from the dataset's full size) with its ground-truth disparity
+(``skimage.data.stereo_motorcycle()``; Scharstein et al., "High-resolution stereo datasets with
+subpixel-accurate ground truth", GCPR 2014, https://vision.middlebury.edu/stereo/data/scenes2014/).
+Its calibration for that size, from the function's docstring (:data:`MOTORCYCLE`): focal length
+994.978 px, baseline 193.001 mm, principal point (311.193, 254.877) px, ``doffs`` (the x
+difference of the two cameras' principal points) 31.086 px; depth ``Z = baseline * focal /
+(disparity + doffs)``. That gives 2.1 m (the front of the motorcycle, the floor at the bottom
+edge) to 5.0 m (the garage's back wall). 7 % of the pixels have no disparity (mostly the strips
+of background that only the left camera sees, beside foreground edges): each takes the farther
+of its nearest known neighbours on the row (the background, which is what such strips are);
+``truth()["depth_known"]`` says which ones.
+
+Geometry: the photograph is a pinhole view (focal ``F`` px). A canvas pixel at sensor position
+``x`` (mm) behind a lens of focal length ``f`` looks along the tangent ``x / f``, which the
+photograph shows at ``x / f * F`` px from its centre: the simulated camera stands where the
+photographer stood and looks at the middle of the picture (a lens shift from the photograph's
+principal point, which changes no ray). One canvas pixel covers ``A = pixel * F / f`` photo
+pixels: 0.046 for the Summilux-M 35 at 8192 x 6144, so a photo pixel spans 22 sensor pixels.
+Lenses wider than the photograph (the built-in 23 mm equivalent) see beyond its edges: there
+the picture continues mirrored and dimmed (a stand-in, ``depth_known`` False).
+
+Rendering (:meth:`DepthPhotoScene.render_view`, :meth:`DepthPhotoScene.render_rate`):
+
+1. A *work grid* holds the photograph (cubic resampling, or area averaging when the canvas is
+   coarser) at ``min(1 / A, 1.5)`` work pixels per photo pixel (coarser if that would pass
+   ``WORK_BUDGET`` pixels), over the canvas window plus the reach of the largest blur; its size
+   depends on the photograph, not on the sensor.
+2. Each work pixel gets its thin-lens signed blur-circle diameter from its depth
+   (:func:`viewfinder.optics.coc_px`'s formula, negative in front of the focal plane). Pixels are
+   sliced by that diameter into layers ``SLICE_PX`` work pixels apart (at most ``MAX_SLICES``).
+3. Occlusion-aware defocus: far to near, a layer is its own pixels plus everything nearer than
+   it, where its colour is continued by push-pull inpainting (what the photograph hides behind a
+   foreground object is the background carried on), opaque; it is blurred by the PSF of its
+   blur circle (pillbox + Airy core, :func:`viewfinder.optics.defocus_blur`) and composited
+   "over" the farther ones. So a sharp foreground stays sharp and clean over a blurred
+   background (the background behind it never enters its pixels), a blurred background takes no
+   foreground colour (it is blurred from its own continuation), and a blurred foreground veils
+   what lies behind it, as a real lens does.
+4. The composite (RGB and each pixel's visible blur-circle diameter) is resampled to the
+   sensor's pixels with a separable Keys cubic, and *synthesised fine detail* finer than the
+   photograph is laid on at the sensor's size: octaves of band-pass grain at 1, 1/2, 1/4...
+   photo pixels (those of 2 sensor pixels and more), each attenuated per pixel by the optical
+   transfer of that pixel's blur circle (``2 J1(pi c f) / (pi c f)``) and of the Airy core.
+   The grain tiles are seeded and fixed per lens and size, so they stay put as focus changes.
+   For the sensor the same pass applies the colour filters' crosstalk, vignetting and the
+   exposure scale and writes the CFA mosaic of photo-electron rates directly (one Numba pass
+   over the sensor, no full-size RGB), so a 50 MP frame needs no 600 MB intermediate.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numba
+import numpy as np
+
+from .. import optics
+
+__all__ = [
+    "MAX_SLICES",
+    "MOTORCYCLE",
+    "SLICE_PX",
+    "Calibration",
+    "DepthPhoto",
+    "DepthPhotoScene",
+    "fill_unknown_depth",
+    "motorcycle_photo",
+]
+
+#: Slice spacing of the layered defocus, in work pixels of blur-circle diameter.
+SLICE_PX = 0.75
+#: At most this many depth layers (the spacing grows beyond).
+MAX_SLICES = 48
+#: Work pixels per photo pixel, at most (finer adds nothing the cubic resampling does not).
+MAX_WORK_SCALE = 1.5
+#: Work pixels, at most (wide lenses at 50 MP see much of the photograph: work coarser).
+WORK_BUDGET = 2_000_000
+#: Amplitude of the first grain octave (1 photo pixel), relative to the reflectance; each finer
+#: octave has DETAIL_FALLOFF times the one before.
+DETAIL_AMPLITUDE = 0.14
+DETAIL_FALLOFF = 0.75
+#: Grain octaves, at most (wavelengths 1, 1/2, ... photo pixels).
+DETAIL_OCTAVES = 6
+#: Side of the grain tiles (sensor pixels); each octave repeats with a different period.
+TILE = 1024
+#: An octave fades in from a wavelength of 2 sensor px over this many px.
+FADE_PX = 0.5
+#: Brightness of the mirrored stand-in beyond the photograph's edges.
+OUTSIDE_GAIN = 0.45
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Stereo calibration of a rectified pair (pixels and millimetres)."""
+
+    focal_px: float
+    baseline_mm: float
+    doffs_px: float
+    cx: float
+    cy: float
+
+    def depth_m(self, disparity: np.ndarray) -> np.ndarray:
+        """Depth (m) of each disparity (px): ``baseline * focal / (disparity + doffs)``."""
+        d = np.asarray(disparity, np.float64)
+        return (self.baseline_mm * self.focal_px / (d + self.doffs_px) / 1000.0).astype(np.float32)
+
+
+#: Middlebury 2014 "Motorcycle" at scikit-image's 500 x 741 (``data.stereo_motorcycle``'s
+#: docstring, from the dataset's calib.txt scaled to that size).
+MOTORCYCLE = Calibration(
+    focal_px=994.978, baseline_mm=193.001, doffs_px=31.086, cx=311.193, cy=254.877
+)
+
+
+@dataclass(frozen=True)
+class DepthPhoto:
+    """A photograph with per-pixel depth: ``rgb`` linear (h, w, 3) float32, ``depth_m``
+    (h, w) float32 with the unknown pixels filled, ``known`` (h, w) bool, ``focal_px``."""
+
+    name: str
+    rgb: np.ndarray
+    depth_m: np.ndarray
+    known: np.ndarray
+    focal_px: float
+    subject_m: float
+
+
+def fill_unknown_depth(depth: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Depth with each unknown pixel set to the farther of its nearest known neighbours on
+    its row (a stereo occlusion strip is background); rows with nothing known take the
+    farthest depth. (h, w) float32."""
+    h, w = depth.shape
+    cols = np.arange(w)[None, :]
+    d = np.where(known, depth, 0).astype(np.float32)
+    left = np.maximum.accumulate(np.where(known, cols, -1), axis=1)
+    right = np.minimum.accumulate(np.where(known, cols, w)[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(h)[:, None]
+    dl = np.where(left >= 0, d[rows, np.clip(left, 0, w - 1)], -np.inf)
+    dr = np.where(right < w, d[rows, np.clip(right, 0, w - 1)], -np.inf)
+    far = np.maximum(dl, dr)
+    far = np.where(np.isfinite(far), far, d[known].max() if known.any() else 1.0)
+    return np.where(known, d, far).astype(np.float32)
+
+
+@functools.cache
+def motorcycle_photo() -> DepthPhoto:
+    """The Middlebury motorcycle from scikit-image, with depth from :data:`MOTORCYCLE`.
+
+    Raises ``ValueError`` when scikit-image (or its bundled data) is missing.
+    """
+    try:
+        from skimage import data
+
+        left, _right, disparity = data.stereo_motorcycle()
+    except Exception as exc:  # scikit-image missing, or its data not bundled
+        raise ValueError(
+            f"the motorcycle scene needs scikit-image's bundled Middlebury photograph: {exc}"
+        ) from None
+    from .scene_content import srgb_to_linear
+
+    disparity = np.asarray(disparity, np.float64)
+    known = np.isfinite(disparity)
+    depth = MOTORCYCLE.depth_m(np.where(known, disparity, 0.0))
+    rgb = srgb_to_linear(np.asarray(left)[:, :, :3] / 255.0)
+    rgb.setflags(write=False)
+    filled = fill_unknown_depth(depth, known)
+    filled.setflags(write=False)
+    known.setflags(write=False)
+    # the motorcycle itself: its tank and engine are 2.27-2.35 m away
+    return DepthPhoto("motorcycle", rgb, filled, known, MOTORCYCLE.focal_px, 2.3)
+
+
+# ----- the layered, occlusion-aware defocus on the work grid --------------------------------
+
+
+def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Fill ``values`` (h, w, c) where ``weight`` (h, w, 0..1) is below 1 from the weighted
+    pixels around (push-pull: a pyramid of weighted means, blended back from coarse to fine).
+    ``values`` is premultiplied by ``weight``; returns the filled, normalised values."""
+    levels = []
+    v, wt = values, weight
+    while min(v.shape[:2]) > 2:
+        levels.append((v, wt))
+        h, w = v.shape[:2]
+        size = ((w + 1) // 2, (h + 1) // 2)
+        v = cv2.resize(v, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        wt = cv2.resize(wt, size, interpolation=cv2.INTER_AREA)
+    total = float(wt.sum())
+    mean = v.reshape(-1, v.shape[2]).sum(axis=0) / max(total, 1e-12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.where(wt[:, :, None] > 1e-6, v / wt[:, :, None], mean[None, None, :])
+    f = f.astype(np.float32)
+    for v, wt in reversed(levels):
+        h, w = v.shape[:2]
+        up = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+        f = v + (1.0 - wt)[:, :, None] * up
+    return f
+
+
+def _signed_coc(depth_m: np.ndarray, lens: Any, pixel_mm: float) -> np.ndarray:
+    """Signed blur-circle diameter (px of ``pixel_mm``) of each depth: the thin-lens
+    ``f**2 / N * (1/s - 1/d) / (1 - f/s)`` (:func:`viewfinder.optics.blur_circle_mm` with a
+    sign: positive beyond the focal plane)."""
+    f, n, s = lens.focal_mm, lens.f_number, lens.focus_m * 1000.0
+    inv_s = 0.0 if math.isinf(s) else 1.0 / s
+    k = f * f / n / (1.0 - f * inv_s) / pixel_mm
+    return (k * (inv_s - 1.0 / (depth_m.astype(np.float64) * 1000.0))).astype(np.float32)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _own(k, kk, src, y0, y1, x0, x1, values, weight):  # pragma: no cover - numba
+    """``values`` = ``src`` where slice ``k == kk`` else 0, ``weight`` its mask, over a box."""
+    for y in numba.prange(y1 - y0):
+        for x in range(x1 - x0):
+            own = k[y0 + y, x0 + x] == kk
+            weight[y, x] = np.float32(1.0) if own else np.float32(0.0)
+            for c in range(4):
+                values[y, x, c] = src[y0 + y, x0 + x, c] if own else np.float32(0.0)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _cover(k, kk, filled, y0, y1, x0, x1, layer):  # pragma: no cover - numba
+    """``layer`` (premultiplied, alpha in channel 4) = ``filled`` where ``k <= kk``."""
+    for y in numba.prange(y1 - y0):
+        for x in range(x1 - x0):
+            cov = k[y0 + y, x0 + x] <= kk
+            for c in range(4):
+                layer[y, x, c] = filled[y, x, c] if cov else np.float32(0.0)
+            layer[y, x, 4] = np.float32(1.0) if cov else np.float32(0.0)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _over5(acc, layer, y0, x0):  # pragma: no cover - numba
+    """``acc = acc * (1 - alpha) + layer`` for a premultiplied 5-channel layer at (y0, x0)."""
+    h, w = layer.shape[:2]
+    one = np.float32(1.0)
+    for y in numba.prange(h):
+        for x in range(w):
+            t = one - layer[y, x, 4]
+            for c in range(5):
+                acc[y0 + y, x0 + x, c] = acc[y0 + y, x0 + x, c] * t + layer[y, x, c]
+
+
+def layered_defocus(
+    rgb: np.ndarray, coc: np.ndarray, airy: float, slice_px: float = SLICE_PX
+) -> tuple[np.ndarray, int]:
+    """Occlusion-aware defocus of a photograph with a signed blur circle per pixel.
+
+    Parameters
+    ----------
+    rgb : (h, w, 3) float32
+        Sharp linear colours.
+    coc : (h, w) float32
+        Signed blur-circle diameter of each pixel (px; negative in front of the focal plane).
+    airy : float
+        Airy disc diameter (px).
+
+    Returns
+    -------
+    out : (h, w, 4) float32
+        Defocused colour and, in channel 3, the blur-circle diameter (px, unsigned) of what
+        each pixel shows (a blend where a blurred edge veils another depth).
+    slices : int
+        Number of layers composited.
+    """
+    cmin, cmax = float(coc.min()), float(coc.max())
+    step = max(slice_px, (cmax - cmin) / max(MAX_SLICES - 1, 1))
+    k = np.rint(coc / step).astype(np.int32)
+    h, w = coc.shape
+    acc = np.zeros((h, w, 5), np.float32)
+    src = np.ascontiguousarray(np.concatenate([rgb, np.abs(coc)[:, :, None]], axis=2))
+    row_min, col_min = k.min(axis=1), k.min(axis=0)  # a slice's cover: k <= kk
+    n = 0
+    for kk in np.unique(k)[::-1]:  # far to near
+        diameter = abs(float(kk)) * step
+        reach = optics.blur_radius_px(diameter, airy)
+        rows, cols = np.flatnonzero(row_min <= kk), np.flatnonzero(col_min <= kk)
+        y0, y1 = max(rows[0] - reach, 0), min(rows[-1] + 1 + reach, h)
+        x0, x1 = max(cols[0] - reach, 0), min(cols[-1] + 1 + reach, w)
+        bh, bw = y1 - y0, x1 - x0
+        kk32 = np.int32(kk)
+        if kk > k.min():  # nearer pixels: this layer's surface continues behind them
+            values = np.empty((bh, bw, 4), np.float32)
+            weight = np.empty((bh, bw), np.float32)
+            _own(k, kk32, src, y0, y1, x0, x1, values, weight)
+            filled = np.ascontiguousarray(push_pull(values, weight), dtype=np.float32)
+        else:
+            filled = np.ascontiguousarray(src[y0:y1, x0:x1])
+        layer = np.empty((bh, bw, 5), np.float32)
+        _cover(k, kk32, filled, y0, y1, x0, x1, layer)
+        blurred = optics.defocus_blur(layer, diameter, airy)
+        _over5(acc, np.ascontiguousarray(blurred), y0, x0)
+        n += 1
+    alpha = np.maximum(acc[:, :, 4:5], 1e-6)
+    return np.ascontiguousarray(acc[:, :, :4] / alpha), n
+
+
+# ----- synthesised fine detail ---------------------------------------------------------------
+
+
+def _j1(x: np.ndarray) -> np.ndarray:
+    """Bessel J1 by its integral ``1/pi * int_0^pi cos(t - x sin t) dt`` (no SciPy at run
+    time; 1e-7 accurate for the LUT's arguments)."""
+    t = (np.arange(256) + 0.5) * (math.pi / 256)
+    return np.cos(t[None, :] - np.asarray(x, np.float64)[:, None] * np.sin(t)[None, :]).mean(axis=1)
+
+
+def pillbox_mtf(diameter_px: np.ndarray, freq: float) -> np.ndarray:
+    """Optical transfer of a pillbox of ``diameter_px`` at ``freq`` cycles/px: ``2 J1(u)/u``,
+    ``u = pi * d * f`` (signed: contrast reverses past the first zero)."""
+    u = math.pi * np.asarray(diameter_px, np.float64) * freq
+    out = np.ones_like(u)
+    nz = u > 1e-6
+    out[nz] = 2.0 * _j1(u[nz]) / u[nz]
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _grain_tile(wavelength_px: float, period: int, seed: int) -> np.ndarray:
+    """Seeded, periodic band-pass grain (period x period) float32 of unit variance, its
+    spectrum a half-octave Gaussian (in log frequency) around 1 / wavelength."""
+    rng = np.random.default_rng(seed)
+    spec = np.fft.rfft2(rng.standard_normal((period, period)))
+    fy = np.fft.fftfreq(period)[:, None]
+    fx = np.fft.rfftfreq(period)[None, :]
+    f = np.hypot(fy, fx)
+    with np.errstate(divide="ignore"):
+        band = np.exp(-0.5 * (np.log2(np.maximum(f, 1e-9) * wavelength_px) / 0.5) ** 2)
+    tile = np.fft.irfft2(spec * band, s=(period, period)).astype(np.float32)
+    tile /= max(float(tile.std()), 1e-12)
+    tile.setflags(write=False)
+    return tile
+
+
+#: Blur-circle diameters (sensor px) of the transfer LUT: steps of 1/LUT_STEPS px.
+LUT_STEPS = 8
+
+
+def detail_octaves(
+    photo_px: float, airy_px: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The grain octaves for a sensor pixel of ``photo_px`` photo pixels.
+
+    Returns ``tiles`` (n, TILE, TILE) float32, ``periods`` (n,) int64, ``offsets`` (n, 2)
+    int64 and ``lut`` (n, m) float32: the amplitude of octave ``o`` for a blur circle of
+    ``i / LUT_STEPS`` px (amplitude, fade-in near 2 px, pillbox and Airy-core transfer).
+    """
+    tiles, periods, amps = [], [], []
+    for o in range(DETAIL_OCTAVES):
+        wavelength = 1.0 / photo_px / 2**o  # sensor px
+        if wavelength < 2.0:
+            break
+        fade = min(1.0, (wavelength - 2.0) / FADE_PX)  # no aliasing pop near Nyquist
+        amps.append(DETAIL_AMPLITUDE * DETAIL_FALLOFF**o * fade)
+        period = TILE - 24 * o  # different periods: the sum does not repeat at TILE
+        tiles.append(_grain_tile(round(wavelength, 4), period, seed * 131 + o))
+        periods.append(period)
+    n = len(tiles)
+    if n == 0:
+        z = np.zeros((0, 1, 1), np.float32)
+        return z, np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros((0, 2), np.float32)
+    longest = 1.0 / photo_px
+    m = int(math.ceil(8 * longest * LUT_STEPS)) + 2  # to 8 wavelengths: transfer < 2 %
+    d = np.arange(m) / LUT_STEPS
+    sigma = 0.172 * airy_px
+    lut = np.zeros((n, m), np.float32)
+    for o in range(n):
+        freq = photo_px * 2**o
+        airy_mtf = math.exp(-2 * (math.pi * sigma * freq) ** 2)
+        lut[o] = amps[o] * airy_mtf * pillbox_mtf(d, freq)
+        lut[o, -1] = 0.0
+    block = np.zeros((n, TILE, TILE), np.float32)
+    for o, t in enumerate(tiles):
+        block[o, : t.shape[0], : t.shape[1]] = t
+    rng = np.random.default_rng(seed + 17)
+    offsets = rng.integers(0, TILE, size=(n, 2)).astype(np.int64)
+    return block, np.asarray(periods, np.int64), offsets, lut
+
+
+# ----- resampling to the sensor --------------------------------------------------------------
+
+
+def _cubic_taps(pos: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keys (a = -0.5) cubic taps: indices (m, 4) int64 clamped to [0, n) and weights (m, 4)."""
+    i0 = np.floor(pos).astype(np.int64)
+    t = (pos - i0).astype(np.float64)
+    w = np.empty((pos.size, 4))
+    w[:, 0] = ((-0.5 * t + 1.0) * t - 0.5) * t
+    w[:, 1] = (1.5 * t - 2.5) * t * t + 1.0
+    w[:, 2] = ((-1.5 * t + 2.0) * t + 0.5) * t
+    w[:, 3] = (0.5 * t - 0.5) * t * t
+    idx = np.clip(i0[:, None] + np.arange(-1, 3)[None, :], 0, n - 1)
+    return idx, w.astype(np.float32)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _rows_pass(src, xi, xw, out):  # pragma: no cover - numba
+    """Horizontal cubic resampling of every row: out[r, x, c] from src[r, xi[x, :], c]."""
+    rows, w, ch = out.shape
+    for r in numba.prange(rows):
+        for x in range(w):
+            for c in range(ch):
+                out[r, x, c] = (
+                    xw[x, 0] * src[r, xi[x, 0], c]
+                    + xw[x, 1] * src[r, xi[x, 1], c]
+                    + xw[x, 2] * src[r, xi[x, 2], c]
+                    + xw[x, 3] * src[r, xi[x, 3], c]
+                )
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _sensor_pass(
+    tmp, yi, yw, coc_scale, y0, x0, tiles, periods, offsets, lut, vig_y, vig_x, mosaic, out
+):  # pragma: no cover - numba
+    """Vertical cubic resampling, grain and vignetting; ``mosaic``: the RGGB site's channel
+    of each pixel into ``out`` (h, w, 1), else all three into ``out`` (h, w, 3)."""
+    h = yi.shape[0]
+    w = tmp.shape[1]
+    n_oct = tiles.shape[0]
+    m = lut.shape[1]
+    steps = np.float32(LUT_STEPS)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    for y in numba.prange(h):
+        grain = np.zeros(w, np.float32)
+        li = np.empty(w, np.int64)
+        a0, a1, a2, a3 = yw[y, 0], yw[y, 1], yw[y, 2], yw[y, 3]
+        r0, r1, r2, r3 = yi[y, 0], yi[y, 1], yi[y, 2], yi[y, 3]
+        for x in range(w):
+            c = a0 * tmp[r0, x, 3] + a1 * tmp[r1, x, 3] + a2 * tmp[r2, x, 3] + a3 * tmp[r3, x, 3]
+            k = int(max(c, zero) * coc_scale * steps + np.float32(0.5))
+            li[x] = min(k, m - 1)
+        for o in range(n_oct):
+            p = periods[o]
+            row = tiles[o, (y0 + y + offsets[o, 0]) % p]
+            lrow = lut[o]
+            tx = (x0 + offsets[o, 1]) % p
+            x = 0
+            while x < w:  # runs of the tile row without a wrap: a branch-free loop
+                run = min(w - x, p - tx)
+                for i in range(run):
+                    grain[x + i] += lrow[li[x + i]] * row[tx + i]
+                x += run
+                tx = 0
+        vy = vig_y[y]
+        for x in range(w):
+            g = max(one + grain[x], zero) * vy * vig_x[x]
+            if mosaic:
+                sy = (y0 + y) & 1
+                sx = (x0 + x) & 1
+                ch = sy + sx  # RGGB: 0 R, 1 G, 2 B
+                v = a0 * tmp[r0, x, ch] + a1 * tmp[r1, x, ch] + a2 * tmp[r2, x, ch]
+                v += a3 * tmp[r3, x, ch]
+                out[y, x, 0] = max(v, zero) * g
+            else:
+                for ch in range(3):
+                    v = a0 * tmp[r0, x, ch] + a1 * tmp[r1, x, ch] + a2 * tmp[r2, x, ch]
+                    v += a3 * tmp[r3, x, ch]
+                    out[y, x, ch] = max(v, zero) * g
+
+
+# ----- the scene -----------------------------------------------------------------------------
+
+
+class DepthPhotoScene:
+    """A depth photograph as the simulated camera's scene (default: the Middlebury motorcycle).
+
+    ``subject_m`` is where the camera focuses first; ``white_luminance`` (cd/m^2) is the
+    luminance of a reflectance of 1, as for :class:`~viewfinder.sources.scene.Scene`.
+    """
+
+    def __init__(
+        self, seed: int = 0, white_luminance: float = 500.0, photo: DepthPhoto | None = None
+    ) -> None:
+        self.seed = int(seed)
+        self.white_luminance = float(white_luminance)
+        self.photo = photo if photo is not None else motorcycle_photo()
+        self.name = self.photo.name
+        self.subject_m = self.photo.subject_m
+        self._lock = threading.Lock()
+        self._work: dict[tuple, tuple] = {}  # sharp work grids by geometry (a few)
+        known_depth = self.photo.depth_m
+        self.depth_range_m = (float(known_depth.min()), float(known_depth.max()))
+        #: layers composited by the last render (for the benchmark and the tests)
+        self.last_slices = 0
+
+    # -- geometry --------------------------------------------------------------------------
+    def photo_px(self, canvas: Any) -> float:
+        """Photo pixels per canvas pixel, ``A = pixel * F / f``."""
+        return canvas.pixel_mm * self.photo.focal_px / canvas.focal_mm
+
+    def _to_photo(self, canvas: Any) -> tuple[float, float, float]:
+        """(A, bx, by): photo coordinate (pixel-centre index) ``u = A * x + bx`` of canvas
+        pixel index ``x`` (and ``v = A * y + by``): canvas centre on the photo's centre."""
+        a = self.photo_px(canvas)
+        ph, pw = self.photo.depth_m.shape
+        bx = a * (0.5 - canvas.width / 2) + (pw - 1) / 2
+        by = a * (0.5 - canvas.height / 2) + (ph - 1) / 2
+        return a, bx, by
+
+    def depth_window(
+        self, canvas: Any, window: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Depth (m) and ``known`` of the pixels of canvas ``window`` (y0, x0, y1, x1):
+        the photograph's nearest pixel (the mirrored stand-in beyond its edges is unknown)."""
+        y0, x0, y1, x1 = window
+        a, bx, by = self._to_photo(canvas)
+        m = np.float64([[a, 0, a * x0 + bx], [0, a, a * y0 + by]])
+        size = (x1 - x0, y1 - y0)
+        depth = cv2.warpAffine(
+            np.ascontiguousarray(self.photo.depth_m),
+            m,
+            size,
+            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
+        known = cv2.warpAffine(
+            self.photo.known.astype(np.uint8),
+            m,
+            size,
+            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        return depth, known.astype(bool)
+
+    def _sharp_work(
+        self, scale: float, box: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The photograph and its depth on the work grid: work pixel ``j`` is photo
+        coordinate ``j / scale``; ``box`` (j_y0, j_x0, j_y1, j_x1). Cached (a few)."""
+        key = (round(scale, 9), box)
+        with self._lock:
+            hit = self._work.get(key)
+        if hit is not None:
+            return hit
+        jy0, jx0, jy1, jx1 = box
+        size = (jx1 - jx0, jy1 - jy0)
+        photo = self.photo
+        src, sx = photo.rgb, 1.0
+        if scale < 1.0:  # the canvas is coarser: area-average first (no aliasing)
+            ph, pw = photo.depth_m.shape
+            nw, nh = max(2, round(pw * scale)), max(2, round(ph * scale))
+            src = cv2.resize(photo.rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+            sx = nw / pw
+        # work j -> photo u = j / scale -> source (u + 0.5) * sx - 0.5
+        k = sx / scale
+        m = np.float64([[k, 0, jx0 * k + 0.5 * sx - 0.5], [0, k, jy0 * k + 0.5 * sx - 0.5]])
+        flags = cv2.WARP_INVERSE_MAP | (cv2.INTER_CUBIC if scale > 1.0 else cv2.INTER_LINEAR)
+        rgb = cv2.warpAffine(src, m, size, flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+        inside = cv2.warpAffine(
+            np.ones(src.shape[:2], np.float32),
+            m,
+            size,
+            flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
+        rgb = np.maximum(rgb, 0) * (OUTSIDE_GAIN + (1 - OUTSIDE_GAIN) * inside)[:, :, None]
+        md = np.float64([[1 / scale, 0, jx0 / scale], [0, 1 / scale, jy0 / scale]])
+        depth = cv2.warpAffine(
+            np.ascontiguousarray(photo.depth_m),
+            md,
+            size,
+            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
+        out = (rgb.astype(np.float32), depth)
+        with self._lock:
+            if len(self._work) >= 4:
+                self._work.pop(next(iter(self._work)))
+            self._work[key] = out
+        return out
+
+    # -- rendering -------------------------------------------------------------------------
+    def _composite(
+        self, canvas: Any, lens: Any, window: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, float, float, float, int, int]:
+        """Defocused work grid over ``window``: (planes (h, w, 4), S, jx of canvas x = 0,
+        jy of canvas y = 0, work box origin jy0, jx0): canvas pixel x is work coordinate
+        ``S * x + tx`` (pixel-centre index)."""
+        a, bx, by = self._to_photo(canvas)
+        y0, x0, y1, x1 = window
+        footprint = (y1 - y0) * (x1 - x0) * a * a  # photo px under the window
+        # work px per photo px: the canvas's own where coarser, else MAX_WORK_SCALE, and
+        # at most WORK_BUDGET work pixels
+        scale = min(1.0 / a, MAX_WORK_SCALE, math.sqrt(WORK_BUDGET / footprint))
+        s = a * scale  # work px per canvas px (<= 1)
+        tx, ty = bx * scale, by * scale
+        pixel_um = canvas.pixel_mm * 1000
+        zmin, zmax = self.depth_range_m
+        reach = max(
+            abs(float(optics.coc_px(lens.focal_mm, lens.f_number, lens.focus_m, z, pixel_um)))
+            for z in (zmin, zmax)
+        )
+        airy = optics.airy_disc_px(lens.f_number, pixel_um)
+        margin = int(math.ceil(optics.blur_radius_px(reach * s, airy * s))) + 4
+        jx0 = math.floor(s * x0 + tx) - margin
+        jx1 = math.ceil(s * (x1 - 1) + tx) + margin + 1
+        jy0 = math.floor(s * y0 + ty) - margin
+        jy1 = math.ceil(s * (y1 - 1) + ty) + margin + 1
+        rgb, depth = self._sharp_work(scale, (jy0, jx0, jy1, jx1))
+        coc = _signed_coc(depth, lens, canvas.pixel_mm / s)
+        planes, n = layered_defocus(rgb, coc, airy * s)
+        self.last_slices = n
+        return planes, s, tx, ty, jy0, jx0
+
+    def _resample(
+        self,
+        canvas: Any,
+        lens: Any,
+        window: tuple[int, int, int, int],
+        matrix: np.ndarray,
+        vig: tuple[np.ndarray, np.ndarray] | None,
+        mosaic: bool,
+    ) -> np.ndarray:
+        planes, s, tx, ty, jy0, jx0 = self._composite(canvas, lens, window)
+        y0, x0, y1, x1 = window
+        h, w = y1 - y0, x1 - x0
+        work = np.empty(planes.shape, np.float32)
+        work[:, :, :3] = planes[:, :, :3] @ np.asarray(matrix, np.float32).T
+        work[:, :, 3] = planes[:, :, 3]
+        xs = s * np.arange(x0, x1, dtype=np.float64) + tx - jx0
+        ys = s * np.arange(y0, y1, dtype=np.float64) + ty - jy0
+        xi, xw = _cubic_taps(xs, planes.shape[1])
+        yi, yw = _cubic_taps(ys, planes.shape[0])
+        r0, r1 = int(yi.min()), int(yi.max()) + 1
+        tmp = np.empty((r1 - r0, w, 4), np.float32)
+        _rows_pass(np.ascontiguousarray(work[r0:r1]), xi, xw, tmp)
+        pixel_um = canvas.pixel_mm * 1000
+        tiles, periods, offsets, lut = detail_octaves(
+            self.photo_px(canvas), optics.airy_disc_px(lens.f_number, pixel_um), self.seed
+        )
+        if vig is None:
+            vy, vx = np.ones(h, np.float32), np.ones(w, np.float32)
+        else:
+            vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
+        out = np.empty((h, w, 1 if mosaic else 3), np.float32)
+        _sensor_pass(
+            tmp,
+            yi - r0,
+            yw,
+            np.float32(1.0 / s),
+            y0,
+            x0,
+            tiles,
+            periods,
+            offsets,
+            lut,
+            vy,
+            vx,
+            mosaic,
+            out,
+        )
+        return out[:, :, 0] if mosaic else out
+
+    def render_view(
+        self, canvas: Any, lens: Any, window: tuple[int, int, int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Defocused linear RGB (h, w, 3) float32 and depth (h, w) of ``window`` (y0, x0, y1,
+        x1; default the whole canvas): what :func:`viewfinder.sources.scene.render` returns."""
+        window = window or (0, 0, canvas.height, canvas.width)
+        rgb = self._resample(canvas, lens, window, np.eye(3), None, mosaic=False)
+        depth, _ = self.depth_window(canvas, window)
+        return rgb, depth
+
+    def render_rate(
+        self,
+        canvas: Any,
+        lens: Any,
+        window: tuple[int, int, int, int],
+        matrix: np.ndarray,
+        vig: tuple[np.ndarray, np.ndarray],
+    ) -> np.ndarray:
+        """The RGGB mosaic (h, w) float32 of ``matrix @ rgb`` times the separable vignetting
+        ``vig = (rows, columns)`` over canvas ``window`` (even y0 and x0): the sensor's
+        photo-electron rates with ``matrix`` the crosstalk times each channel's electrons per
+        second of a white reflector (:func:`viewfinder.sources.rate_map.rate_factors`)."""
+        if window[0] % 2 or window[1] % 2:
+            raise ValueError(f"a mosaic window must start on even pixels, got {window}")
+        return self._resample(canvas, lens, window, matrix, vig, mosaic=True)
