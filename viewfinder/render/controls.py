@@ -64,7 +64,14 @@ class ViewerControls:
     def attach_lens(self, lens_id: str | None) -> bool:
         if lens_id is None:
             return self._camera_call("lens", self.source.detach_lens)
-        return self._camera_call("lens", self.source.attach_lens, lens_id)
+        from ..app import mount_lens
+
+        ok = self._camera_call("lens", mount_lens, self.source, lens_id)
+        if ok:
+            lens = self.source.lens
+            self.toast(f"{lens.name} at f/{self.source.aperture:g}, {self.source.focus_m:.2f} m")
+            self.auto_exposure.settled = False
+        return ok
 
     def set_aperture(self, f_number: float) -> bool:
         return self._camera_call("aperture", self.source.set_aperture, f_number)
@@ -72,8 +79,56 @@ class ViewerControls:
     def set_focus(self, distance_m: float) -> bool:
         return self._camera_call("focus", self.source.set_focus, distance_m)
 
-    def set_exposure(self, time_s: float, iso: float) -> bool:
+    def set_exposure(self, time_s: float, iso: float, manual: bool = True) -> bool:
+        """Set the sensor's exposure; a manual setting switches auto exposure off."""
+        if manual and self.auto_exposure.enabled:
+            self.auto_exposure.enabled = False
+            self.toast("auto exposure off (manual ISO / shutter)")
         return self._camera_call("exposure", self.source.set_exposure, time_s, iso)
+
+    @property
+    def has_auto_exposure(self) -> bool:
+        """The source takes an exposure from us (the simulated camera); a V4L2 camera keeps
+        its own auto modes."""
+        return hasattr(self.source, "set_exposure") and hasattr(self.source, "exposure")
+
+    def set_auto_exposure(self, on: bool) -> None:
+        ae = self.auto_exposure
+        ae.enabled, ae.settled = bool(on) and self.has_auto_exposure, False
+        if on and not self.has_auto_exposure:
+            self.notify(f"{self.source_name} keeps its own exposure", error=True)
+            return
+        self.toast(f"auto exposure {'on (' + ae.metering + ')' if ae.enabled else 'off'}")
+
+    def toggle_ae_lock(self) -> None:
+        ae = self.auto_exposure
+        if not ae.enabled:
+            self.toast("AE lock needs auto exposure (A)")
+            return
+        ae.locked = not ae.locked
+        self.toast("AE locked" if ae.locked else "AE unlocked")
+
+    def _drive_exposure(self, result: Any) -> None:
+        """One step of auto exposure from the statistics the window already has."""
+        ae = self.auto_exposure
+        if not ae.enabled or ae.locked or not self.has_auto_exposure or result.frame is None:
+            return
+        zones = None
+        if ae.metering != "matrix":
+            from ..exposure import zone_levels
+
+            image = result.arrays.get("image")
+            if image is not None:
+                # a 1/16 subsample: the host array, or a small copy of the device one
+                sub = image[::16, ::16, :3]
+                zones = zone_levels(sub.get() if hasattr(sub, "get") else sub, (6, 8))
+        new = ae.update(self._raw_stats, result.frame.meta, zones)
+        if new is not None:
+            try:
+                self.source.set_exposure(*new)
+            except (ValueError, RuntimeError) as exc:
+                ae.enabled = False
+                self.notify(f"auto exposure off: {exc}", error=True)
 
     def switch_lens(self) -> bool:
         """Tab: the other sensor (built-in lens <-> M mount)."""
@@ -93,12 +148,15 @@ class ViewerControls:
 
     def _sync_assists(self) -> None:
         """Make the pipeline compute what the overlays and panels show (and nothing more)."""
-        s, ov = self.settings, self.overlays
+        s, ov = self.settings, self.shown_overlays()
+        hist = self.show_histogram and not self.clean
+        scopes = self.show_scopes and not self.clean
+        ae = self.auto_exposure.enabled and self.has_auto_exposure  # AE meters the RAW histogram
         want = {
             "peaking": {"enabled": ov.peaking, "colour": ov.peak_colour},
             "zebra": {"enabled": ov.zebra},
-            "histogram": {"raw": self.show_histogram, "view": self.show_histogram},
-            "scopes": {"waveform": self.show_scopes, "vectorscope": self.show_scopes},
+            "histogram": {"raw": hist or ae, "view": hist},
+            "scopes": {"waveform": scopes, "vectorscope": scopes},
             # the overlay's point is on the picture as shown; the stage's on the sensor
             "magnifier": {
                 "enabled": ov.magnifier,
@@ -213,12 +271,25 @@ class ViewerControls:
             ov.magnifier = not ov.magnifier
         elif key == glfw.KEY_H:
             self.show_histogram = not self.show_histogram
+        elif key == glfw.KEY_A:
+            self.set_auto_exposure(not self.auto_exposure.enabled)
+        elif key == glfw.KEY_L:
+            self.toggle_ae_lock()
+        elif key == glfw.KEY_C:
+            self.toggle_clean()
+        elif key == glfw.KEY_I:
+            self.collapsed = not self.collapsed
         elif key == glfw.KEY_SPACE:
             self.capture("dng")
         elif key == glfw.KEY_F11:
             self.toggle_fullscreen()
         elif key == glfw.KEY_ESCAPE:
             self._quit = True
+
+    def toggle_clean(self) -> None:
+        """C: the clean view (no panels, no overlays) and back."""
+        self.clean = not self.clean
+        self.toast("clean view (C to leave)" if self.clean else "panels and overlays back")
 
     def toggle_fullscreen(self) -> None:
         if self.ctx.window is None:

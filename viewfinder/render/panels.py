@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from .layout import PANEL_WIDTH, PLACEMENTS
 from .plots import histogram_window, scopes_window
 from .view import GRIDS, GUIDES, PEAK_COLOURS
 
-PANEL_WIDTH = 360
+__all__ = ["PANEL_WIDTH", "draw_panels"]
+
 ISO_STOPS = (
     50,
     64,
@@ -58,39 +60,77 @@ def _record_rect(viewer: Any, name: str) -> None:
 
 
 def draw_panels(viewer: Any, fb_size: tuple[int, int]) -> None:
-    """One frame of panels (between ``imgui.new_frame()`` and ``imgui.render()``)."""
-    from imgui_bundle import imgui
+    """One frame of panels (between ``imgui.new_frame()`` and ``imgui.render()``), where
+    ``viewer.layout`` puts them: the column on the right (collapsible), the histogram and the
+    scopes docked in it or as overlays in a corner; nothing in the clean view."""
 
     viewer.panel_rects.clear()
-    fw, fh = fb_size
-    if viewer.show_panels:
-        imgui.set_next_window_pos(imgui.ImVec2(fw - PANEL_WIDTH, 0), imgui.Cond_.always)
-        imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, fh), imgui.Cond_.always)
-        flags = (
-            imgui.WindowFlags_.no_saved_settings
-            | imgui.WindowFlags_.no_move
-            | imgui.WindowFlags_.no_resize
-            | imgui.WindowFlags_.no_collapse
-        )
-        imgui.begin("Controls", None, flags)
-        _record_rect(viewer, "Controls")
-        open_ = imgui.TreeNodeFlags_.default_open
-        if imgui.collapsing_header("Lens", open_):
-            _lens_panel(viewer)
-        if imgui.collapsing_header("Exposure", open_):
-            _exposure_panel(viewer)
-        if imgui.collapsing_header("Stats", open_):
-            _stats_panel(viewer)
-        if imgui.collapsing_header("Assists", open_):
-            _assists_panel(viewer)
-        if imgui.collapsing_header("Capture & source", open_):
-            _capture_panel(viewer)
-        imgui.end()
-    if viewer.show_histogram:
-        histogram_window(viewer, fb_size)
-    if viewer.show_scopes:
-        scopes_window(viewer, fb_size)
+    layout = viewer.layout if viewer.layout is not None else viewer.compute_layout(fb_size)
+    if not viewer.clean and layout.controls is not None:
+        if layout.collapsed:
+            _collapsed_strip(viewer, layout.controls)
+        else:
+            _controls_window(viewer, layout.controls)
+    if layout.histogram is not None:
+        histogram_window(viewer, layout.histogram, layout.overlay)
+    if layout.scopes is not None:
+        scopes_window(viewer, layout.scopes, layout.overlay)
     _view_decorations(viewer)
+    _toasts(viewer)
+
+
+def _docked_flags() -> Any:
+    from imgui_bundle import imgui
+
+    return (
+        imgui.WindowFlags_.no_saved_settings
+        | imgui.WindowFlags_.no_move
+        | imgui.WindowFlags_.no_resize
+        | imgui.WindowFlags_.no_collapse
+    )
+
+
+def _controls_window(viewer: Any, rect: tuple[int, int, int, int]) -> None:
+    from imgui_bundle import imgui
+
+    x, y, w, h = rect
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_size(imgui.ImVec2(w, h), imgui.Cond_.always)
+    imgui.begin("Controls", None, _docked_flags())
+    _record_rect(viewer, "Controls")
+    if imgui.small_button("hide panel (I)"):
+        viewer.collapsed = True
+    imgui.same_line()
+    if imgui.small_button("clean view (C)"):
+        viewer.toggle_clean()
+    open_ = imgui.TreeNodeFlags_.default_open
+    if imgui.collapsing_header("Lens", open_):
+        _lens_panel(viewer)
+    if imgui.collapsing_header("Exposure", open_):
+        _exposure_panel(viewer)
+    if imgui.collapsing_header("Assists", open_):
+        _assists_panel(viewer)
+    if imgui.collapsing_header("Capture & source", open_):
+        _capture_panel(viewer)
+    if imgui.collapsing_header("Stats"):
+        _stats_panel(viewer)
+    imgui.end()
+
+
+def _collapsed_strip(viewer: Any, rect: tuple[int, int, int, int]) -> None:
+    """The folded Controls: a thin strip with one button that unfolds it."""
+    from imgui_bundle import imgui
+
+    x, y, w, h = rect
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_size(imgui.ImVec2(w, h), imgui.Cond_.always)
+    imgui.begin("##controls_folded", None, _docked_flags() | imgui.WindowFlags_.no_title_bar)
+    _record_rect(viewer, "Controls")
+    if imgui.button("<" if w < 100 else "show the controls (I)"):
+        viewer.collapsed = False
+    if imgui.is_item_hovered():
+        imgui.set_tooltip("show the controls (I)")
+    imgui.end()
 
 
 def _lens_panel(v: Any) -> None:
@@ -100,7 +140,6 @@ def _lens_panel(v: Any) -> None:
     if not v.is_sim:
         imgui.text_wrapped(f"{v.source_name}: lens controls need the simulated camera")
         return
-    _scene_choice(v)
     mode = cam.mode
     if imgui.radio_button("Built-in 23 mm", mode == "builtin"):
         v.set_mode("builtin")
@@ -143,20 +182,6 @@ def _lens_panel(v: Any) -> None:
     if mode == "builtin":
         af = (v.last_meta or {}).get("af") or {}
         imgui.text(f"AF: {af.get('state', 'idle')} (click the image to focus there)")
-
-
-def _scene_choice(v: Any) -> None:
-    """What the simulated camera sees: the planes or the motorcycle (a depth photograph)."""
-    from imgui_bundle import imgui
-
-    from ..sources.simulated import SCENES
-
-    cam = v.camera
-    names = list(SCENES)
-    current = names.index(cam.scene_name) if cam.scene_name in names else 0
-    changed, idx = imgui.combo("scene", current, names)
-    if changed:
-        v._camera_call("scene", cam.set_scene, names[idx])
 
 
 def _dof_scale(v: Any, lens: Any, focus: float) -> None:
@@ -210,19 +235,47 @@ def _dof_scale(v: Any, lens: Any, focus: float) -> None:
 def _exposure_panel(v: Any) -> None:
     from imgui_bundle import imgui
 
-    if v.is_sim:
+    from ..exposure import METERING
+
+    s = v.settings
+    ae = v.auto_exposure
+    if v.has_auto_exposure:
+        changed, on = imgui.checkbox("auto exposure (A)", ae.enabled)
+        if changed:
+            v.set_auto_exposure(on)
+        if ae.enabled:
+            imgui.same_line()
+            changed, locked = imgui.checkbox("lock (L)", ae.locked)
+            if changed:
+                v.toggle_ae_lock()
+            changed, i = imgui.combo("metering", METERING.index(ae.metering), list(METERING))
+            if changed:
+                ae.set_metering(METERING[i])
+                v.toast(f"metering: {METERING[i]}")
         t, iso = v.camera.exposure
-        i_iso = int(np.argmin([abs(s - iso) for s in ISO_STOPS]))
-        changed_iso, i_iso = imgui.combo("ISO", i_iso, [str(s) for s in ISO_STOPS])
+        i_iso = int(np.argmin([abs(s_ - iso) for s_ in ISO_STOPS]))
+        iso_label = [str(x) for x in ISO_STOPS]
+        iso_label[i_iso] = f"{iso:.0f}"
+        changed_iso, i_iso = imgui.combo("ISO", i_iso, iso_label)
         i_t = int(np.argmin([abs(math.log2(t * d)) for d in SHUTTER_DENOMS]))
         labels = [f"1/{d} s" if d > 1 else "1 s" for d in SHUTTER_DENOMS]
+        labels[i_t] = f"1/{1 / t:.0f} s" if t < 1 else f"{t:g} s"
         changed_t, i_t = imgui.combo("shutter", i_t, labels)
-        if changed_iso or changed_t:
+        if changed_iso or changed_t:  # a manual setting: auto exposure goes off
             v.set_exposure(1.0 / SHUTTER_DENOMS[i_t], ISO_STOPS[i_iso])
-    s = v.settings
-    changed, ev = imgui.slider_float("exposure comp.", s.exposure_ev, -4.0, 4.0, "%+.1f EV")
-    if changed:
-        v.update_settings(exposure_ev=round(ev * 3) / 3)
+        if ae.enabled:
+            state = "locked" if ae.locked else ("settled" if ae.settled else "metering")
+            imgui.text(f"AE {state}")
+    else:
+        imgui.text_wrapped(f"{v.source_name} keeps its own exposure (its auto modes stay on)")
+    if ae.enabled and v.has_auto_exposure:
+        changed, ev = imgui.slider_float("exposure comp.", ae.compensation_ev, -3, 3, "%+.1f EV")
+        if changed:
+            ae.set_compensation(round(ev * 3) / 3)
+    else:
+        changed, ev = imgui.slider_float("digital gain", s.exposure_ev, -4.0, 4.0, "%+.1f EV")
+        if changed:
+            v.update_settings(exposure_ev=round(ev * 3) / 3)
     auto = s.white_balance is None
     changed, auto = imgui.checkbox("white balance of the frame", auto)
     if changed:
@@ -259,6 +312,9 @@ def _assists_panel(v: Any) -> None:
         _, ov.magnifier_zoom = imgui.slider_float("zoom", ov.magnifier_zoom, 2.0, 8.0, "%.0fx")
     _, v.show_histogram = imgui.checkbox("histograms (H)", v.show_histogram)
     _, v.show_scopes = imgui.checkbox("waveform & vectorscope", v.show_scopes)
+    changed, i = imgui.combo("histogram at", PLACEMENTS.index(v.placement), list(PLACEMENTS))
+    if changed:
+        v.placement = PLACEMENTS[i]
     _, ov.framelines = imgui.checkbox("framelines", ov.framelines)
     changed, i = imgui.combo("grid", GRIDS.index(ov.grid), list(GRIDS))
     if changed:
@@ -344,20 +400,51 @@ def _capture_panel(v: Any) -> None:
         imgui.text_wrapped(note)
 
 
+def _toasts(v: Any) -> None:
+    """Short notes at the bottom centre of the image: captures, errors, mode changes."""
+    from imgui_bundle import imgui
+
+    toasts = v.active_toasts()
+    if not toasts:
+        return
+    x, y, w, h = v.layout.image_area if v.layout is not None else v.image_rect
+    imgui.set_next_window_pos(
+        imgui.ImVec2(x + w / 2, y + h - 16), imgui.Cond_.always, imgui.ImVec2(0.5, 1.0)
+    )
+    imgui.set_next_window_bg_alpha(0.7)
+    imgui.begin(
+        "##toasts",
+        None,
+        imgui.WindowFlags_.no_decoration
+        | imgui.WindowFlags_.no_saved_settings
+        | imgui.WindowFlags_.no_inputs
+        | imgui.WindowFlags_.no_focus_on_appearing
+        | imgui.WindowFlags_.always_auto_resize,
+    )
+    _record_rect(v, "Toast")
+    for text, error in toasts[-3:]:
+        colour = (1.0, 0.55, 0.35, 1.0) if error else (0.95, 0.95, 0.95, 1.0)
+        imgui.text_colored(_vec4(colour), text)
+    imgui.end()
+
+
 def _view_decorations(v: Any) -> None:
-    """Frameline labels and the in-view message (source or lens errors)."""
+    """Frameline labels, the first-run note and the in-view message (source or lens errors)."""
     from imgui_bundle import imgui
 
     dl = imgui.get_background_draw_list()
     x, y, w, h = v.image_rect
-    if v.overlays.framelines and w > 0:
+    if v.clean:
+        pass
+    elif v.overlays.framelines and w > 0:
         for f2, (u0, v0, _, _) in v.overlays.frames:
             dl.add_text(
                 imgui.ImVec2(x + u0 * w + 4, y + v0 * h + 3),
                 imgui.get_color_u32(_vec4((0.95, 0.95, 0.85, 1))),
                 f"{f2:g}",
             )
-    if v.message:
+    message = v.message or v.status_text()
+    if message:
         imgui.set_next_window_pos(imgui.ImVec2(x + 10, y + 10), imgui.Cond_.always)
         imgui.set_next_window_bg_alpha(0.8)
         imgui.begin(
@@ -368,5 +455,6 @@ def _view_decorations(v: Any) -> None:
             | imgui.WindowFlags_.no_inputs
             | imgui.WindowFlags_.always_auto_resize,
         )
-        imgui.text_colored(_vec4((1.0, 0.5, 0.3, 1.0)), v.message)
+        colour = (1.0, 0.5, 0.3, 1.0) if v.message else (0.9, 0.9, 0.9, 1.0)
+        imgui.text_colored(_vec4(colour), message)
         imgui.end()

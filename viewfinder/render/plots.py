@@ -34,28 +34,54 @@ def _record_rect(viewer: Any, name: str) -> None:
     viewer.panel_rects[name] = (int(pos.x), int(pos.y), int(size.x), int(size.y))
 
 
-def histogram_window(v: Any, fb_size: tuple[int, int]) -> None:
+def _begin_box(v: Any, name: str, rect: tuple[int, int, int, int], overlay: bool) -> None:
+    """A window at ``rect``: docked in the column, or a compact, see-through overlay."""
+    from imgui_bundle import imgui
+
+    from .layout import OVERLAY_ALPHA
+
+    x, y, w, h = rect
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_size(imgui.ImVec2(w, h), imgui.Cond_.always)
+    imgui.set_next_window_bg_alpha(OVERLAY_ALPHA if overlay else 0.95)
+    flags = (
+        imgui.WindowFlags_.no_saved_settings
+        | imgui.WindowFlags_.no_collapse
+        | imgui.WindowFlags_.no_move
+        | imgui.WindowFlags_.no_resize
+        | imgui.WindowFlags_.no_scrollbar
+    )
+    if overlay:
+        flags |= imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.no_focus_on_appearing
+    imgui.push_style_var(imgui.StyleVar_.window_padding, imgui.ImVec2(4, 4))
+    imgui.begin(name, None, flags)
+    imgui.pop_style_var()
+    _record_rect(v, name)
+
+
+def histogram_window(
+    v: Any, rect: tuple[int, int, int, int] | tuple[int, int], overlay: bool = False
+) -> None:
+    """The RAW (EV axis) and RGB/luma histograms in ``rect`` (docked, or an overlay)."""
     from imgui_bundle import imgui, implot
 
-    area = v.view_area(fb_size)
-    w = min(640, area[2] - 20)
-    imgui.set_next_window_pos(
-        imgui.ImVec2(area[0] + 10, area[1] + area[3] - HIST_HEIGHT - 10), imgui.Cond_.always
-    )
-    imgui.set_next_window_size(imgui.ImVec2(w, HIST_HEIGHT), imgui.Cond_.always)
-    imgui.set_next_window_bg_alpha(0.85)
-    imgui.begin(
-        "Histogram", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_collapse
-    )
-    _record_rect(v, "Histogram")
+    if len(rect) == 2:  # an old caller's fb_size: the layout's default place
+        rect = v.compute_layout(rect).histogram or (10, 10, 640, HIST_HEIGHT)
+    _begin_box(v, "Histogram", rect, overlay)
+    w, h = rect[2], rect[3]
     raw, view = v.histograms()
-    half = imgui.ImVec2((w - 24) / 2, HIST_HEIGHT - 60)
+    text_h = imgui.get_text_line_height_with_spacing() * (2 if w < 420 else 1)
+    title_h = 0 if overlay else imgui.get_frame_height()
+    half = imgui.ImVec2(max((w - 14) / 2, 40), max(h - text_h - title_h - 12, 40))
+    plot_flags = implot.Flags_.no_menus | implot.Flags_.no_box_select | implot.Flags_.no_mouse_text
+    if w < 420:  # compact: the curves and the clip line, no legend or axis labels
+        plot_flags |= implot.Flags_.no_legend | implot.Flags_.no_title
     # The plots lie on the window's own background: two more blended layers of fill cost a
     # software rasteriser ~30 % of this window's time (llvmpipe, measured).
     clear = imgui.ImVec4(0.0, 0.0, 0.0, 0.0)
     implot.push_style_color(implot.Col_.frame_bg, clear)
     implot.push_style_color(implot.Col_.plot_bg, clear)
-    if raw is not None and implot.begin_plot("RAW (EV below white)", half, implot.Flags_.no_menus):
+    if raw is not None and implot.begin_plot("RAW (EV below white)", half, plot_flags):
         edges = raw["ev_edges"]
         xs = -np.ascontiguousarray(edges[:-1], np.float64)
         implot.setup_axes("EV", "", 0, implot.AxisFlags_.no_tick_labels)
@@ -68,7 +94,7 @@ def histogram_window(v: Any, fb_size: tuple[int, int]) -> None:
         )
         implot.end_plot()
     imgui.same_line()
-    if view is not None and implot.begin_plot("RGB / luma", half, implot.Flags_.no_menus):
+    if view is not None and implot.begin_plot("RGB / luma", half, plot_flags):
         implot.setup_axes("", "", 0, implot.AxisFlags_.no_tick_labels)
         implot.setup_axis_limits(implot.ImAxis_.x1, 0, 255, imgui.Cond_.always)
         for k, name in enumerate(("R", "G", "B", "Y")[: view.shape[0]]):
@@ -80,7 +106,7 @@ def histogram_window(v: Any, fb_size: tuple[int, int]) -> None:
         implot.end_plot()
     implot.pop_style_color(2)
     if raw is not None:
-        imgui.text(clipping_text(raw))
+        imgui.text_wrapped(clipping_text(raw))
     imgui.end()
 
 
@@ -117,23 +143,22 @@ def _block_sum(a: np.ndarray, fy: int, fx: int) -> np.ndarray:
     return a[:h, :w].reshape(h // fy, fy, w // fx, fx).sum(axis=(1, 3))
 
 
-def scopes_window(v: Any, fb_size: tuple[int, int]) -> None:
+def scopes_window(
+    v: Any, rect: tuple[int, int, int, int] | tuple[int, int], overlay: bool = False
+) -> None:
     """Waveform (luma level against image column) and vectorscope, as ImPlot heat maps."""
     from imgui_bundle import imgui, implot
 
-    area = v.view_area(fb_size)
-    imgui.set_next_window_pos(imgui.ImVec2(area[0] + 10, area[1] + 10), imgui.Cond_.always)
-    imgui.set_next_window_size(imgui.ImVec2(min(520, area[2] - 20), 210), imgui.Cond_.always)
-    imgui.set_next_window_bg_alpha(0.85)
-    imgui.begin(
-        "Scopes", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_collapse
-    )
-    _record_rect(v, "Scopes")
+    if len(rect) == 2:
+        rect = v.compute_layout(rect).scopes or (10, 10, 520, 210)
+    _begin_box(v, "Scopes", rect, overlay)
+    w, h = rect[2], rect[3]
     stats = v.scope_stats()
     implot.push_colormap(implot.Colormap_.greys)  # counts as brightness, as on a scope
-    size = imgui.ImVec2(300, 170)
+    side = max(40, min(h - (8 if overlay else 8 + imgui.get_frame_height()), (w - 12) // 2))
+    size = imgui.ImVec2(w - side - 14, side)
     wave = stats.get("waveform")
-    flags = implot.Flags_.no_legend | implot.Flags_.no_menus
+    flags = implot.Flags_.no_legend | implot.Flags_.no_menus | implot.Flags_.no_title
     if wave is not None and implot.begin_plot("waveform", size, flags):
         # (256, w) counts: 4 levels x a few columns a cell keeps the plot cheap to draw
         cells = np.log1p(_block_sum(wave, 4, max(1, wave.shape[1] // 160)))[::-1]
@@ -152,7 +177,7 @@ def scopes_window(v: Any, fb_size: tuple[int, int]) -> None:
     imgui.same_line()
     vs = stats.get("vectorscope")
     if vs is not None and implot.begin_plot(
-        "vectorscope", imgui.ImVec2(170, 170), flags | implot.Flags_.equal
+        "vectorscope", imgui.ImVec2(side, side), flags | implot.Flags_.equal
     ):
         cells = np.log1p(_block_sum(vs, max(1, vs.shape[0] // 64), max(1, vs.shape[1] // 64)))
         implot.setup_axes(

@@ -174,9 +174,15 @@ class ViewRenderer:
             self.magnifier.upload(magnifier)  # (mh, mw, 4) uint8, contiguous (a slot copy)
 
     def draw(
-        self, rect: tuple[int, int, int, int], fb_size: tuple[int, int], ov: Overlays, time_s: float
+        self,
+        rect: tuple[int, int, int, int],
+        fb_size: tuple[int, int],
+        ov: Overlays,
+        time_s: float,
+        inset: tuple[int, int, int, int] | None = None,
     ) -> None:
-        """Draw the image with its overlays into ``rect`` (x, y, w, h; top-left origin)."""
+        """Draw the image with its overlays into ``rect`` (x, y, w, h; top-left origin);
+        the magnifier into ``inset`` (default: the top-right corner of ``rect``)."""
         if self.image_size is None:
             return
         # Drawn 1:1 (the usual case: the view is developed at the size it is shown), every
@@ -188,14 +194,21 @@ class ViewRenderer:
             rect, fb_size, ov, time_s, self.image.texture, (0.0, 0.0, 1.0, 1.0), overlays=True
         )
         if ov.magnifier:
-            self._draw_magnifier(rect, fb_size, ov, time_s)
+            self._draw_magnifier(rect, fb_size, ov, time_s, inset)
 
     def _draw_magnifier(
-        self, rect: tuple[int, int, int, int], fb_size: tuple[int, int], ov: Overlays, time_s: float
+        self,
+        rect: tuple[int, int, int, int],
+        fb_size: tuple[int, int],
+        ov: Overlays,
+        time_s: float,
+        inset: tuple[int, int, int, int] | None = None,
     ) -> None:
         x, y, w, h = rect
-        side = max(32, int(min(w, h) * 0.38))
-        inset = (x + w - side - 12, y + 12, side, side)  # top right: clear of the panels
+        if inset is None:
+            side = max(32, int(min(w, h) * 0.38))
+            inset = (x + w - side - 12, y + 12, side, side)
+        side = inset[2]
         if self.has_magnifier:  # the assists stage's crop at sensor resolution
             self._draw_quad(
                 inset,

@@ -12,19 +12,22 @@ import os
 import sys
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..exposure import AutoExposure
 from ..orientation import orientation_of
 from ..settings import Settings
 from ..sources.base import STALL_NOTICE_S, FrameRing, SourceTimeout
 from ..stages.white_balance import white_balance_label
 from .context import GLContext
 from .controls import ViewerControls, start_source
-from .panels import PANEL_WIDTH, draw_panels
-from .view import Overlays, ViewRenderer, letterbox
+from .layout import Layout, check_placement, compute_layout, fit_size, magnifier_rect
+from .panels import draw_panels
+from .view import Overlays, ViewRenderer
 from .worker import CaptureWriter, Processor, Result
 
 
@@ -58,6 +61,9 @@ class Viewer(ViewerControls):
         open_source: Any = None,
         capture_folder: Path | None = None,
         ring_capacity: int = 3,
+        fit_view: bool = False,
+        clean: bool = False,
+        layout: dict[str, Any] | None = None,
     ) -> None:
         self.ctx = ctx
         self.pipeline = pipeline
@@ -69,9 +75,29 @@ class Viewer(ViewerControls):
         self.show_histogram = True
         self.show_scopes = False
         self.show_panels = True
+        #: the Controls panel folded to a thin strip (I); the clean view (C): no panels, no
+        #: overlays; where the histogram and scopes go (layout.PLACEMENTS)
+        self.collapsed = False
+        self.clean = bool(clean)
+        self.placement = "strip"
+        for key, value in (layout or {}).items():  # remembered from the last session
+            if key == "placement":
+                value = check_placement(str(value))
+            if key in ("collapsed", "show_histogram", "show_scopes", "placement"):
+                setattr(self, key, value)
+        #: develop the view at the size it is shown (the pipeline's view_size follows the
+        #: image's rectangle), or keep the pipeline's view_size and scale it
+        self.fit_view = bool(fit_view)
+        self._fit_pending: tuple[tuple[int, int], float] | None = None
+        self.layout: Layout | None = None
+        self.magnifier_inset: tuple[int, int, int, int] | None = None
         self.panel_rects: dict[str, tuple[int, int, int, int]] = {}
         self.image_rect = (0, 0, 0, 0)
         self.message = ""
+        #: short-lived notes over the image: (time, text, error)
+        self.toasts: deque[tuple[float, str, bool]] = deque(maxlen=4)
+        #: auto exposure of the simulated camera (a V4L2 camera keeps its own auto modes)
+        self.auto_exposure = AutoExposure(enabled=self.has_exposure_control(source))
         self._notes: deque[tuple[float, str]] = deque(maxlen=6)
         self.stats: dict[str, Any] = {"backend": pipeline.backend, "gl": ctx.renderer}
         self.last_result: Result | None = None
@@ -96,6 +122,8 @@ class Viewer(ViewerControls):
         self._proc_marks: deque[tuple[float, int]] = deque(maxlen=60)
         self._gpu_mem_at = 0.0
         self.presented = 0
+        self._first_run = pipeline.backend == "numpy" and first_run()
+        self._said_compiling = False
         # OpenCV's own thread pool (the peaking filters) on top of the viewer's threads: on two
         # cores it buys no time (the assists already run the raw side beside the scopes) and
         # costs 1-2 ms of CPU a frame in its workers (measured). Restored at close().
@@ -164,22 +192,70 @@ class Viewer(ViewerControls):
             return float(s.width_mm), float(s.height_mm)
         return 13.1, 9.8  # a 1-inch type sensor
 
+    def status_text(self) -> str:
+        """The note shown until the first frame: compiling on a first run, else starting."""
+        if self.presented or time.monotonic() - self._t0 < 0.3:
+            return ""
+        if self._first_run:
+            return "compiling (first run only): the CPU kernels take 10-30 s once; Esc quits"
+        return "starting the pipeline ..."
+
+    @staticmethod
+    def has_exposure_control(source: Any) -> bool:
+        return hasattr(source, "set_exposure") and hasattr(source, "exposure")
+
+    def compute_layout(self, fb_size: tuple[int, int]) -> Layout:
+        """This frame's rectangles (see :mod:`viewfinder.render.layout`)."""
+        return compute_layout(
+            fb_size,
+            self.renderer.image_size,
+            collapsed=self.collapsed or not self.show_panels,
+            histogram=self.show_histogram,
+            scopes=self.show_scopes,
+            placement=self.placement,
+            clean=self.clean,
+        )
+
     def view_area(self, fb_size: tuple[int, int]) -> tuple[int, int, int, int]:
-        fw, fh = fb_size
-        side = PANEL_WIDTH if self.show_panels and fw > 2 * PANEL_WIDTH else 0
-        return 0, 0, fw - side, fh
+        """The image area: the window minus the docked column."""
+        return self.compute_layout(fb_size).image_area
+
+    def layout_prefs(self) -> dict[str, Any]:
+        """What the user's config remembers of the layout."""
+        return {
+            "collapsed": self.collapsed,
+            "show_histogram": self.show_histogram,
+            "show_scopes": self.show_scopes,
+            "placement": self.placement,
+        }
 
     def notify(self, text: str, error: bool = False) -> None:
-        """A note in the capture panel; errors also go to the view and to stderr."""
+        """A note in the capture panel; errors also go to the view (a toast and the message
+        line) and to stderr."""
         self._notes.append((time.monotonic(), text))
         if error:
             self.message = text
+            self.toast(text, error=True)
             print(f"viewfinder: {text}", file=sys.stderr)
+
+    def toast(self, text: str, error: bool = False) -> None:
+        """A short note over the image (captures, errors, mode changes), gone after 3 s."""
+        self.toasts.append((time.monotonic(), text, error))
+
+    def active_toasts(self) -> list[tuple[str, bool]]:
+        self.recent_notes()  # the writer's notes become toasts too
+        now = time.monotonic()
+        return [(t, e) for at, t, e in self.toasts if now - at < (6.0 if e else 3.0)]
 
     def recent_notes(self) -> list[str]:
         if self._writer is not None:
             while self._writer.notes:
-                self._notes.append((time.monotonic(), self._writer.notes.pop(0)))
+                note = self._writer.notes.pop(0)
+                self._notes.append((time.monotonic(), note))
+                if note.startswith("wrote "):
+                    self.toast(Path(note[6:]).name)  # "VF_..._000123.dng, 24.1 MB"
+                else:
+                    self.toast(note, error=note.startswith("capture failed"))
         now = time.monotonic()
         return [t for at, t in self._notes if now - at < 20.0]
 
@@ -224,6 +300,7 @@ class Viewer(ViewerControls):
                 self._view_hist = np.array(vh)
         if self._raw_stats is None or self._view_hist is None:
             self._host_histograms(result)
+        self._drive_exposure(result)
         t = time.perf_counter()
         self.renderer.upload(result.arrays, result.arrays.get("magnifier"), self.orientation)
         if result.ready_event is not None:
@@ -265,9 +342,18 @@ class Viewer(ViewerControls):
         GL.glClearColor(0.08, 0.08, 0.09, 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT)
         t = time.perf_counter()
-        if self.renderer.image_size is not None:
-            self.image_rect = letterbox(self.renderer.image_size, self.view_area(fb_size))
-            self.renderer.draw(self.image_rect, fb_size, self.overlays, time.monotonic() - self._t0)
+        self.layout = layout = self.compute_layout(fb_size)
+        self.magnifier_inset = None
+        if layout.image is not None:
+            self.image_rect = layout.image
+            ov = self.shown_overlays()
+            if ov.magnifier:
+                avoid = [r for r in (layout.histogram, layout.scopes) if r and layout.overlay]
+                self.magnifier_inset = magnifier_rect(layout.image, ov.magnifier_centre, avoid)
+            self.renderer.draw(
+                self.image_rect, fb_size, ov, time.monotonic() - self._t0, self.magnifier_inset
+            )
+        self._fit_view(layout.image_area)
         t1 = time.perf_counter()
         io = imgui.get_io()
         io.display_size = imgui.ImVec2(fw, fh)
@@ -281,6 +367,44 @@ class Viewer(ViewerControls):
         imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
         self.stats["draw_ms"] = (t1 - t) * 1e3
         self.stats["ui_ms"] = (time.perf_counter() - t1) * 1e3
+
+    def shown_overlays(self) -> Overlays:
+        """The overlays as drawn: none in the clean view."""
+        if not self.clean:
+            return self.overlays
+        return replace(
+            self.overlays,
+            peaking=False,
+            zebra=False,
+            false_colour=False,
+            grid="off",
+            guide="off",
+            framelines=False,
+            magnifier=False,
+        )
+
+    def _fit_view(self, area: tuple[int, int, int, int]) -> None:
+        """Develop the view at the size it is shown: once the image area has kept a new size
+        for 0.2 s (at once headless), the pipeline's view_size follows it."""
+        result = self.last_result
+        if not self.fit_view or result is None or result.frame is None or area[2] <= 0:
+            return
+        from ..orientation import swaps_axes
+
+        frame = result.frame
+        box = (area[2], area[3])
+        if swaps_axes(self.orientation):  # fit the turned picture: the sensor's order here
+            box = box[::-1]
+        want = fit_size((frame.width, frame.height), box)
+        if want == tuple(self.settings.view_size or ()):
+            self._fit_pending = None
+            return
+        now = time.monotonic()
+        if self._fit_pending is None or self._fit_pending[0] != want:
+            self._fit_pending = (want, now)
+        if self._headless or now - self._fit_pending[1] >= 0.2:
+            self._fit_pending = None
+            self.update_settings(view_size=want)
 
     def step(self, wait_s: float = 0.0) -> bool:
         """Take the newest result (waiting up to ``wait_s``), draw, present; True if new."""
@@ -312,7 +436,12 @@ class Viewer(ViewerControls):
     def _needs_redraw(self) -> bool:
         """Input arrived, or something on screen moves (zebra stripes, notes fading)."""
         recent_input = time.monotonic() - self._input_at < 0.5  # ImGui hover, animations
-        return recent_input or self.overlays.zebra or bool(self.recent_notes())
+        moving = (self.overlays.zebra and not self.clean) or not self.presented
+        if not self.presented and self._first_run and not self._said_compiling:
+            if time.monotonic() - self._t0 > 0.3:
+                self._said_compiling = True
+                print(f"viewfinder: {self.status_text()}", file=sys.stderr, flush=True)
+        return recent_input or moving or bool(self.recent_notes()) or bool(self.active_toasts())
 
     def _forward(self, backend_callback: Any) -> Any:
         """A glfw callback that hands the event to ImGui's glfw backend and asks for a redraw."""
@@ -473,6 +602,17 @@ class Viewer(ViewerControls):
             import cv2
 
             cv2.setNumThreads(self._cv_threads)
+
+
+def first_run() -> bool:
+    """True when Numba has not cached the CPU kernels yet (the first run compiles them)."""
+    schedules = Path(__file__).resolve().parent.parent / "schedules"
+    cache = os.environ.get("NUMBA_CACHE_DIR")
+    where = Path(cache) if cache else schedules / "__pycache__"
+    try:
+        return not any(where.rglob("cpu_preview*.nbi"))
+    except OSError:
+        return False
 
 
 def _single_thread_opencv() -> int | None:

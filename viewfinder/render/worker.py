@@ -206,6 +206,14 @@ class Processor:
         return self.take()
 
 
+def _megabytes(path: Path) -> str:
+    """A file's size as a toast gives it: "24.1 MB"."""
+    try:
+        return f"{Path(path).stat().st_size / 1e6:.1f} MB"
+    except OSError:
+        return "size unknown"
+
+
 class CaptureWriter:
     """Writes captures on its own thread; ``notes`` collects one line per file written."""
 
@@ -249,7 +257,7 @@ class CaptureWriter:
                     written = capture.write_dng(payload, path, unique=True)
                 else:
                     written = capture.write_png(payload, path, unique=True)
-                self.notes.append(f"wrote {written}")
+                self.notes.append(f"wrote {written}, {_megabytes(written)}")
             except Exception as exc:  # a full disk or a bad folder: tell the user
                 error = capture.write_error(exc, path)
                 self.notes.append(f"capture failed: {error or exc}")
