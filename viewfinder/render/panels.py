@@ -140,6 +140,7 @@ def _lens_panel(v: Any) -> None:
     if not v.is_sim:
         imgui.text_wrapped(f"{v.source_name}: lens controls need the simulated camera")
         return
+    _scene_choice(v)
     mode = cam.mode
     if imgui.radio_button("Built-in 23 mm", mode == "builtin"):
         v.set_mode("builtin")
@@ -182,6 +183,20 @@ def _lens_panel(v: Any) -> None:
     if mode == "builtin":
         af = (v.last_meta or {}).get("af") or {}
         imgui.text(f"AF: {af.get('state', 'idle')} (click the image to focus there)")
+
+
+def _scene_choice(v: Any) -> None:
+    """What the simulated camera sees: the planes or the motorcycle (a depth photograph)."""
+    from imgui_bundle import imgui
+
+    from ..sources.simulated import SCENES
+
+    cam = v.camera
+    names = list(SCENES)
+    current = names.index(cam.scene_name) if cam.scene_name in names else 0
+    changed, idx = imgui.combo("scene", current, names)
+    if changed:
+        v._camera_call("scene", cam.set_scene, names[idx])
 
 
 def _dof_scale(v: Any, lens: Any, focus: float) -> None:
