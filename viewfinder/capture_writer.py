@@ -276,16 +276,11 @@ class BurstWriter:
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"WxH"`` -> (width, height), or None; ``ValueError`` names a bad value."""
-    if text is None:
-        return None
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size must be WxH (e.g. 4096x3072), got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise ValueError(f"size must be positive, got {text!r}")
-    return w, h
+    """``--size "WxH"`` -> (width, height), or None: :func:`viewfinder.app.parse_size`, the
+    one place sizes are checked."""
+    from .app import parse_size as parse
+
+    return parse(text, "--size")
 
 
 def cli_capture(args: argparse.Namespace) -> int:
@@ -298,8 +293,14 @@ def cli_capture(args: argparse.Namespace) -> int:
         raise ValueError(f"--count must be >= 1, got {args.count}")
     # A camera that stops sending (unplugged) must not hang the command: --timeout s at most
     timeout = parse_timeout(getattr(args, "timeout", None))
+    lens_file = getattr(args, "lens_file", None)
+    if lens_file and args.source.strip().lower().split(":")[0] != "sim":
+        raise ValueError(f"--lens-file needs the simulated camera, not {args.source!r}")
     source = open_source(
-        args.source, lens=getattr(args, "lens", None), size=parse_size(getattr(args, "size", None))
+        args.source,
+        lens=getattr(args, "lens", None),
+        size=parse_size(getattr(args, "size", None)),
+        **({"lens_file": lens_file} if lens_file else {}),
     )
     try:
         apply_scene(source, getattr(args, "scene", None), getattr(args, "lens", None))

@@ -26,6 +26,42 @@ class CliError(Exception):
     """An error the user can fix: printed as one line, exit status 2."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Help that shows each option's default (when it has a meaningful one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" not in text
+            and "default" not in text
+            and default not in (None, False, "", argparse.SUPPRESS)
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("viewfinder")
+    except Exception:  # a checkout that is not installed
+        from viewfinder import __version__
+
+        return __version__
+
+
+def _add_lens_file(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lens-file",
+        default=None,
+        help="a TOML file of extra lenses for the simulated camera (as samples/my_lenses.toml); "
+        "their ids work with --lens",
+    )
+
+
 def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--source",
@@ -54,17 +90,44 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="viewfinder", description="GPU-accelerated camera viewfinder engine."
+        prog="viewfinder",
+        description="GPU-accelerated camera viewfinder engine. Bare `viewfinder [options]` "
+        "is `viewfinder run [options]`: the live view of the simulated camera.",
+        formatter_class=_Formatter,
     )
+    parser.add_argument("--version", action="version", version=f"viewfinder {_version()}")
     sub = parser.add_subparsers(dest="command")
 
-    run = sub.add_parser("run", help="live view (window, or --headless)")
+    def add(name: str, **kw: object) -> argparse.ArgumentParser:
+        kw.setdefault("description", kw.get("help"))
+        return sub.add_parser(name, formatter_class=_Formatter, **kw)  # type: ignore[arg-type]
+
+    run = add("run", help="live view (window, or --headless); the default command")
     _add_source_args(run)
+    _add_lens_file(run)
     run.add_argument("--headless", action="store_true", help="render offscreen, no window")
     run.add_argument("--frames", type=int, default=0, help="stop after N frames (0: run on)")
-    run.add_argument("--snapshot", default=None, help="write the last view to this PNG")
+    run.add_argument(
+        "--snapshot",
+        default=None,
+        help="write the last view to this image file (.png, .jpg or .tif; its folder must "
+        "exist); the file is --view's size",
+    )
     run.add_argument("--size", default=None, help="sensor output size WxH (simulated source)")
-    run.add_argument("--view", default=None, help="view size WxH")
+    run.add_argument(
+        "--view",
+        default=None,
+        help="window and snapshot size WxH, the image letterboxed in it with its aspect kept "
+        "(default 1280x720; a window opens at the size it last had)",
+    )
+    run.add_argument(
+        "--clean", action="store_true", help="clean view: no panels, no overlays (C toggles)"
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="headless: one line of figures per frame (else one status line a second)",
+    )
     run.add_argument("--demosaic", default="mhc", help="bilinear | mhc | hq")
     run.add_argument(
         "--backend",
@@ -75,15 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-window", dest="headless", action="store_true", help="alias of --headless"
     )
 
-    lenses = sub.add_parser("lenses", help="list the lenses, one a line, id first")
+    lenses = add("lenses", help="list the lenses, one a line, id first")
     lenses.add_argument("--file", default=None, help="a TOML file of extra lenses")
 
-    sub.add_parser("devices", help="list V4L2 devices with their formats, sizes and rates")
+    add("devices", help="list V4L2 devices with their formats, sizes and rates")
 
-    cap = sub.add_parser("capture", help="capture N frames to DNG or PNG files")
+    cap = add("capture", help="capture N frames to DNG, PNG or JPEG files")
     _add_source_args(cap)
+    _add_lens_file(cap)
     cap.add_argument("--count", type=int, default=1, help="number of frames")
-    cap.add_argument("--format", default="dng", choices=("dng", "png", "png16", "jpeg"))
+    cap.add_argument(
+        "--format",
+        default="dng",
+        choices=("dng", "png", "png16", "jpeg"),
+        help="dng: the raw frame bit-exact; png / png16 / jpeg: developed",
+    )
     cap.add_argument("--out", default=".", help="output folder")
     cap.add_argument("--size", default=None, help="sensor output size WxH (simulated source)")
 
@@ -106,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_program = argv is None
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]  # bare `viewfinder [run options]` is `viewfinder run ...`
     args = parser.parse_args(argv)
     command = args.command

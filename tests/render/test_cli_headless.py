@@ -47,6 +47,7 @@ def test_headless_run_writes_a_snapshot_and_prints_per_frame_figures(tmp_path):
             "960x720",
             "--lens",
             "builtin",
+            "--verbose",
             "--snapshot",
             str(out),
         ],
@@ -111,6 +112,7 @@ def test_headless_run_on_cudasim_runs_the_device_path(tmp_path):
 
     out = tmp_path / "shot.png"
     args = ["run", "--headless", "--backend", "cudasim", "--frames", "3", "--size", "320x240"]
+    args.append("--verbose")  # a line a frame
     proc = _run([*args, "--snapshot", str(out)], tmp_path)
     if proc.returncode != 0 and "no OpenGL for headless rendering" in proc.stderr:
         pytest.skip(f"no EGL here: {proc.stderr.strip()}")
@@ -120,3 +122,69 @@ def test_headless_run_on_cudasim_runs_the_device_path(tmp_path):
     assert len(frames) == 3 and all("gpu_develop" in ln for ln in frames[1:]), frames
     img = cv2.imread(str(out))
     assert img is not None and img.std() > 20  # a picture, not a blank window
+
+
+def _image_box(img):
+    """Bounding box (x, y, w, h) of the pixels that are not the window's background."""
+    bg = img[0, 0].astype(int)
+    differs = np.abs(img.astype(int) - bg).max(axis=2) > 12
+    ys, xs = np.nonzero(differs)
+    return xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+
+
+@pytest.mark.gl
+def test_view_is_the_snapshot_size_and_the_image_keeps_its_aspect(tmp_path):
+    import cv2
+
+    out = tmp_path / "wide.png"
+    args = ["run", "--headless", "--frames", "3", "--size", "960x720", "--view", "1920x1080"]
+    proc = _run([*args, "--clean", "--snapshot", str(out)], tmp_path)
+    if proc.returncode != 0 and "no OpenGL for headless rendering" in proc.stderr:
+        pytest.skip(f"no EGL here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    img = cv2.imread(str(out))
+    assert img.shape == (1080, 1920, 3)
+    x, y, w, h = _image_box(img)
+    assert h == 1080 and w / h == pytest.approx(4 / 3, abs=0.01)  # pillarboxed 4:3
+    assert x == pytest.approx((1920 - w) / 2, abs=2)
+
+
+@pytest.mark.gl
+def test_headless_prints_a_status_line_a_second_not_a_line_a_frame(tmp_path):
+    proc = _run(["run", "--headless", "--frames", "12", "--size", "640x480"], tmp_path)
+    if proc.returncode != 0 and "no OpenGL for headless rendering" in proc.stderr:
+        pytest.skip(f"no EGL here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert not [ln for ln in lines if ln.startswith("frame ")]
+    status = [ln for ln in lines if " frames | " in ln and "fps" in ln]
+    assert len(status) <= max(2, len(lines))  # at most one a second of the run
+    assert all("AE" in ln for ln in status)  # the exposure the camera took, AE's state
+
+
+@pytest.mark.gl
+def test_window_size_and_layout_are_remembered_in_the_config_folder(tmp_path):
+    import json
+
+    import cv2
+
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("needs an X display (run under xvfb-run)")
+    config = tmp_path / "config"
+    env = {"XDG_CONFIG_HOME": str(config)}
+    work = tmp_path / "work"
+    work.mkdir()
+    args = ["run", "--frames", "2", "--size", "640x480"]
+    proc = _run([*args, "--view", "1000x640"], work, env_extra=env, drop_display=False)
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads((config / "viewfinder" / "viewer.json").read_text())
+    assert saved["window"] == [1000, 640] and saved["layout"]["placement"] == "strip"
+    saved["layout"]["placement"] = "top-right"
+    (config / "viewfinder" / "viewer.json").write_text(json.dumps(saved))
+    out = work / "again.png"
+    proc = _run([*args, "--snapshot", str(out)], work, env_extra=env, drop_display=False)
+    assert proc.returncode == 0, proc.stderr
+    assert cv2.imread(str(out)).shape == (640, 1000, 3)  # the window it last had
+    saved = json.loads((config / "viewfinder" / "viewer.json").read_text())
+    assert saved["layout"]["placement"] == "top-right"
+    assert sorted(p.name for p in work.iterdir()) == ["again.png"]  # nothing beside the work

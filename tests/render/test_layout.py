@@ -53,9 +53,12 @@ def test_framelines_are_the_field_of_longer_lenses():
 def test_sizes_parse_and_refuse_garbage():
     assert parse_size("1920x1080", "--size") == (1920, 1080)
     assert parse_size(None, "--size") is None
-    with pytest.raises(ValueError, match="--view.*'12'"):
-        parse_size("12", "--view")
-    with pytest.raises(ValueError, match="between"):
-        parse_size("1x1", "--size")
+    # one wording for every size option, naming the option, the range and the value
+    for text, what in (("12", "--view"), ("2x2", "--view"), ("1x1", "--size"), ("axb", "--size")):
+        lo = "320x240" if what == "--view" else "4x4"
+        with pytest.raises(ValueError) as err:
+            parse_size(text, what)
+        expect = f"{what} must be WIDTHxHEIGHT from {lo} to 65536x65536, e.g. 1920x1080"
+        assert str(err.value) == f"{expect}, got {text!r}"
     assert _view_size((1920, 1080), (920, 720)) == (920, 516)
     assert _view_size((640, 480), (920, 720)) == (640, 480)  # never enlarged
