@@ -213,3 +213,14 @@ def test_auto_exposure_brings_a_fast_lens_out_of_clipping(viewer):
     assert t < 1 / 400  # much shorter than the 1/160 s it started at
     viewer.set_exposure(1 / 125, 200)  # a manual setting switches AE off
     assert not viewer.auto_exposure.enabled and cam.exposure == (1 / 125, 200)
+
+
+def test_built_in_lens_framelines_are_equivalent_focal_lengths(viewer):
+    viewer.set_mode("builtin")
+    frames = viewer.overlays.frames
+    assert [f for f, _ in frames] == [28.0, 35.0, 50.0, 75.0]  # not the M lenses' 21..90
+    f, (u0, _, u1, _) = frames[1]
+    assert u1 - u0 == pytest.approx(23.0 / 35.0, rel=0.03)  # 23 mm equiv. sees 23/35 of it
+    _until(viewer, lambda: viewer.last_result.frame.meta.get("mode") == "builtin")
+    viewer.step(wait_s=3.0)
+    _save(viewer, "builtin.png")

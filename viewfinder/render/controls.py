@@ -21,6 +21,9 @@ from ..sources.base import FrameRing, SourceThread
 from .view import frameline_rects
 from .worker import CaptureWriter
 
+#: Framelines of the built-in lens, in 35 mm-equivalent focal lengths.
+BUILTIN_FRAMES_EQUIV = (28.0, 35.0, 50.0, 75.0)
+
 
 def start_source(source: Any, ring: FrameRing) -> SourceThread:
     """Start ``source``'s reader thread into ``ring``."""
@@ -192,6 +195,13 @@ class ViewerControls:
         lens = getattr(self.source, "lens", None) if self.is_sim else None
         if lens is None:
             self.overlays.frames = []
+            return
+        if lens.mount == "builtin":
+            # a phone lens: framelines of the equivalent focal lengths of the crop a phone
+            # app offers (28/35/50/75 mm equiv.), labelled as such
+            w_mm, h_mm = self.sensor_size_mm
+            equiv = lens.focal_mm * 43.27 / math.hypot(w_mm, h_mm)
+            self.overlays.frames = frameline_rects(equiv, list(BUILTIN_FRAMES_EQUIV), limit=6)
             return
         others = [x.focal_mm for x in self.source.lenses.values() if x.mount == "m"]
         self.overlays.frames = frameline_rects(lens.focal_mm, others, limit=6)
