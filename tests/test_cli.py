@@ -85,3 +85,13 @@ def test_snapshot_paths_are_checked_before_any_work(tmp_path, capsys):
         ro.chmod(0o700)
     assert main(["run", "--headless", "--view", "2x2"]) == 2
     assert "--view must be WIDTHxHEIGHT from 320x240" in capsys.readouterr().err
+
+
+def test_lenses_table_columns_line_up(capsys):
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "samples" / "my_lenses.toml"
+    assert main(["lenses", "--file", str(sample)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    for word in ("min focus", "  mount "):
+        assert len({line.index(word) for line in lines}) == 1, word

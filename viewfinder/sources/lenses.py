@@ -231,22 +231,45 @@ def load_lenses(extra_file: str | Path | None = None) -> dict[str, Lens]:
     return lenses
 
 
-def format_lens(lens: Lens) -> str:
-    """One line describing ``lens``, its id first."""
+def _columns(lens: Lens) -> list[str]:
     aperture = (
         f"f/{lens.max_aperture:g}"
         if len(lens.apertures) == 1
         else f"f/{lens.max_aperture:g}-{lens.min_aperture:g}"
     )
-    extra = " autofocus" if lens.autofocus else ""
-    return (
-        f"{lens.id:<18} {lens.name:<38} {lens.focal_mm:g} mm  {aperture:<12} "
-        f"min focus {lens.min_focus_m:g} m  mount {lens.mount}{extra}"
-    )
+    extra = "autofocus" if lens.autofocus else ""
+    return [
+        lens.id,
+        lens.name,
+        f"{lens.focal_mm:g} mm",
+        aperture,
+        f"min focus {lens.min_focus_m:g} m",
+        f"mount {lens.mount}",
+        extra,
+    ]
+
+
+def format_lenses(lenses: list[Lens]) -> list[str]:
+    """One line per lens, id first, every column aligned across the lines."""
+    rows = [_columns(lens) for lens in lenses]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
+    right = {2}  # focal lengths align on their units
+    return [
+        "  ".join(
+            (c.rjust(w) if i in right else c.ljust(w))
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
+
+
+def format_lens(lens: Lens) -> str:
+    """One line describing ``lens``, its id first."""
+    return format_lenses([lens])[0]
 
 
 def cli_lenses(args: argparse.Namespace) -> int:
-    """``viewfinder lenses [--file F]``: print one line per lens, id first."""
-    for lens in load_lenses(getattr(args, "file", None)).values():
-        print(format_lens(lens))
+    """``viewfinder lenses [--file F]``: print one line per lens, id first, aligned."""
+    for line in format_lenses(list(load_lenses(getattr(args, "file", None)).values())):
+        print(line)
     return 0
