@@ -10,6 +10,12 @@ with ``host=True`` (device -> pinned host copy), and an aperture change (blur an
 the device).
 
     python -m bench.bench_sim [--quick] [--gpu-only] [--gpu-sizes 8192x6144,...] [--repeat N]
+    python -m bench.bench_sim --full-size planes|motorcycle
+
+``--full-size SCENE``: the 8192x6144 M camera (Summilux-M 35 at f/1.4) on the CPU, in a fresh
+process each: the first frame (scene render, exposure) in seconds and the process's peak
+memory, then a focus change, an aperture change and a cached frame; JSON
+``<date>-cpu2-sim-<scene>.json``.
 
 With several ``--gpu-sizes`` the JSON's ``gpu`` holds the last size and ``gpu_sizes`` them all.
 """
@@ -108,13 +114,77 @@ def gpu_frames(repeat: int, size: tuple[int, int] = (8192, 6144)) -> dict[str, o
     return out
 
 
+def full_size(scene: str, repeat: int = 5) -> dict[str, object]:
+    """First frame, focus change, aperture change and cached frame of the 8192x6144 M camera
+    showing ``scene`` (run in a fresh process for its peak memory)."""
+    import resource
+    import time
+
+    size = (8192, 6144)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    cam = SimulatedCamera(size, backend="numpy", scene=scene, motion=True, noise=True)
+    cam.set_mode("m")
+    cam.attach_lens("summilux-35")
+    cam.set_aperture(1.4)
+    cam.set_focus(cam.scene.subject_m)
+    cam.read()
+    first_s = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    foci = iter([2.2, 2.5, 3.0, 4.0, 2.3, 2.8, 3.5, 2.4] * 4)
+    stops = iter([2.0, 2.8, 4.0, 5.6, 8.0, 1.4, 2.8, 4.0] * 4)
+
+    def focus() -> None:
+        cam.set_focus(next(foci))
+        cam.read()
+
+    def aperture() -> None:
+        cam.set_aperture(next(stops))
+        cam.read()
+
+    out: dict[str, object] = {
+        "scene": scene,
+        "size": list(size),
+        "lens": "summilux-35",
+        "first_frame_s": first_s,
+        "peak_rss_mb": peak_mb,
+        "rss_before_mb": rss0,
+        "focus_change_and_read": measure(focus, repeat=repeat, warmup=1),
+        "aperture_change_and_read": measure(aperture, repeat=repeat, warmup=1),
+        "cached_read": measure(cam.read, repeat=repeat * 4, warmup=2),
+        "peak_rss_after_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    cam.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 1920x1080 only")
     parser.add_argument("--gpu-only", action="store_true", help="skip the CPU figures")
     parser.add_argument("--gpu-sizes", default="8192x6144", help="comma list of WxH")
     parser.add_argument("--repeat", type=int, default=None)
+    parser.add_argument(
+        "--full-size", default=None, help="planes | motorcycle: the 8192x6144 first frame etc."
+    )
     args = parser.parse_args(argv)
+    if args.full_size:
+        payload = {
+            "numba_threads": numba.get_num_threads(),
+            "load_average_before": list(os.getloadavg()),
+            **full_size(args.full_size, args.repeat or 5),
+            "load_average_after": list(os.getloadavg()),
+        }
+        r = payload
+        print(
+            f"{args.full_size} 8192x6144: first frame {r['first_frame_s']:.2f} s, peak "
+            f"{r['peak_rss_mb']:.0f} MB; focus change "
+            f"{r['focus_change_and_read']['median_ms']:.0f} ms, aperture change "
+            f"{r['aperture_change_and_read']['median_ms']:.0f} ms, cached frame "
+            f"{r['cached_read']['median_ms']:.1f} ms"
+        )
+        print(f"wrote {write_results('sim-' + args.full_size, payload)}")
+        return 0
     gpu_sizes = parse_sizes(args.gpu_sizes)
     if args.gpu_only and cupy_module() is None:
         print("bench_sim --gpu-only: no CUDA device (CuPy) here", file=sys.stderr)
