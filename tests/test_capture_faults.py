@@ -227,7 +227,11 @@ def test_viewer_captures_never_replace_a_file(tmp_path):
     writer.close()
     assert (tmp_path / "shot.png").read_bytes() == b"an earlier capture"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.png", "shot_1.png", "shot_2.png"]
-    assert writer.notes == [f"wrote {tmp_path / 'shot_1.png'}", f"wrote {tmp_path / 'shot_2.png'}"]
+    assert [n.rsplit(", ", 1)[0] for n in writer.notes] == [
+        f"wrote {tmp_path / 'shot_1.png'}",
+        f"wrote {tmp_path / 'shot_2.png'}",
+    ]
+    assert all(n.endswith(" MB") for n in writer.notes)  # the size, for the toast
 
 
 def test_unique_write_falls_back_to_an_exclusive_create_without_hard_links(tmp_path, monkeypatch):

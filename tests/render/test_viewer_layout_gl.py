@@ -224,3 +224,13 @@ def test_built_in_lens_framelines_are_equivalent_focal_lengths(viewer):
     _until(viewer, lambda: viewer.last_result.frame.meta.get("mode") == "builtin")
     viewer.step(wait_s=3.0)
     _save(viewer, "builtin.png")
+
+
+def test_first_run_is_told_by_an_empty_numba_cache(tmp_path, monkeypatch):
+    from viewfinder.render.viewer import first_run
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert first_run()  # nothing compiled yet: the window and stderr say "compiling"
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "cpu_preview.develop-1.py311.nbi").write_bytes(b"")
+    assert not first_run()

@@ -241,8 +241,8 @@ def _interrupt_after(args: list[str], ready: str | None) -> tuple[int, float, st
 @pytest.mark.gl
 def test_ctrl_c_stops_a_headless_run_waiting_on_a_silent_camera_within_a_second():
     args = ["-m", "tests.sources.v4l2_scenarios", "no_frames"]
-    args += ["run", "--headless", "--source", "v4l2:0", "--timeout", "60"]
-    code, took, err = _interrupt_after(args, "frame")
+    args += ["run", "--headless", "--source", "v4l2:0", "--timeout", "60", "--verbose"]
+    code, took, err = _interrupt_after(args, "frame")  # --verbose: a "frame" line a frame
     assert code == 130 and took < 1.0, (code, took, err)
 
 
