@@ -111,7 +111,7 @@ def test_headless_run_on_cudasim_runs_the_device_path(tmp_path):
     import cv2
 
     out = tmp_path / "shot.png"
-    args = ["run", "--headless", "--verbose", "--backend", "cudasim", "--frames", "3"]
+    args = ["run", "--headless", "--backend", "cudasim", "--frames", "3"]
     args += ["--size", "320x240"]
     args.append("--verbose")  # a line a frame
     proc = _run([*args, "--snapshot", str(out)], tmp_path)
