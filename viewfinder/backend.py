@@ -76,7 +76,11 @@ def get_xp(name: str | None = None) -> ModuleType:
             raise RuntimeError("CuPy backend asked for, but CuPy or a CUDA device is not usable")
         return xp
     if name == "cudasim":
-        return importlib.import_module("viewfinder.cudasim")
+        module = importlib.import_module("viewfinder.cudasim")
+        from .cudasim.simt.build import compiler
+
+        compiler()  # no C++ compiler: say so now (a RuntimeError naming it), not per frame
+        return module
     return np
 
 

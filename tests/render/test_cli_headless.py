@@ -189,3 +189,56 @@ def test_window_size_and_layout_are_remembered_in_the_config_folder(tmp_path):
     saved = json.loads((config / "viewfinder" / "viewer.json").read_text())
     assert saved["layout"]["placement"] == "top-right"
     assert sorted(p.name for p in work.iterdir()) == ["again.png"]  # nothing beside the work
+
+
+def test_cudasim_without_a_compiler_is_one_line_before_any_work(tmp_path):
+    proc = _run(
+        ["run", "--headless", "--backend", "cudasim", "--frames", "2", "--size", "320x240"],
+        tmp_path,
+        env_extra={"CXX": "/nonexistent/g++"},
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'/nonexistent/g++' was not found" in lines[0], proc.stderr
+
+
+@pytest.mark.gl
+def test_a_headless_run_whose_every_frame_fails_ends_with_its_reason(tmp_path, monkeypatch):
+    """A processing failure that recurs on every frame is said once and ends a headless run
+    after --timeout (it used to print the same line per frame until killed)."""
+    script = tmp_path / "fail.py"
+    script.write_text(
+        "import sys\n"
+        "from viewfinder import pipeline, cli\n"
+        "def broken(self, frame):\n"
+        "    raise RuntimeError('kernel exploded')\n"
+        "pipeline.Pipeline.process = broken\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("DISPLAY", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "run",
+            "--headless",
+            "--frames",
+            "5",
+            "--timeout",
+            "2",
+            "--size",
+            "320x240",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0 and "no OpenGL for headless rendering" in proc.stderr:
+        pytest.skip(f"no EGL here: {proc.stderr.strip()}")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("kernel exploded") == 2, proc.stderr  # the note once, the reason once
+    assert "processing failed: kernel exploded" in proc.stderr.strip().splitlines()[-1]

@@ -50,11 +50,13 @@ class Build:
 
 
 def compiler() -> str:
-    gxx = os.environ.get("CXX") or shutil.which("g++")
+    """The C++ compiler: ``$CXX`` if set, else g++; a CompileError naming it if missing."""
+    wanted = os.environ.get("CXX") or "g++"
+    gxx = shutil.which(wanted)
     if not gxx:
         raise CompileError(
-            "cudasim needs g++ to compile the CUDA kernels for the CPU "
-            "(Debian: apt-get install g++)"
+            f"cudasim needs a C++ compiler to run the CUDA kernels on the CPU, and {wanted!r} "
+            "was not found (Debian: apt-get install g++)"
         )
     return gxx
 
