@@ -35,6 +35,7 @@ from .capture import (
 )
 from .frame import Frame
 from .orientation import orient_image, orientation_of
+from .progress import Progress
 
 _STOP = object()
 
@@ -308,9 +309,15 @@ def cli_capture(args: argparse.Namespace) -> int:
         source.close()
         raise
     t0 = time.perf_counter()
+    progress: Progress | None = None
     try:
         with BurstWriter(args.out, fmt=args.format, queue_size=8) as writer:
-            for _ in range(args.count):
+            # a burst or a slow capture (a 50 MP frame on the CPU) shows its progress
+            progress = Progress(
+                args.count, "capture", poll=lambda: len(writer.written) + len(writer.errors)
+            )
+            for i in range(args.count):
+                progress.update(doing=f"reading frame {i + 1}")
                 try:
                     frame = read_frame(source, timeout)
                 except SourceError as exc:
@@ -318,9 +325,13 @@ def cli_capture(args: argparse.Namespace) -> int:
                     raise SourceError(
                         f"{exc}; wrote {len(writer.written)} of {args.count}"
                     ) from exc
+                progress.update(doing=f"writing frame {i + 1}")
                 writer.put(frame)
                 del frame  # the writer holds it until written, no longer
+            progress.update(doing="writing")
     finally:
+        if progress is not None:  # the bar ends before the summary or the error line
+            progress.close()
         source.close()
     dt = time.perf_counter() - t0
     print(

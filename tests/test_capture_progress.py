@@ -1,0 +1,123 @@
+"""Progress of `viewfinder capture`: a tqdm bar on a terminal, plain lines in a pipe."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import re
+import subprocess
+import sys
+import time
+
+from viewfinder.progress import Progress
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # anything but \t and \n
+# a capture of 2 frames of 4096x3072 from the simulated camera: 3-4 s a frame on 2 CPU cores
+SLOW = ["capture", "--size", "4096x3072", "--count", "2", "--format", "dng"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _job(stream, done_after=(0.3, 0.6, 0.9), **kw) -> Progress:
+    """A 3-item job done at ``done_after`` s, shown with no delay."""
+    t0 = time.monotonic()
+    p = Progress(3, "capture", stream=stream, delay_s=0.0, every_s=0.1, **kw)
+    for i, t in enumerate(done_after):
+        p.update(i, f"reading frame {i + 1}")
+        time.sleep(max(0.0, t0 + t - time.monotonic()))
+    p.update(3, "writing")
+    time.sleep(0.15)
+    p.close()
+    return p
+
+
+def test_plain_lines_in_a_pipe():
+    out = io.StringIO()
+    p = _job(out)
+    text = out.getvalue()
+    assert not CONTROL.search(text)
+    lines = text.splitlines()
+    assert p.lines == len(lines) >= 3
+    counts = []
+    for line in lines[:-1]:
+        m = re.fullmatch(
+            r"capture: ([0-3]) of 3 frames written in \d s; (reading frame \d|writing)", line
+        )
+        assert m, line
+        counts.append(int(m[1]))
+    assert counts == sorted(counts) and counts[0] < 3
+    assert re.fullmatch(r"capture: 3 of 3 frames written in \d s", lines[-1])  # where it ended
+
+
+def test_nothing_for_a_job_under_the_delay():
+    out = io.StringIO()
+    p = Progress(3, "capture", stream=out)  # 1 s
+    p.update(3)
+    p.close()
+    assert out.getvalue() == "" and p.lines == 0
+
+
+def test_a_bar_on_a_terminal_reads_its_count_from_poll():
+    term = _Terminal()
+    done = [0]
+    p = Progress(4, "capture", stream=term, delay_s=0.0, poll=lambda: done[0])
+    for i in range(1, 5):
+        time.sleep(0.25)
+        done[0] = i
+    time.sleep(0.25)
+    p.close()
+    text = term.getvalue()
+    assert "\r" in text and "2/4" in text and "4/4" in text and "frame/s" in text
+    assert text.endswith("\n")  # the bar is left showing 4/4
+
+
+def _cli(stderr, tmp_path):
+    return subprocess.Popen(
+        [sys.executable, "-m", "viewfinder.cli", *SLOW, "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        cwd=tmp_path,
+    )
+
+
+def test_cli_capture_prints_plain_progress_lines_into_a_pipe(tmp_path):
+    proc = _cli(subprocess.PIPE, tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.decode().startswith("wrote 2 ")
+    text = err.decode()
+    assert not CONTROL.search(text), repr(text)
+    lines = text.splitlines()
+    assert lines, "no progress at all"
+    for line in lines:
+        assert re.fullmatch(r"capture: [0-2] of 2 frames written in \d+ s(; .*)?", line), line
+    assert lines[-1].startswith("capture: 2 of 2 frames written")
+
+
+def test_cli_capture_draws_a_bar_on_a_terminal(tmp_path):
+    master, slave = pty.openpty()  # a terminal that says 0x0, as `script` gives
+    try:
+        proc = _cli(slave, tmp_path)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(timeout=120)
+        out = proc.stdout.read().decode()
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert out.startswith("wrote 2 ")
+    text = b"".join(chunks).decode(errors="replace")
+    assert "\r" in text and "frame/s" in text and "reading frame 1" in text, repr(text)
+    assert re.search(r"capture: 100%\|.*\| 2/2 \[", text), repr(text)
