@@ -94,6 +94,7 @@ class Viewer(ViewerControls):
         self.panel_rects: dict[str, tuple[int, int, int, int]] = {}
         self.image_rect = (0, 0, 0, 0)
         self.message = ""
+        self._processing_failing: tuple[float, int, Exception] | None = None
         #: short-lived notes over the image: (time, text, error)
         self.toasts: deque[tuple[float, str, bool]] = deque(maxlen=4)
         #: auto exposure of the simulated camera (a V4L2 camera keeps its own auto modes)
@@ -234,9 +235,11 @@ class Viewer(ViewerControls):
         line) and to stderr."""
         self._notes.append((time.monotonic(), text))
         if error:
+            repeated = text == self.message
             self.message = text
-            self.toast(text, error=True)
-            print(f"viewfinder: {text}", file=sys.stderr)
+            if not repeated:  # a failure that recurs every frame is said once
+                self.toast(text, error=True)
+                print(f"viewfinder: {text}", file=sys.stderr)
 
     def toast(self, text: str, error: bool = False) -> None:
         """A short note over the image (captures, errors, mode changes), gone after 3 s."""
@@ -459,6 +462,13 @@ class Viewer(ViewerControls):
         perr, self.processor.error = self.processor.error, None
         if perr is not None:
             self.notify(f"processing: {perr}", error=True)
+            if self._processing_failing is None:  # since when no frame got through
+                self._processing_failing = (time.monotonic(), self.processor.frames_done, perr)
+        elif (
+            self._processing_failing is not None
+            and self.processor.frames_done > self._processing_failing[1]
+        ):
+            self._processing_failing = None
         skipped = getattr(self.source, "errors", None)  # files a folder player skipped
         if isinstance(skipped, dict):
             seen = getattr(self, "_skipped_seen", 0)
@@ -559,6 +569,10 @@ class Viewer(ViewerControls):
                 break  # the source ended (or failed) and nothing more will come
             if headless and timeout and not fresh and self.source_thread.stalled_s > timeout:
                 raise SourceTimeout(self.stall_text())
+            failing = self._processing_failing
+            if headless and failing and time.monotonic() - failing[0] > (timeout or 5.0):
+                # every frame fails (a backend that cannot run here): end with its reason
+                raise RuntimeError(f"processing failed: {failing[2]}")
         return self.presented
 
     def close(self) -> None:
