@@ -258,7 +258,12 @@ def _status_line(viewer: Any, elapsed: float) -> str:
 
 def cli_run(args: argparse.Namespace) -> int:
     """Entry point of ``viewfinder run`` (and of bare ``viewfinder``)."""
-    from .render.context import NO_DISPLAY_HINT, DisplayUnavailable, has_display, prepare_platform
+    from .render.context import (
+        DisplayUnavailable,
+        has_display,
+        no_display_message,
+        prepare_platform,
+    )
 
     headless = bool(getattr(args, "headless", False))
     frames = int(getattr(args, "frames", 0) or 0)
@@ -278,7 +283,7 @@ def cli_run(args: argparse.Namespace) -> int:
     window = view or tuple(prefs.get("window") or WINDOW_SIZE)
     prepare_platform(headless)  # before anything imports OpenGL
     if not headless and not has_display():  # say so before the source starts up
-        raise DisplayUnavailable(NO_DISPLAY_HINT)
+        raise DisplayUnavailable(no_display_message())  # not set, or nothing answers there
 
     from .orientation import orientation_of, swaps_axes
     from .pipeline import Pipeline

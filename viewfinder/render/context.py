@@ -10,8 +10,13 @@ servers). PyOpenGL picks its platform (GLX or EGL) once, at import, so
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
+import functools
 import os
+import re
+import socket
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -32,8 +37,74 @@ class DisplayUnavailable(RuntimeError):
 
 
 def has_display() -> bool:
-    """Whether an X11 or Wayland display is named in the environment."""
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    """Whether a display is there to open: a Wayland display named in the environment, or an
+    X display named in ``DISPLAY`` that answers (see :func:`display_problem`)."""
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    return bool(os.environ.get("DISPLAY")) and display_problem() is None
+
+
+def no_display_message() -> str:
+    """One line saying why no window can open here and what to do instead."""
+    problem = display_problem()
+    if problem is None or not os.environ.get("DISPLAY"):
+        return NO_DISPLAY_HINT
+    return f"{problem}: use --headless, or start an X server there (or run under xvfb-run)"
+
+
+def display_problem() -> str | None:
+    """Why the X display named in ``DISPLAY`` cannot be opened, or None when it can (or
+    when that cannot be told here: no libX11). ``"cannot open display ':99' (no X server
+    there)"``; an unset ``DISPLAY`` is "DISPLAY is not set"."""
+    name = os.environ.get("DISPLAY", "")
+    if not name:
+        return "DISPLAY is not set"
+    return _x_display_problem(name)
+
+
+@functools.lru_cache(maxsize=8)
+def _x_display_problem(name: str) -> str | None:
+    """Opens the display ``name`` with libX11 (as glfw would, and closes it again)."""
+    try:
+        libx11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    except OSError:  # no libX11 here: glfw will say what it finds
+        return None
+    libx11.XOpenDisplay.restype = ctypes.c_void_p
+    libx11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    libx11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    handle = libx11.XOpenDisplay(name.encode())
+    if handle:
+        libx11.XCloseDisplay(handle)
+        return None
+    cause = (
+        "its X server refused the connection: check XAUTHORITY or xhost"
+        if _x_socket_answers(name)
+        else "no X server there"
+    )
+    return f"cannot open display {name!r} ({cause})"
+
+
+def _x_socket_answers(name: str) -> bool:
+    """Whether anything listens where the X display ``name`` ("[host]:N[.S]") would be."""
+    host, _, number = name.rpartition(":")
+    number = number.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        paths = [f"\0/tmp/.X11-unix/X{number}", f"/tmp/.X11-unix/X{number}"]
+        for path in paths:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.connect(path)
+                    return True
+                except OSError:
+                    continue
+        return False
+    try:
+        with socket.create_connection((host, 6000 + int(number)), timeout=2.0):
+            return True
+    except OSError:
+        return False
 
 
 def prepare_platform(headless: bool) -> str:
@@ -200,7 +271,7 @@ def create_context(
     platform = prepare_platform(headless)
     if not headless:
         if not has_display():
-            raise DisplayUnavailable(NO_DISPLAY_HINT)
+            raise DisplayUnavailable(no_display_message())
         return _glfw_context((w, h), title, visible=True)
     if platform == "egl":
         return _egl_context((w, h), prefer_gpu)
@@ -213,10 +284,15 @@ def _glfw_context(size: tuple[int, int], title: str, visible: bool) -> GLContext
     import glfw
     import imgui_bundle  # noqa: F401  (first: makes pyglfw load imgui-bundle's libglfw)
 
-    if not glfw.init():
-        hint = NO_DISPLAY_HINT if visible else NO_EGL_HINT
+    # glfw's own complaints (a GLFWError warning on stderr) go into the one line we raise
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        ok = glfw.init()
+    if not ok:
+        why = "; ".join(_glfw_words(w.message) for w in said) or "glfw.init() failed"
+        hint = "use --headless" if visible else NO_EGL_HINT
         raise DisplayUnavailable(
-            f"glfw cannot open the display {os.environ.get('DISPLAY')!r}; " + hint
+            f"cannot open display {os.environ.get('DISPLAY')!r} ({why}): {hint}"
         )
     glfw.default_window_hints()
     glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
@@ -224,16 +300,28 @@ def _glfw_context(size: tuple[int, int], title: str, visible: bool) -> GLContext
     glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
     glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
     glfw.window_hint(glfw.VISIBLE, visible)
-    window = glfw.create_window(size[0], size[1], title, None, None)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        window = glfw.create_window(size[0], size[1], title, None, None)
     if not window:
+        why = "; ".join(_glfw_words(w.message) for w in said)
         raise DisplayUnavailable(
-            "glfw could not create an OpenGL 3.3 core window "
-            "(update the GL driver, or install Mesa: libgl1-mesa-dri)"
+            "glfw could not create an OpenGL 3.3 core window"
+            + (f" ({why})" if why else "")
+            + ": update the GL driver, or install Mesa (libgl1-mesa-dri)"
         )
     glfw.make_context_current(window)
     if visible:
         glfw.swap_interval(1)  # present at vsync
     return GLContext("window" if visible else "hidden-window", size, window=window)
+
+
+def _glfw_words(message: object) -> str:
+    """What a GLFWError warning says, without its code and bytes: "X11: Failed to open
+    display :99"."""
+    text = str(message).strip()
+    said = re.fullmatch(r"\(\d+\) b?(['\"])(.*)\1", text)  # "(65550) b'X11: ...'"
+    return said[2] if said else text
 
 
 def _egl_context(size: tuple[int, int], prefer_gpu: bool) -> GLContext:
