@@ -296,6 +296,9 @@ def cli_run(args: argparse.Namespace) -> int:
         raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     lens_file = getattr(args, "lens_file", None)
     clean = bool(getattr(args, "clean", False))
+    dual = bool(getattr(args, "dual", False))
+    if dual and args.source.strip().lower().split(":")[0] != "sim":
+        raise ValueError(f"--dual needs the simulated camera (--source sim), not {args.source!r}")
     source = open_with_lens(args.source, args.lens, size, paced=not headless, lens_file=lens_file)
     try:
         apply_scene(source, getattr(args, "scene", None), args.lens)  # --scene
@@ -304,14 +307,16 @@ def cli_run(args: argparse.Namespace) -> int:
 
         layout = compute_layout(
             window,
+            (probe.width, probe.height),
             clean=clean,
+            second_size=(0, 0) if dual else None,
             **{
                 k: v
                 for k, v in (prefs.get("layout") or {}).items()
                 if k in ("collapsed", "placement")
             },
         )
-        area = layout.image_area[2:]
+        area = (layout.slot or layout.image_area)[2:]
         if swaps_axes(orientation_of(probe.meta)):  # shown turned: fit the turned area
             area = area[::-1]
         first_view = _view_size((probe.width, probe.height), area)
@@ -335,6 +340,7 @@ def cli_run(args: argparse.Namespace) -> int:
         fit_view=True,
         clean=clean,
         layout=prefs.get("layout"),
+        dual=dual,
     )
     started = time.perf_counter()
     last_status = [started]

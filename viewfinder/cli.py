@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--clean", action="store_true", help="clean view: no panels, no overlays (C toggles)"
     )
     run.add_argument(
+        "--dual",
+        action="store_true",
+        help="both sensors live (simulated camera): the built-in wide view with the M lens's "
+        "bright-line frame beside the M view",
+    )
+    run.add_argument(
         "--verbose",
         action="store_true",
         help="headless: one line of figures per frame (else one status line a second)",

@@ -11,7 +11,10 @@ framebuffer size and the user's layout choices, so that the image is never under
   in that corner of the image;
 - the **magnifier inset** goes in the corner of the image farthest from the point it
   magnifies, avoiding the overlays (:func:`magnifier_rect`);
-- the **clean view** has no column and no overlays: the image fills the window.
+- the **clean view** has no column and no overlays: the image fills the window;
+- the **dual view** (both sensors at once) splits the image area in two slots, side by side
+  or one above the other (whichever shows the pictures larger): the built-in lens's wide view
+  first (left or top), the M lens's beside it (:func:`split_area`).
 
 Rectangles are (x, y, width, height) in framebuffer pixels, top-left origin.
 """
@@ -48,6 +51,11 @@ class Layout:
     scopes: Rect | None
     #: the histogram and scopes are drawn over the image (a corner), not docked
     overlay: bool
+    #: the area the image is letterboxed in: ``image_area``, or its half in the dual view
+    slot: Rect | None = None
+    #: the dual view's second picture (the other sensor's stream) and its slot
+    second: Rect | None = None
+    second_slot: Rect | None = None
 
 
 def check_placement(placement: str) -> str:
@@ -72,14 +80,24 @@ def compute_layout(
     scopes: bool = False,
     placement: str = "strip",
     clean: bool = False,
+    second_size: tuple[int, int] | None = None,
+    second_first: bool = True,
 ) -> Layout:
-    """Split a ``fb_size`` (width, height) window; ``image_size`` is the picture as shown."""
+    """Split a ``fb_size`` (width, height) window; ``image_size`` is the picture as shown.
+
+    ``second_size`` (the dual view): the other stream's picture as shown (``(0, 0)`` before
+    its first frame), given a slot beside the image's; ``second_first`` puts it first (left
+    or top).
+    """
     check_placement(placement)
     fw, fh = int(fb_size[0]), int(fb_size[1])
     if clean:
         area = (0, 0, fw, fh)
-        image = letterbox(image_size, area) if image_size and fw > 0 and fh > 0 else None
-        return Layout(area, image, None, None, collapsed, None, None, False)
+        slot, second_slot, second = _dual_slots(area, image_size, second_size, second_first)
+        image = letterbox(image_size, slot) if image_size and slot[2] > 0 and fh > 0 else None
+        return Layout(
+            area, image, None, None, collapsed, None, None, False, slot, second, second_slot
+        )
     docked = [n for n, on in (("histogram", histogram), ("scopes", scopes)) if on]
     strip = placement == "strip" and bool(docked)
     # a window too narrow for a column of controls beside a picture: the column folds
@@ -96,13 +114,55 @@ def compute_layout(
             rects[name] = (column[0], y, width, h)
             y += h
     controls = (column[0], y, width, max(fh - y, 0))
-    image = letterbox(image_size, area) if image_size and area[2] > 0 and fh > 0 else None
+    slot, second_slot, second = _dual_slots(area, image_size, second_size, second_first)
+    image = letterbox(image_size, slot) if image_size and slot[2] > 0 and fh > 0 else None
     if not strip and docked:
-        target = image or area
+        target = image or slot
         rects.update(_corner_overlays(target, docked, placement))
     return Layout(
-        area, image, column, controls, folded, rects["histogram"], rects["scopes"], not strip
+        area,
+        image,
+        column,
+        controls,
+        folded,
+        rects["histogram"],
+        rects["scopes"],
+        not strip,
+        slot,
+        second,
+        second_slot,
     )
+
+
+def split_area(area: Rect, aspect: float = 4 / 3, gap: int = MARGIN) -> tuple[Rect, Rect]:
+    """Two slots of ``area`` for two pictures of ``aspect`` (width / height): side by side or
+    one above the other, whichever shows them larger; ``gap`` pixels between them."""
+    x, y, w, h = area
+    half_w, half_h = max((w - gap) // 2, 1), max((h - gap) // 2, 1)
+    side = min(half_w, h * aspect)  # picture width when side by side
+    stacked = min(w, half_h * aspect)
+    if side >= stacked:
+        return (x, y, half_w, h), (x + w - half_w, y, half_w, h)
+    return (x, y, w, half_h), (x, y + h - half_h, w, half_h)
+
+
+def _dual_slots(
+    area: Rect,
+    image_size: tuple[int, int] | None,
+    second_size: tuple[int, int] | None,
+    second_first: bool,
+) -> tuple[Rect, Rect | None, Rect | None]:
+    """(the image's slot, the second picture's slot, the second picture) of ``area``."""
+    if second_size is None:
+        return area, None, None
+    shape = image_size if image_size and image_size[1] > 0 else second_size
+    aspect = shape[0] / shape[1] if shape and shape[1] > 0 else 4 / 3
+    first, last = split_area(area, aspect)
+    slot, second_slot = (last, first) if second_first else (first, last)
+    second = None
+    if second_size[0] > 0 and second_size[1] > 0 and second_slot[2] > 0 and second_slot[3] > 0:
+        second = letterbox(second_size, second_slot)
+    return slot, second_slot, second
 
 
 def _corner_overlays(target: Rect, names: list[str], corner: str) -> dict[str, Rect]:

@@ -64,6 +64,7 @@ class Viewer(ViewerControls):
         fit_view: bool = False,
         clean: bool = False,
         layout: dict[str, Any] | None = None,
+        dual: bool = False,
     ) -> None:
         self.ctx = ctx
         self.pipeline = pipeline
@@ -118,6 +119,9 @@ class Viewer(ViewerControls):
         self._input_at = time.monotonic()  # last window input: redraw for a moment after it
         self._fullscreen_saved: tuple[int, int, int, int] | None = None
         self._t0 = time.monotonic()
+        self._running = False
+        #: the dual view's other sensor (render/dual.py); None when off
+        self.second: Any = None
         self._last_present = 0.0
         self._frame_times: deque[float] = deque(maxlen=60)
         self._proc_marks: deque[tuple[float, int]] = deque(maxlen=60)
@@ -143,6 +147,8 @@ class Viewer(ViewerControls):
         self.renderer = ViewRenderer(interop=pipeline.backend == "cupy")  # cudasim: no GL interop
         self._init_imgui()
         self._refresh_frames()
+        if dual:
+            self.set_dual(True)
 
     # -- ImGui -----------------------------------------------------------------------------
     def _init_imgui(self) -> None:
@@ -205,8 +211,61 @@ class Viewer(ViewerControls):
     def has_exposure_control(source: Any) -> bool:
         return hasattr(source, "set_exposure") and hasattr(source, "exposure")
 
+    @property
+    def dual(self) -> bool:
+        """Both sensors live: this stream and :attr:`second` (the other sensor) side by side."""
+        return self.second is not None
+
+    def set_dual(self, on: bool) -> bool:
+        """The dual view on or off (the simulated camera only); False with a note if refused."""
+        if bool(on) == self.dual:
+            return True
+        if not on:
+            second, self.second = self.second, None
+            try:
+                second.close()
+            finally:
+                self.toast("dual view off")
+                self._refresh_frames()
+            return True
+        if not self.is_sim or not hasattr(self.source, "stream"):
+            self.notify("the dual view needs the simulated camera (--source sim)", error=True)
+            return False
+        from ..pipeline import Pipeline
+        from .dual import SecondStream
+
+        if self.source.lens_of("m") is None:  # both sensors need a lens to show something
+            from ..app import DEFAULT_LENS, mount_lens
+
+            mode = self.source.mode
+            mount_lens(self.source, DEFAULT_LENS)
+            self.source.set_mode(mode)
+        settings = Settings(demosaic=self.settings.demosaic, view_size=self.settings.view_size)
+        pipeline = Pipeline(settings, backend=self.pipeline.backend)
+        self.second = SecondStream(
+            self.source.stream("other"), pipeline, interop=self.pipeline.backend == "cupy"
+        )
+        if self._running:
+            self.second.start()
+        self._refresh_frames()
+        self.toast("dual view: both sensors")
+        return True
+
+    def brightline_frames(self, mode: str) -> list[tuple[float, tuple[float, ...]]]:
+        """The bright-line frame of the M lens for the view of sensor ``mode`` (the dual
+        view's built-in picture), else none."""
+        if not self.dual or mode != "builtin":
+            return []
+        from .dual import camera_brightline
+
+        line = camera_brightline(self.source)
+        return [line] if line is not None else []
+
     def compute_layout(self, fb_size: tuple[int, int]) -> Layout:
         """This frame's rectangles (see :mod:`viewfinder.render.layout`)."""
+        second = None
+        if self.second is not None:
+            second = self.second.renderer.image_size or (0, 0)
         return compute_layout(
             fb_size,
             self.renderer.image_size,
@@ -215,6 +274,8 @@ class Viewer(ViewerControls):
             scopes=self.show_scopes,
             placement=self.placement,
             clean=self.clean,
+            second_size=second,
+            second_first=self.dual and self.source.mode == "m",
         )
 
     def view_area(self, fb_size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -356,7 +417,11 @@ class Viewer(ViewerControls):
             self.renderer.draw(
                 self.image_rect, fb_size, ov, time.monotonic() - self._t0, self.magnifier_inset
             )
-        self._fit_view(layout.image_area)
+        self._fit_view(layout.slot or layout.image_area)
+        if self.second is not None:
+            frames = [] if self.clean else self.brightline_frames(self.second.mode)
+            self.second.draw(layout.second, fb_size, frames, time.monotonic() - self._t0)
+            self.second.fit(layout.second_slot)
         t1 = time.perf_counter()
         io = imgui.get_io()
         io.display_size = imgui.ImVec2(fw, fh)
@@ -419,8 +484,14 @@ class Viewer(ViewerControls):
         result = self.processor.wait(wait_s) if wait_s > 0 else self.processor.take()
         if result is not None:
             self._take(result)
+        second_new = self.second is not None and self.second.take(self.pipeline.on_device)
         self._check_errors()
-        if self.ctx.window is not None and result is None and not self._needs_redraw():
+        if (
+            self.ctx.window is not None
+            and result is None
+            and not second_new
+            and not self._needs_redraw()
+        ):
             # nothing new to show: sleep until input or ~a frame, so that a software GL
             # does not redraw an unchanged picture at vsync and starve the processing thread
             glfw.wait_events_timeout(0.008)
@@ -559,11 +630,16 @@ class Viewer(ViewerControls):
         self._sync_assists()
         self._apply_settings()
         self.processor.start()
+        self._running = True
+        if self.second is not None:
+            self.second.start()
         while not self._quit and not self.ctx.should_close():
             fresh = self.step(wait_s=min(0.5, timeout or 0.5) if headless else 0.0)
             if fresh and on_frame is not None:
                 on_frame(self)
-            if frames and self.presented >= frames:
+            # the dual view: the other stream shows frames too before a counted run ends
+            second_done = self.second is None or self.second.presented >= min(frames, 2)
+            if frames and self.presented >= frames and second_done:
                 break
             if headless and not fresh and not self.source_thread.alive and not len(self.ring):
                 break  # the source ended (or failed) and nothing more will come
@@ -585,6 +661,7 @@ class Viewer(ViewerControls):
         from imgui_bundle import imgui, implot
 
         steps = [
+            lambda: self.second is not None and self.second.close(),
             lambda: self.processor.stop(timeout=1.0),
             lambda: self.source_thread.stop(timeout=1.0),
             lambda: self._writer is not None and self._writer.close(),

@@ -56,7 +56,7 @@ class ContrastAutofocus:
                 )
             point = (float(x), float(y))
             self._af = {"state": "scanning", "point": point}
-            exposure = self._exposure
+            exposure = self.exposure_of("builtin")
         # The sweep runs outside the lock, so the live view goes on meanwhile (its frames say
         # "scanning"); the scene's caches are shared, and guarded by the scene's own lock.
         focus, steps = self._contrast_sweep(point[0], point[1], exposure)

@@ -52,6 +52,7 @@ __all__ = [
     "MODES",
     "NO_LENS_F_NUMBER",
     "SCENES",
+    "SensorStream",
     "SimulatedCamera",
     "make_scene",
 ]
@@ -152,6 +153,8 @@ class SimulatedCamera(ContrastAutofocus):
         self._aperture = {"builtin": self.lenses["builtin"].max_aperture, "m": None}
         self._focus = {"builtin": 3.0, "m": None}
         self._exposure = (1.0 / 160.0, 100.0)
+        #: a sensor's own exposure (set_exposure(mode=...)): the dual view meters each stream
+        self._sensor_exposure: dict[str, tuple[float, float] | None] = dict.fromkeys(MODES)
         self._af: dict[str, Any] = {"state": "idle"}
         self._caches: dict[str, dict[str, Any]] = {}
         self._gpu: Any = None
@@ -183,8 +186,28 @@ class SimulatedCamera(ContrastAutofocus):
 
     @property
     def exposure(self) -> tuple[float, float]:
-        """(time_s, iso)."""
-        return self._exposure
+        """(time_s, iso) of the active sensor."""
+        return self.exposure_of(self._mode)
+
+    def exposure_of(self, mode: str) -> tuple[float, float]:
+        """(time_s, iso) of sensor ``mode``: its own exposure if it was given one, else the
+        camera's."""
+        return self._sensor_exposure.get(mode) or self._exposure
+
+    def lens_of(self, mode: str) -> Lens | None:
+        """The lens in front of sensor ``mode`` (``None``: empty M mount)."""
+        return self.lenses["builtin"] if mode == "builtin" else self._m_lens
+
+    def other_mode(self) -> str:
+        """The sensor that is not active."""
+        return "m" if self._mode == "builtin" else "builtin"
+
+    def stream(self, mode: str = "other") -> SensorStream:
+        """A :class:`SensorStream`: the frames of sensor ``mode`` ("builtin", "m", or
+        "other": whichever is not active, frame by frame), read beside ``read()``."""
+        if mode not in (*MODES, "other"):
+            raise ValueError(f"unknown sensor {mode!r}: expected builtin, m or other")
+        return SensorStream(self, mode)
 
     @property
     def scene_name(self) -> str:
@@ -252,10 +275,18 @@ class SimulatedCamera(ContrastAutofocus):
             if self._mode == "builtin":
                 self._af = {"state": "manual"}
 
-    def set_exposure(self, time_s: float, iso: float) -> None:
-        """Exposure time (s, 1/32000 to 30) and ISO (50 to 6400) of both sensors."""
+    def set_exposure(self, time_s: float, iso: float, mode: str | None = None) -> None:
+        """Exposure time (s, 1/32000 to 30) and ISO (50 to 6400) of both sensors, or with
+        ``mode`` of that sensor alone (the dual view meters each stream)."""
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"unknown sensor {mode!r}: expected one of {', '.join(MODES)}")
         with self._lock:
-            self._exposure = self.sensors["m"].check_exposure(time_s, iso)
+            exposure = self.sensors["m"].check_exposure(time_s, iso)
+            if mode is None:
+                self._exposure = exposure
+                self._sensor_exposure = dict.fromkeys(MODES)
+            else:
+                self._sensor_exposure[mode] = exposure
 
     # ----- rendering ------------------------------------------------------------------------
     def _render_device(self) -> tuple[Any, Any, dict] | None:
@@ -272,27 +303,29 @@ class SimulatedCamera(ContrastAutofocus):
         ndi = importlib.import_module(cupyx_module(xp).__name__ + ".scipy.ndimage")
         return xp, ndi, self._device_layers
 
-    def _state_key(self) -> tuple:
-        lens = self.lens
+    def _state_key(self, mode: str) -> tuple:
+        lens = self.lens_of(mode)
         return (
             id(self.scene),
-            self._mode,
+            mode,
             lens.id if lens else None,
-            self._aperture[self._mode],
-            self._focus[self._mode],
+            self._aperture[mode],
+            self._focus[mode],
             self.width,
             self.height,
         )
 
-    def _ensure_cache(self) -> dict[str, Any]:
-        """The rendered rate map and depth of the active sensor (one kept per mode).
+    def _ensure_cache(self, mode: str | None = None) -> dict[str, Any]:
+        """The rendered rate map and depth of sensor ``mode`` (default the active one; one
+        kept per mode).
 
         The state is read under the lock but the render runs outside it, so the controls
         never wait for a render; a frame always carries the state it was rendered with.
         """
         with self._lock:
-            key = self._state_key()
-            mode, lens = self._mode, self.lens
+            mode = mode or self._mode
+            key = self._state_key(mode)
+            lens = self.lens_of(mode)
             aperture, focus = self._aperture[mode], self._focus[mode]
             scene = self.scene
             cache = self._caches.get(mode)
@@ -378,26 +411,30 @@ class SimulatedCamera(ContrastAutofocus):
             self._stream = get_xp(self.backend).cuda.Stream(non_blocking=True)
         return self._stream
 
-    def _read(self) -> Frame:
-        cache = self._ensure_cache()
+    def _read(self, mode: str | None = None, owner: Any = None) -> Frame:
+        """The next frame of sensor ``mode`` (default the active one). ``owner`` (default the
+        camera) holds the frame counter, the device exposer and the last frame's state: a
+        :class:`SensorStream` has its own, so both sensors stream at once."""
+        owner = self if owner is None else owner
+        cache = self._ensure_cache(mode)
         sync = None
         with self._lock:
-            seq = self._seq
-            self._seq += 1
+            seq = owner._seq
+            owner._seq += 1
             offset = self._offset(seq)
-            time_s, iso = self._exposure
             mode = cache["mode"]
+            time_s, iso = self.exposure_of(mode)
             sensor = self.sensors[mode]
             if self.on_device:
-                if self._gpu is None:
-                    self._gpu = GpuExposer(self.width, self.height, self.host, xp=self.backend)
-                self._gpu.set_rate(cache["key"], cache["rate"])
+                if owner._gpu is None:
+                    owner._gpu = GpuExposer(self.width, self.height, self.host, xp=self.backend)
+                owner._gpu.set_rate(cache["key"], cache["rate"])
                 seed = (self.seed * 0x9E3779B1 + seq * 2 + (mode == "m")) & 0xFFFFFFFF
-                data = self._gpu.expose(offset, time_s, sensor.noise_params(iso), seed, self.noise)
-                sync = self._gpu.last_sync
+                data = owner._gpu.expose(offset, time_s, sensor.noise_params(iso), seed, self.noise)
+                sync = owner._gpu.last_sync
             else:
                 data = sensor.expose(cache["rate"], time_s, iso, offset, self.noise)
-            self._last = (cache, offset)
+            owner._last = (cache, offset)
             meta = self._meta(cache, sensor, time_s, iso)
         s = sensor.spec
         return Frame(
@@ -451,8 +488,9 @@ class SimulatedCamera(ContrastAutofocus):
             meta["af"] = dict(self._af)
         return meta
 
-    def truth(self) -> dict[str, np.ndarray]:
-        """Ground truth of the last frame, (H, W) float32 at the frame's resolution.
+    def truth(self, last: Any = None) -> dict[str, np.ndarray]:
+        """Ground truth of the last frame, (H, W) float32 at the frame's resolution
+        (``last``: a stream's last frame state instead of the camera's).
 
         ``depth_m``: depth of the scene at each pixel (``inf`` for the sky); ``coc_px``:
         blur-circle diameter in output pixels from :func:`viewfinder.optics.coc_px`. Both are
@@ -461,9 +499,10 @@ class SimulatedCamera(ContrastAutofocus):
         renderer's filled value is given) and beyond its edges.
         """
         with self._lock:
-            if self._last is None:
+            last = self._last if last is None else last
+            if last is None:
                 raise ValueError("no frame read yet: call read() first")
-            cache, (oy, ox) = self._last
+            cache, (oy, ox) = last
             lens = cache["lens"]
             known = None
             if cache.get("depth_fn") is not None:
@@ -492,6 +531,81 @@ class SimulatedCamera(ContrastAutofocus):
         self._device_layers = {}
 
     def __enter__(self) -> SimulatedCamera:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SensorStream:
+    """The frames of one sensor of a :class:`SimulatedCamera`, read beside the camera's own
+    ``read()`` (the dual view: both sensors stream at once). A FrameSource.
+
+    ``mode`` "builtin" or "m", or "other": the sensor the camera is not showing, decided per
+    frame. The stream has its own frame counter, pacing, CUDA stream and device exposer (its
+    frames carry their own ``Frame.sync``); the lenses, apertures, focus and scene are the
+    camera's. ``close()`` stops the stream, not the camera.
+    """
+
+    def __init__(self, camera: SimulatedCamera, mode: str) -> None:
+        self.camera = camera
+        self.sensor = mode
+        self.fps = camera.fps
+        self.width, self.height = camera.width, camera.height
+        self.name = f"{camera.name} ({mode})"
+        self._seq = 0
+        self._gpu: Any = None
+        self._stream: Any = None
+        self._last: tuple[dict[str, Any], tuple[int, int]] | None = None
+        self._next_t = time.monotonic()
+        self._closed = False
+
+    @property
+    def mode(self) -> str:
+        """The sensor this stream reads now ("builtin" or "m")."""
+        return self.camera.other_mode() if self.sensor == "other" else self.sensor
+
+    @property
+    def lens(self) -> Lens | None:
+        return self.camera.lens_of(self.mode)
+
+    @property
+    def exposure(self) -> tuple[float, float]:
+        return self.camera.exposure_of(self.mode)
+
+    def set_exposure(self, time_s: float, iso: float) -> None:
+        """This sensor's own exposure (the other keeps the camera's)."""
+        self.camera.set_exposure(time_s, iso, mode=self.mode)
+
+    def read(self) -> Frame:
+        cam = self.camera
+        if self._closed or cam._closed:
+            from .base import SourceError
+
+            raise SourceError(f"{self.name} is closed")
+        if self.fps:
+            now = time.monotonic()
+            self._next_t = max(self._next_t + 1.0 / self.fps, now)
+            if self._next_t > now:
+                time.sleep(self._next_t - now)
+        if cam.on_device and self._stream is None:
+            from ..backend import get_xp
+
+            self._stream = get_xp(cam.backend).cuda.Stream(non_blocking=True)
+        with self._stream if self._stream is not None else contextlib.nullcontext():
+            return cam._read(self.mode, owner=self)
+
+    def truth(self) -> dict[str, np.ndarray]:
+        """Ground truth of this stream's last frame (see :meth:`SimulatedCamera.truth`)."""
+        if self._last is None:
+            raise ValueError("no frame read yet: call read() first")
+        return self.camera.truth(self._last)
+
+    def close(self) -> None:
+        self._closed = True
+        self._gpu = None
+
+    def __enter__(self) -> SensorStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
