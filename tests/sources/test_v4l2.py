@@ -318,3 +318,35 @@ def test_cli_capture_from_camera(kernel, capsys, tmp_path):
         assert raw.raw_image_visible.shape == (H, W)
         assert "".join(raw.color_desc.decode()[i] for i in raw.raw_pattern.reshape(-1)) == "GRBG"
         assert raw.raw_image_visible.max() <= 1023 and seq == 0
+
+
+UVC_AUTOS = {
+    0x9A0901: ("Auto Exposure", 0, 3, 3),  # 1 manual, 3 aperture priority
+    0x9A0902: ("Exposure Time, Absolute", 1, 5000, 156),
+    0x98090C: ("White Balance, Automatic", 0, 1, 1),
+}
+
+
+def test_the_cameras_own_auto_modes_switch_off_and_on(kernel):
+    cam = camera(kernel, "YUYV", controls=dict(UVC_AUTOS))
+    with V4L2Source(0) as src:
+        assert src.auto_modes() == {"auto exposure": True, "auto white balance": True}
+        assert src.set_auto_mode("auto white balance", False) is False
+        assert cam.control_values[0x98090C] == 0
+        assert src.set_auto_mode("auto exposure", False) is False
+        assert cam.control_values[0x9A0901] == 1  # manual
+        assert src.auto_modes() == {"auto exposure": False, "auto white balance": False}
+        assert src.set_auto_mode("auto exposure", True) is True
+        assert cam.control_values[0x9A0901] == 3  # aperture priority, as UVC cameras offer
+        assert src.set_auto_mode("auto white balance", True) is True
+        assert cam.control_values[0x98090C] == 1
+        src.set_control("exposure", 300)  # a manual exposure turns the camera's AE off
+        assert src.auto_modes()["auto exposure"] is False
+        with pytest.raises(ValueError, match="has no auto gain mode"):
+            src.set_auto_mode("auto gain", True)
+
+
+def test_a_camera_without_auto_modes_has_none_to_show(kernel):
+    camera(kernel, "SRGGB10", controls={0x980913: ("Gain", 0, 255, 32)})
+    with V4L2Source(0) as src:
+        assert src.auto_modes() == {}

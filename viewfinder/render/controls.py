@@ -103,6 +103,32 @@ class ViewerControls:
             return
         self.toast(f"auto exposure {'on (' + ae.metering + ')' if ae.enabled else 'off'}")
 
+    def camera_auto_modes(self) -> dict[str, bool]:
+        """The camera's own auto modes (a V4L2 camera's auto exposure, auto white balance,
+        auto gain), name -> on, as far as it has them: ``{}`` for other sources and while the
+        camera is away. Read from the camera at most once a second (the panel asks each
+        frame)."""
+        read = getattr(self.source, "auto_modes", None)
+        if read is None:
+            return {}
+        now = time.monotonic()
+        cached = getattr(self, "_camera_autos", None)
+        if cached is None or now - cached[0] > 1.0:
+            try:
+                modes = dict(read())
+            except (ValueError, RuntimeError, OSError):  # unplugged, reopening
+                modes = {}
+            cached = self._camera_autos = (now, modes)
+        return cached[1]
+
+    def set_camera_auto(self, name: str, on: bool) -> bool:
+        """Switch one of the camera's own auto modes (see :meth:`camera_auto_modes`)."""
+        self._camera_autos = None
+        if not self._camera_call(name, self.source.set_auto_mode, name, bool(on)):
+            return False
+        self.toast(f"camera {name} {'on' if on else 'off'}")
+        return True
+
     def toggle_ae_lock(self) -> None:
         ae = self.auto_exposure
         if not ae.enabled:

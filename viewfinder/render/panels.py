@@ -282,7 +282,14 @@ def _exposure_panel(v: Any) -> None:
             state = "locked" if ae.locked else ("settled" if ae.settled else "metering")
             imgui.text(f"AE {state}")
     else:
-        imgui.text_wrapped(f"{v.source_name} keeps its own exposure (its auto modes stay on)")
+        # a V4L2 camera exposes itself: its own auto modes, as switches when it has them
+        modes = v.camera_auto_modes()
+        if not modes:
+            imgui.text_wrapped(f"{v.source_name} keeps its own exposure")
+        for name, on in modes.items():
+            changed, on = imgui.checkbox(f"camera's {name}", on)
+            if changed:
+                v.set_camera_auto(name, on)
     if ae.enabled and v.has_auto_exposure:
         changed, ev = imgui.slider_float("exposure comp.", ae.compensation_ev, -3, 3, "%+.1f EV")
         if changed:

@@ -400,6 +400,58 @@ class V4L2Source:
         except (OSError, AttributeError) as exc:  # read-only, inactive, or the device is gone
             raise SourceError(f"{self.path}: cannot set {name} to {value}: {exc}") from exc
 
+    def auto_modes(self) -> dict[str, bool]:
+        """The camera's own auto modes that it has, on or off: ``"auto exposure"``, ``"auto
+        white balance"``, ``"auto gain"`` (a camera with none of them: ``{}``)."""
+        return {name: value != manual for name, (_, manual, value) in self._autos().items()}
+
+    def set_auto_mode(self, name: str, on: bool) -> bool:
+        """Switch one of the camera's own auto modes on or off; returns whether it is on.
+
+        Auto exposure on is the UVC "aperture priority" mode (the one UVC cameras offer
+        beside manual), else "auto"; off is "manual".
+        """
+        autos = self._autos()
+        if name not in autos:
+            raise ValueError(
+                f"{self.path} has no {name} mode; it has: {', '.join(autos) or 'none'}"
+            )
+        ctrl, manual, _ = autos[name]
+        if not on:
+            want = manual
+        elif name == "auto exposure":
+            offered = _menu_values(ctrl)
+            want = next((m for m in (3, 0, 2) if m in offered), ctrl.default)
+        else:
+            want = 1
+        try:
+            ctrl.value = want
+            return int(ctrl.value) != manual
+        except (OSError, AttributeError) as exc:  # read-only, inactive, or the device is gone
+            raise SourceError(
+                f"{self.path}: cannot switch {name} {'on' if on else 'off'}: {exc}"
+            ) from exc
+
+    def _autos(self) -> dict[str, tuple[Any, int, int]]:
+        """name -> (control, its manual value, its value) of the auto modes the camera has."""
+        from linuxpy.video.device import ControlID
+
+        if self._dev is None:
+            raise SourceError(f"{self.name}: {self.status}")
+        present = dict(self._dev.controls.items())
+        out = {}
+        for name, cid, manual in (
+            ("auto exposure", ControlID.EXPOSURE_AUTO, 1),  # 1: manual (UVC)
+            ("auto white balance", ControlID.AUTO_WHITE_BALANCE, 0),
+            ("auto gain", ControlID.AUTOGAIN, 0),
+        ):
+            if cid in present:
+                try:
+                    out[name] = (present[cid], manual, int(present[cid].value))
+                except (OSError, TypeError):  # inactive, or write-only: not a switch we can show
+                    continue
+        return out
+
     def _controls(self) -> dict[str, Any]:
         from linuxpy.video.device import ControlID
 
@@ -417,6 +469,15 @@ class V4L2Source:
                     found[name] = present[cid]
                     break
         return found
+
+
+def _menu_values(ctrl: Any) -> set[int]:
+    """The values a control takes: a menu's items, or its range."""
+    keys = getattr(ctrl, "data", None)
+    if isinstance(keys, dict) and keys:
+        return {int(k) for k in keys}
+    step = max(1, int(getattr(ctrl, "step", 1) or 1))
+    return set(range(int(ctrl.minimum), int(ctrl.maximum) + 1, step))
 
 
 def _float_or_none(fn: Any) -> float | None:
