@@ -154,7 +154,10 @@ class ViewerControls:
         new = ae.update(self._raw_stats, result.frame.meta, zones)
         if new is not None:
             try:
-                self.source.set_exposure(*new)
+                if getattr(self, "second", None) is not None:  # dual view: each its own
+                    self.source.set_exposure(*new, mode=self.source.mode)
+                else:
+                    self.source.set_exposure(*new)
             except (ValueError, RuntimeError) as exc:
                 ae.enabled = False
                 self.notify(f"auto exposure off: {exc}", error=True)
@@ -221,6 +224,10 @@ class ViewerControls:
         lens = getattr(self.source, "lens", None) if self.is_sim else None
         if lens is None:
             self.overlays.frames = []
+            return
+        if lens.mount == "builtin" and getattr(self, "second", None) is not None:
+            # the dual view: the M lens's field of view as a bright-line frame
+            self.overlays.frames = self.brightline_frames("builtin")
             return
         if lens.mount == "builtin":
             # a phone lens: framelines of the equivalent focal lengths of the crop a phone

@@ -147,6 +147,10 @@ def _lens_panel(v: Any) -> None:
     imgui.same_line()
     if imgui.radio_button("M mount", mode == "m"):
         v.set_mode("m")
+    if hasattr(v, "set_dual"):  # both sensors at once (render/dual.py)
+        changed, on = imgui.checkbox("dual view (both sensors)", v.dual)
+        if changed:
+            v.set_dual(on)
     if mode == "m":
         ids = ["(none)", *v.m_lens_ids]
         current = ids.index(cam.lens.id) if cam.lens is not None and cam.lens.id in ids else 0
@@ -400,6 +404,9 @@ def _stats_panel(v: Any) -> None:
     imgui.text(f"GPU memory {st.get('gpu_memory', 'n/a')}")
     for name, ms in sorted((st.get("timings") or {}).items()):
         imgui.text(f"  {name:<12} {ms:7.2f} ms")
+    from .dual import draw_dual_stats
+
+    draw_dual_stats(v)
     if st.get("interop_error"):
         imgui.text_wrapped(f"interop off: {st['interop_error']}")
 
@@ -465,6 +472,9 @@ def _view_decorations(v: Any) -> None:
                 imgui.get_color_u32(_vec4((0.95, 0.95, 0.85, 1))),
                 f"{f2:g}",
             )
+    from .dual import draw_dual_decorations
+
+    draw_dual_decorations(v)
     message = v.message or v.status_text()
     if message:
         imgui.set_next_window_pos(imgui.ImVec2(x + 10, y + 10), imgui.Cond_.always)
