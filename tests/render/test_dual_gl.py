@@ -126,6 +126,18 @@ def test_tab_swaps_the_streams_and_the_frame_goes_with_the_wide_view(dual):
     assert v.layout.second is None and v.layout.slot == v.layout.image_area
 
 
+def test_opening_another_source_ends_the_dual_view(dual):
+    from viewfinder.sources.simulated import SimulatedCamera
+
+    v = dual
+    old_stream = v.second.source
+    v._open_source = lambda spec: SimulatedCamera(size=(320, 240), motion=False)
+    assert v.open_source("sim")
+    assert v.second is None and old_stream._closed
+    v.step(wait_s=2.0)
+    assert v.processor.error is None and not v.message
+
+
 def test_dual_view_refused_without_the_simulated_camera(gl_context, tmp_path, monkeypatch):
     from .conftest import SyntheticSource, half_sharp_picture
 

@@ -249,6 +249,8 @@ class ViewerControls:
         except Exception as exc:  # SourceError, ValueError, OSError: shown, viewer stays up
             self.notify(f"cannot open source {spec!r}: {exc}", error=True)
             return False
+        if getattr(self, "second", None) is not None:  # the dual view reads the old camera
+            self.set_dual(False)
         old_thread, old_source = self.source_thread, self.source
         self.source = new
         self.ring = FrameRing(self.ring.capacity)
