@@ -253,6 +253,8 @@ class ViewerControls:
             self.set_dual(False)
         old_thread, old_source = self.source_thread, self.source
         self.source = new
+        self.follow_progress(new)
+        self.render_progress = None
         self.ring = FrameRing(self.ring.capacity)
         self.source_thread = start_source(new, self.ring)
         self.processor.set_ring(self.ring)

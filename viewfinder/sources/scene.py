@@ -262,8 +262,11 @@ def render(
     lens: Optics,
     window: tuple[int, int, int, int] | None = None,
     device: tuple[Any, Any, dict] | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> tuple[Any, np.ndarray]:
     """Defocused linear RGB and sharp depth of ``window`` (y0, x0, y1, x1) of the canvas.
+
+    ``progress(fraction, text)`` is called after each plane ("plane 3 of 7 (coffee)").
 
     ``device = (xp, ndimage, layers)`` blurs and composites with that array module (CuPy and
     ``cupyx.scipy.ndimage``; NumPy and SciPy give the same maths on the CPU), uploading each
@@ -294,7 +297,10 @@ def render(
     depth = cached_depth if cached_depth is not None else np.full((h, w), np.inf, np.float32)
     airy = optics.airy_disc_px(lens.f_number, canvas.pixel_mm * 1000)
     full = window is None
-    for plane in scene.planes:  # far to near
+    for index, plane in enumerate(scene.planes):  # far to near
+        if progress is not None and index:
+            n = len(scene.planes)
+            progress(index / n, f"plane {index} of {n} ({scene.planes[index - 1].name})")
         coc = float(
             optics.coc_px(
                 lens.focal_mm, lens.f_number, lens.focus_m, plane.depth_m, canvas.pixel_mm * 1000

@@ -165,6 +165,11 @@ class SimulatedCamera(ContrastAutofocus):
         self._last: tuple[dict[str, Any], tuple[int, int]] | None = None
         self._next_t = time.monotonic()
         self._closed = False
+        #: Called as ``on_progress(fraction, text)`` while the scene is rendered (0 at the
+        #: start, 1 at the end; the planes scene reports each plane): at 50 MP on a CPU a
+        #: render takes seconds, and the window and the CLI show how far it is. Its errors
+        #: are ignored.
+        self.on_progress: Any = None
 
     # ----- state ----------------------------------------------------------------------------
     @property
@@ -341,6 +346,17 @@ class SimulatedCamera(ContrastAutofocus):
         whole = (0, 0, canvas.height, canvas.width)
         white = scene.white_luminance
         depth_fn = None
+        what = f"rendering the {scene_name(scene)} scene at {self.width}x{self.height}"
+        if lens is not None:
+            what += f" ({lens.name}, f/{aperture:g}, {focus:.2f} m)"
+
+        def progress(fraction: float, step: str = "") -> None:
+            report = self.on_progress
+            if report is not None:
+                with contextlib.suppress(Exception):  # a display's trouble is not the camera's
+                    report(float(fraction), what + (f": {step}" if step else ""))
+
+        progress(0.0)
         if lens is None:
             grey = np.full((canvas.height, canvas.width, 3), 0.18, np.float32)
             rate = rate_map(grey, None, NO_LENS_F_NUMBER, canvas, whole, sensor, white)
@@ -357,8 +373,11 @@ class SimulatedCamera(ContrastAutofocus):
                 return scene.depth_window(canvas, window)
         else:
             state = Optics(lens.focal_mm, aperture, focus)
-            rgb, depth = render(scene, canvas, state, device=self._render_device())
+            rgb, depth = render(
+                scene, canvas, state, device=self._render_device(), progress=progress
+            )
             rate = rate_map(rgb, lens, aperture, canvas, whole, sensor, white)
+        progress(1.0, "done")
         cache = {
             "key": key,
             "mode": mode,
