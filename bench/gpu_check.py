@@ -231,7 +231,7 @@ def parse_headless_run(text: str) -> dict[str, Any]:
     """Figures from ``viewfinder run --headless`` output: upload path, GL renderer, fps."""
     out: dict[str, Any] = {}
     m = re.search(
-        r"presented (\d+) frames in ([\d.]+) s \(([\d.]+) fps incl\. start\) \| backend (\S+) "
+        r"presented (\d+) frames? in ([\d.]+) s \(([\d.]+) fps incl\. start\) \| backend (\S+) "
         r"path (\S+) upload (\S+) \| GL (.*) \((\w+)\)\s*$",
         text,
         re.M,

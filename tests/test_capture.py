@@ -408,7 +408,7 @@ def test_cli_capture_from_files(tmp_path, capsys):
         == 0
     )
     files = sorted(out.glob("*.dng"))
-    assert len(files) == 5 and "wrote 5 dng files" in capsys.readouterr().out
+    assert len(files) == 5 and "wrote 5 DNG files" in capsys.readouterr().out
     for i, p in enumerate(files):
         with rawpy.imread(str(p)) as raw:
             np.testing.assert_array_equal(raw.raw_image_visible, frames[i % 3].data)

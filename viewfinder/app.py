@@ -248,12 +248,20 @@ def _status_line(viewer: Any, elapsed: float) -> str:
     meta = viewer.last_meta or {}
     if "exposure_s" in meta:
         state = "AE " + ("settled" if ae.settled else "metering") if ae.enabled else "manual"
-        exposure = f" | 1/{1 / meta['exposure_s']:.0f} s ISO {meta.get('iso', 0):.0f} {state}"
+        exposure = f" | {shutter_text(meta['exposure_s'])} ISO {meta.get('iso', 0):.0f} {state}"
+    n = viewer.presented
     return (
-        f"{elapsed:5.1f} s | {viewer.presented} frames | {st.get('fps', 0):.1f} fps"
+        f"{elapsed:5.1f} s | {n} frame{'' if n == 1 else 's'} | {st.get('fps', 0):.1f} fps"
         + (f" | {total:.0f} ms a frame" if total is not None else "")
         + f" | dropped {st.get('dropped', 0)}{exposure}"
     )
+
+
+def shutter_text(seconds: float) -> str:
+    """A shutter speed as a camera shows it: "1/125 s", "1/2.5 s" under a second, "2 s"."""
+    if seconds >= 1 or seconds <= 0:
+        return f"{seconds:g} s"
+    return f"1/{1 / seconds:.2g} s" if seconds > 0.25 else f"1/{1 / seconds:.0f} s"
 
 
 def cli_run(args: argparse.Namespace) -> int:
@@ -382,7 +390,8 @@ def cli_run(args: argparse.Namespace) -> int:
         if headless:
             st = viewer.stats
             print(
-                f"presented {shown} frames in {elapsed:.2f} s ({shown / max(elapsed, 1e-9):.1f}"
+                f"presented {shown} frame{'' if shown == 1 else 's'} in {elapsed:.2f} s "
+                f"({shown / max(elapsed, 1e-9):.1f}"
                 f" fps incl. start) | backend {st.get('backend')} path {st.get('path')} "
                 f"upload {st.get('upload_path')} | GL {ctx.renderer} ({ctx.kind})"
             )

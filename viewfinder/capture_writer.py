@@ -39,6 +39,9 @@ from .progress import Progress
 
 _STOP = object()
 
+#: What ``viewfinder capture`` calls each format in what it prints.
+FORMAT_NAMES = {"dng": "DNG", "png": "PNG", "png16": "16-bit PNG", "jpeg": "JPEG"}
+
 
 class Renderer:
     """Turns raw frames into display-referred RGB for PNG/JPEG captures.
@@ -334,9 +337,11 @@ def cli_capture(args: argparse.Namespace) -> int:
             progress.close()
         source.close()
     dt = time.perf_counter() - t0
-    print(
-        f"wrote {len(writer.written)} {args.format} files to {writer.out_dir} in {dt:.2f} s "
-        f"(burst waited on the disk {writer.stalls} times, {writer.stall_s:.2f} s)",
-        file=sys.stdout,
-    )
+    n = len(writer.written)
+    line = f"wrote {n} {FORMAT_NAMES[args.format]} file{'' if n == 1 else 's'} to {writer.out_dir}"
+    line += f" in {dt:.2f} s"
+    if writer.stalls:  # the disk was slower than the camera
+        times = "once" if writer.stalls == 1 else f"{writer.stalls} times"
+        line += f" (the disk held the burst up {times}, {writer.stall_s:.2f} s)"
+    print(line, file=sys.stdout)
     return 0 if len(writer.written) == args.count else 1

@@ -124,7 +124,7 @@ class OpenCVSource:
         if size is not None and (len(size) != 2 or min(size) <= 0):
             raise ValueError(f"size must be (width, height) > 0, got {size!r}")
         if self.is_file and size is not None:
-            raise ValueError(f"video files play at their own size; got size {size}")
+            raise ValueError(f"video files play at their own size; got size {size[0]}x{size[1]}")
         if fps is not None and not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}")
         if not stall_timeout > 0:
@@ -264,7 +264,9 @@ class OpenCVSource:
         h, w = img.shape[:2]
         why = None
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
-            why = f"not 8-bit colour ({img.dtype}, shape {img.shape})"
+            depth = f"{img.dtype.itemsize * 8}-bit" if img.dtype.kind in "ui" else str(img.dtype)
+            planes = img.shape[2] if img.ndim == 3 else 1
+            why = f"{w}x{h} frame of {planes} {depth} channels, not 8-bit colour"
         elif h < 2 or w < 2:
             why = f"empty frame {w}x{h}"
         elif self.width and self.height and (w, h) != (self.width, self.height):

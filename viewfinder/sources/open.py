@@ -57,6 +57,15 @@ def open_source(
         unknown = [k for k in kw if k not in params]
         if unknown:
             raise ValueError(f"the simulated camera takes no option {', '.join(unknown)}")
+        if isinstance(size, tuple):  # --size, said in the CLI's words (WxH, not a tuple)
+            from .sensor import IMX989
+
+            spec, (w, h) = kw.get("spec", IMX989), size
+            if w % 2 or h % 2 or not (4 <= w <= spec.width and 4 <= h <= spec.height):
+                raise ValueError(
+                    f"--size must be an even WIDTHxHEIGHT from 4x4 to {spec.width}x"
+                    f"{spec.height} for the simulated camera, got {w}x{h}"
+                )
         cam = SimulatedCamera(size, **kw)
         if lens is not None and lens != "builtin":
             cam.attach_lens(lens)  # ValueError lists the known lenses
@@ -70,7 +79,9 @@ def open_source(
         from .rawfile import RawFileSource
 
         if size is not None:
-            raise ValueError(f"file source plays files at their own size; got --size {size}")
+            raise ValueError(
+                f"file source plays files at their own size; got --size {size_text(size)}"
+            )
         # replay like a camera: paced, so the player does not spin through files that the
         # viewer would only drop (pass fps=None for as fast as they decode)
         # the skipped files are listed on stderr when the source closes
@@ -90,6 +101,13 @@ def open_source(
             cam = int(arg) if arg.isdigit() else arg
         return OpenCVSource(cam, size=size, **kw)
     raise ValueError(f"unknown source {spec!r}: expected {SOURCE_SPECS}")
+
+
+def size_text(size: Any) -> str:
+    """A size as the CLI writes it: (640, 480) -> "640x480" (anything else as it is)."""
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        return f"{size[0]}x{size[1]}"
+    return str(size)
 
 
 def apply_scene(source: FrameSource, scene: str | None, lens: str | None) -> None:
