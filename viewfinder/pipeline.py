@@ -193,7 +193,10 @@ class Pipeline:
             "view": xp.empty((view_h, view_w, 4), xp.uint8),
         }
         if self.backend == "numpy" and not self.reference:
-            b["padded"] = np.empty((H + 4, W + 4), np.float32)
+            if (view_h, view_w) == (H, W):  # 1:1: every site demosaiced
+                b["padded"] = np.empty((H + 4, W + 4), np.float32)
+            else:  # smaller: the area mean of the demosaic as one linear pass (cpu_preview)
+                b["split"] = np.empty((H + 4, 2, (W + 4) // 2), np.float32)
         if self.on_device:
             b["raw"] = xp.empty((H, W), xp.uint16)
             self._uploads = _UploadRing(xp, (H, W))
@@ -240,6 +243,10 @@ class Pipeline:
         self._scaling = scaling
         self._ccm = ccm
         self._colors = cfa_colors(frame.cfa)
+        if not self.on_device and s.demosaic in METHOD_CODES:
+            from .schedules.cpu_preview import split_taps
+
+            self._split_taps = split_taps(self._colors, METHOD_CODES[s.demosaic])
         self._site_scale = scaling.site_scales()
         self._site_black = scaling.site_blacks()  # per site: some cameras' blacks differ
         self._lut = tone_lut(s.tone, s.contrast)
@@ -313,25 +320,23 @@ class Pipeline:
         )
 
     def _develop_cpu(self, frame: Frame, s: Settings) -> None:
-        from .schedules.cpu_preview import normalize_padded, view_from_padded
+        from .schedules.cpu_preview import (
+            normalize_padded,
+            normalize_split,
+            view_from_padded,
+            view_from_split,
+        )
 
         b = self._buffers
         raw = be.to_host(frame.data)
+        taps = (b["iy"], b["wy"], b["ix"], b["wx"], self._ccm, self._lut)
+        outs = (b["linear"], b["display"], b["image"])
+        if "split" in b:
+            normalize_split(raw, self._site_black, self._site_scale, b["split"])
+            view_from_split(b["split"], *self._split_taps, *taps, *outs)
+            return
         normalize_padded(raw, self._site_black, self._site_scale, b["padded"])
-        view_from_padded(
-            b["padded"],
-            self._colors,
-            METHOD_CODES[s.demosaic],
-            b["iy"],
-            b["wy"],
-            b["ix"],
-            b["wx"],
-            self._ccm,
-            self._lut,
-            b["linear"],
-            b["display"],
-            b["image"],
-        )
+        view_from_padded(b["padded"], self._colors, METHOD_CODES[s.demosaic], *taps, *outs)
 
     def _develop_cuda(self, frame: Frame, timings: dict[str, float], s: Settings) -> str:
         from .kernels import get_kernel
