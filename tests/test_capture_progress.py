@@ -133,3 +133,19 @@ def test_cli_capture_draws_a_bar_on_a_terminal(tmp_path):
     text = b"".join(chunks).decode(errors="replace")
     assert "\r" in text and "frame/s" in text and "reading frame 1" in text, repr(text)
     assert re.search(r"capture: 100%\|.*\| 2/2 \[", text), repr(text)
+
+
+def test_a_pipe_gets_its_first_line_after_every_s_and_a_failed_job_no_last_line():
+    out = io.StringIO()
+    p = Progress(3, "capture", stream=out, delay_s=0.0, every_s=0.6)
+    p.update(1, "reading frame 2")
+    time.sleep(0.4)
+    assert out.getvalue() == ""  # a short job leaves no line in a log
+    deadline = time.monotonic() + 5
+    while not out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert re.fullmatch(
+        r"capture: 1 of 3 frames written in \d s; reading frame 2\n", out.getvalue()
+    )
+    p.close(ok=False)  # the error line says where it stopped
+    assert p.lines == 1 and out.getvalue().count("\n") == 1

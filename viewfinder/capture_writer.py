@@ -312,13 +312,19 @@ def cli_capture(args: argparse.Namespace) -> int:
         source.close()
         raise
     t0 = time.perf_counter()
-    progress: Progress | None = None
+    writers: list[BurstWriter] = []
+
+    def finished() -> int:
+        return sum(len(w.written) + len(w.errors) for w in writers)
+
     try:
-        with BurstWriter(args.out, fmt=args.format, queue_size=8) as writer:
-            # a burst or a slow capture (a 50 MP frame on the CPU) shows its progress
-            progress = Progress(
-                args.count, "capture", poll=lambda: len(writer.written) + len(writer.errors)
-            )
+        # a burst or a slow capture (a 50 MP frame on the CPU) shows its progress until the
+        # writer has written the last file; it ends before the summary or the error line
+        with (
+            Progress(args.count, "capture", poll=finished) as progress,
+            BurstWriter(args.out, fmt=args.format, queue_size=8) as writer,
+        ):
+            writers.append(writer)
             for i in range(args.count):
                 progress.update(doing=f"reading frame {i + 1}")
                 try:
@@ -333,8 +339,6 @@ def cli_capture(args: argparse.Namespace) -> int:
                 del frame  # the writer holds it until written, no longer
             progress.update(doing="writing")
     finally:
-        if progress is not None:  # the bar ends before the summary or the error line
-            progress.close()
         source.close()
     dt = time.perf_counter() - t0
     n = len(writer.written)

@@ -2,9 +2,10 @@
 
 Nothing shows for a job done within ``delay_s`` (1 s). Past it, a terminal gets a tqdm bar
 (done / total, elapsed, rate, and what is going on now); a pipe or a file gets one plain
-line every ``every_s`` s (3 s), with no control characters, e.g. ``capture: 2 of 12 frames
-written in 4 s; reading frame 3``. A thread of its own redraws it, so the elapsed time moves
-while the job waits on one long step (a 50 MP frame rendered on the CPU).
+line every ``every_s`` s (3 s; the first after 3 s), with no control characters, e.g.
+``capture: 2 of 12 frames written in 4 s; reading frame 3``. A thread of its own redraws
+it, so the elapsed time moves while the job waits on one long step (a 50 MP frame rendered
+on the CPU). A job that fails leaves no last line: its error line says where it stopped.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class Progress:
     stream : text file
         Where it goes (stderr); a bar when it is a terminal, plain lines otherwise.
     delay_s, every_s : float
-        Nothing until ``delay_s`` s have passed; plain lines every ``every_s`` s after that.
+        Nothing until ``delay_s`` s have passed (the bar); plain lines every ``every_s`` s,
+        the first after ``every_s`` s.
     poll : callable, optional
         Returns the items done so far (read at each redraw: work done by another thread);
         else :meth:`update` says it.
@@ -69,7 +71,8 @@ class Progress:
         self.lines = 0  # plain lines printed
         self._bar: Any = None
         self._t0 = time.monotonic()
-        self._next_line = self._t0 + self.delay_s
+        # a pipe's first line after every_s: a job of a second or two leaves no line in a log
+        self._next_line = self._t0 + max(self.delay_s, self.every_s)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
@@ -135,9 +138,9 @@ class Progress:
         except (OSError, ValueError):  # stderr gone (a closed pipe): the job goes on
             pass
 
-    def close(self) -> None:
-        """Stop redrawing; leave the bar (or a last line) showing where the job ended, when
-        anything was shown at all."""
+    def close(self, ok: bool = True) -> None:
+        """Stop redrawing; leave the bar (or, when the job did not fail, a last line) showing
+        where the job ended, when anything was shown at all. A failed job's error says it."""
         if self._stop.is_set():
             return
         self._stop.set()
@@ -148,11 +151,11 @@ class Progress:
         if self._bar is not None:
             self._show(time.monotonic())
             self._bar.close()
-        elif self.lines:
+        elif self.lines and ok:
             self._show(time.monotonic(), final=True)
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(ok=exc_type is None)
