@@ -223,6 +223,27 @@ def test_engine_pools_peaking_with_raw_clip_as_the_kernel_does():
     np.testing.assert_array_equal(eng.run(frame, None, raw_white=white), (want & 4))
 
 
+@pytest.mark.parametrize("view", [(128, 160), (37, 51), (64, 80), (9, 8), (200, 260)])
+@pytest.mark.parametrize("sensitivity", [0.3, 0.9])
+def test_one_pass_frame_path_equals_the_whole_frame_steps(view, sensitivity):
+    """The frame path (one pass down the frame, a few rows of each step: _peak_fused) gives
+    the pooled flags of the whole-frame steps (peaking() at full resolution, then the kernel's
+    pooling), at 1:1, downscaled, upscaled, with and without the clip bit or the levels."""
+    rng = np.random.default_rng(11)
+    frame = capture(textured_scene(rng, 128, 160), 800, rng)
+    s = PeakingSettings(True, sensitivity)
+    levels = peaking(frame, s)
+    assert levels.any()
+    white = float(np.percentile(frame.data, 99))
+    clip = frame.data >= white
+    eng = PeakingEngine()
+    eng.configure(np, frame.shape, view, BITS)
+    want = kernel_pool_reference(levels, clip, view)
+    np.testing.assert_array_equal(eng.run(frame, s, raw_white=white), want)
+    np.testing.assert_array_equal(eng.run(frame, s), want & 3)
+    np.testing.assert_array_equal(eng.run(frame, None, raw_white=white), want & 4)
+
+
 @pytest.mark.cudasim
 def test_device_pooling_equals_host_bit_exact(cudasim):  # noqa: F811
     """The CUDA kernels (on cudasim) and the host path give the same pooled flags, bit for

@@ -1,6 +1,10 @@
-"""Focus peaking's fast host path: serial Numba loops (with OpenCV's separable filter, called by
+"""Focus peaking's fast host path: serial Numba loops (called by
 :class:`~viewfinder.stages.peaking.PeakingEngine`) that compute what
-:mod:`~viewfinder.stages.peaking_reference` defines, and the max-pooling onto the view."""
+:mod:`~viewfinder.stages.peaking_reference` defines, and the max-pooling onto the view.
+
+:func:`_peak_fused` does it all in one pass down the frame, a few rows of each step at a time
+(the frame path); the whole-frame steps (with OpenCV's separable filter for the luma) remain
+for full-resolution levels (:func:`viewfinder.stages.peaking.peaking`) and tiny frames."""
 
 from __future__ import annotations
 
@@ -184,3 +188,150 @@ class MaxPool:
         else:
             _maxpool_rows(a, self._ys, self._ye, self._xs, self._xe, self._tmp, out)
         return out
+
+
+@_njit
+def _peak_fused(
+    raw,
+    lut,
+    far,
+    t1,
+    t2,
+    t3,
+    fg,
+    peak,
+    clip,
+    white,
+    ys,
+    ye,
+    xs,
+    xe,
+    t_ring,
+    lum_ring,
+    score_ring,
+    work,
+    out,
+):  # pragma: no cover - compiled
+    """Peaking levels and the RAW-clip bit, max-pooled to the view, in one pass down the frame
+    that keeps only a few rows of each step, so every row stays in the cache: the stabilising
+    table, the 3x3 binomial luma, the sharpness score, its 3x3 box and the levels, the cleared
+    border, the clip bit and the flags pooling of ``MaxPool`` (what the whole-frame steps of
+    ``PeakingEngine`` compute, in the order of the reference: the binomial vertical first).
+
+    Rings (rows with mirrored columns): ``t_ring`` (3, W + 2), ``lum_ring`` (5, W + 4),
+    ``score_ring`` (3, W + 2) float32; ``work`` (2, W) uint8 (a row's flags, the pooled rows).
+    ``peak``: levels (else 0); ``clip``: set bit 2 where a site is >= ``white``. ``ys``/``ye``,
+    ``xs``/``xe``: :func:`pool_ranges` of ``out`` (h, w) uint8. Steps run lazily: levels row
+    y needs score rows y +- 1, score row s lum rows s +- 2, lum row l stabilised rows l +- 1
+    (rows mirrored at the ends).
+    """
+    h, w = raw.shape
+    top = np.uint32(lut.size - 1)  # unsigned: no negative-index wraparound in the gather
+    ninth = np.float32(1.0 / 9.0)
+    half = np.float32(0.5)
+    quarter = np.float32(0.25)
+    zero = np.float32(0.0)
+    two = np.float32(2.0)
+    four = np.float32(4.0)
+    flags = work[0]
+    pool = work[1]
+    colsum = np.empty(w + 2, np.float32)
+    next_t = 0
+    next_lum = 0
+    next_score = 1
+    last_y = -1
+    for i in range(out.shape[0]):
+        for y in range(ys[i], ye[i]):
+            if y != last_y:
+                # -- flags of row y: levels (rows and columns 2 .. n - 3), clip bit
+                if peak and 2 <= y < h - 2:
+                    while next_score <= y + 1:
+                        s = next_score
+                        while next_lum <= min(s + 2, h - 1):
+                            lr = next_lum
+                            while next_t <= min(lr + 1, h - 1):
+                                tr = t_ring[next_t % 3]
+                                rr = raw[next_t]
+                                tt = tr[1:]
+                                for x in range(w):
+                                    tt[x] = lut[min(rr[x], top)]
+                                tr[0] = tr[2]
+                                tr[w + 1] = tr[w - 1]
+                                next_t += 1
+                            a = t_ring[abs(lr - 1) % 3]
+                            b = t_ring[lr % 3]
+                            c = t_ring[(lr + 1 if lr + 1 < h else h - 2) % 3]
+                            v = colsum  # vertical 1-2-1 on the mirrored columns
+                            for x in range(w + 2):
+                                v[x] = quarter * a[x] + half * b[x] + quarter * c[x]
+                            lo = lum_ring[lr % 5]
+                            ll = lo[2:]
+                            for x in range(w):
+                                ll[x] = quarter * v[x] + half * v[x + 1] + quarter * v[x + 2]
+                            lo[0], lo[1] = lo[4], lo[3]
+                            lo[w + 2], lo[w + 3] = lo[w], lo[w - 1]
+                            next_lum += 1
+                        n2 = lum_ring[abs(s - 2) % 5]
+                        n1 = lum_ring[(s - 1) % 5]
+                        r0 = lum_ring[s % 5]
+                        s1 = lum_ring[(s + 1) % 5]
+                        s2 = lum_ring[(s + 2 if s + 2 < h else 2 * h - 2 - (s + 2)) % 5]
+                        so = score_ring[s % 3]
+                        sc = so[1:]
+                        for x in range(w):  # lum column x at x + 2
+                            g1 = (
+                                abs(r0[x + 3] - r0[x + 1])
+                                + abs(s1[x + 2] - n1[x + 2])
+                                + abs(s1[x + 3] - n1[x + 1])
+                                + abs(s1[x + 1] - n1[x + 3])
+                            )
+                            g2 = (
+                                abs(r0[x + 4] - r0[x])
+                                + abs(s2[x + 2] - n2[x + 2])
+                                + abs(s2[x + 4] - n2[x])
+                                + abs(s2[x] - n2[x + 4])
+                            )
+                            sc[x] = max(half * (g1 - far * g2), zero)
+                        so[0] = so[2]
+                        so[w + 1] = so[w - 1]
+                        next_score += 1
+                    a = score_ring[(y - 1) % 3]
+                    b = score_ring[y % 3]
+                    c = score_ring[(y + 1) % 3]
+                    for x in range(w + 2):
+                        colsum[x] = a[x] + b[x] + c[x]
+                    lr = lum_ring[y % 5][2:]
+                    fl = flags[2:]
+                    for x in range(w - 4):  # site x + 2: padded columns x + 2 .. x + 4
+                        v = (colsum[x + 2] + colsum[x + 3] + colsum[x + 4]) * ninth
+                        f = fg * max(lr[x + 2], zero)
+                        fl[x] = (
+                            np.uint8(v > max(t1, f))
+                            + np.uint8(v > max(t2, two * f))
+                            + np.uint8(v > max(t3, four * f))
+                        )
+                    flags[0] = 0
+                    flags[1] = 0
+                    flags[w - 2] = 0
+                    flags[w - 1] = 0
+                else:
+                    flags[:] = 0
+                if clip:
+                    rr = raw[y]
+                    for x in range(w):
+                        flags[x] |= np.uint8(rr[x] >= white) << 2
+                last_y = y
+            # -- pooling: the highest level (bits 0-1), any clip (bit 2)
+            if y == ys[i]:
+                pool[:] = flags
+            else:
+                for x in range(w):
+                    p, q = pool[x], flags[x]
+                    pool[x] = max(p & np.uint8(3), q & np.uint8(3)) | ((p | q) & np.uint8(4))
+        o = out[i]
+        for j in range(out.shape[1]):
+            m = pool[xs[j]]
+            for x in range(xs[j] + 1, xe[j]):
+                q = pool[x]
+                m = max(m & np.uint8(3), q & np.uint8(3)) | ((m | q) & np.uint8(4))
+            o[j] = m

@@ -44,6 +44,7 @@ from ..schedules.cpu_peaking import (
     _lut_rows,
     _mirror_table,
     _or_clip,
+    _peak_fused,
     _score_rows,
 )
 from .peaking_noise import (
@@ -171,6 +172,15 @@ class PeakingEngine:
             self.levels = np.empty((h, w), np.uint8)
             self.pool = MaxPool(frame_shape, view_shape)
             self._mx, self._my = _mirror_table(w), _mirror_table(h)
+            # the frame path: one pass down the frame with a few rows of each step (rows of
+            # the stabilised frame, luma, score; a row of flags, the pooled rows)
+            f32 = np.float32
+            self._rings = (
+                np.empty((3, w + 2), f32),
+                np.empty((5, w + 4), f32),
+                np.empty((3, w + 2), f32),
+                np.empty((2, w), np.uint8),
+            )
 
     def model(self, frame: Frame) -> NoiseModel | None:
         """Noise model: the frame's, else an estimate refreshed every ESTIMATE_EVERY frames.
@@ -241,6 +251,8 @@ class PeakingEngine:
         import cv2
 
         raw = to_host(frame.data)
+        if not full_res and min(raw.shape) >= 8:
+            return self._run_fused(raw, settings, raw_white)
         if settings is None:
             self.levels.fill(0)
         else:
@@ -262,6 +274,39 @@ class PeakingEngine:
         # bit 2: a photosite at or above white; pooled as the kernel does (max level, OR clip)
         _or_clip(raw, raw.dtype.type(min(np.ceil(raw_white), np.iinfo(raw.dtype).max)), self.levels)
         return self.pool(self.levels, self.pooled, flags=True)
+
+    def _run_fused(
+        self, raw: np.ndarray, settings: PeakingSettings | None, raw_white: float | None
+    ) -> np.ndarray:
+        f32 = np.float32
+        t1 = t2 = t3 = fg = f32(0.0)
+        if settings is not None:
+            t1, t2, t3 = (f32(t) for t in settings.thresholds())
+            fg = f32(settings.floor_gain())
+        white = raw.dtype.type(0)
+        if raw_white is not None:
+            white = raw.dtype.type(min(np.ceil(raw_white), np.iinfo(raw.dtype).max))
+        lut = self.lut if settings is not None else np.zeros(1, f32)
+        p = self.pool
+        _peak_fused(
+            raw,
+            lut,
+            f32(FAR_WEIGHT),
+            t1,
+            t2,
+            t3,
+            fg,
+            settings is not None,
+            raw_white is not None,
+            white,
+            p._ys,
+            p._ye,
+            p._xs,
+            p._xe,
+            *self._rings,
+            self.pooled,
+        )
+        return self.pooled
 
     def _run_gpu(
         self, frame: Frame, settings: PeakingSettings | None, raw_white: float | None
