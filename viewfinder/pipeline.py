@@ -269,6 +269,8 @@ class Pipeline:
         self.commit(frame, s)
         timings: dict[str, float] = {}
         b = self._buffers
+        if not self.on_device and self._assists is not None:
+            self._assists.begin(frame, s)  # peaking on the assists' worker, beside the develop
         if self.on_device:
             path = self._develop_cuda(frame, timings, s)
         elif self.reference or s.demosaic == "hq":

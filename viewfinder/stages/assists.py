@@ -101,6 +101,7 @@ class Assists(CpuViewPass):
         self._key: tuple | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="vf-assists")
         self._lut_key: Any = None
+        self._pending: tuple | None = None  # (frame, settings, layout key, raw-side job)
 
     def configure(
         self,
@@ -148,6 +149,30 @@ class Assists(CpuViewPass):
         self.magnifier.configure(xp, frame_shape, bits, settings.magnifier)
         self._lut_key = None
         self._key = key
+
+    def begin(self, frame: Frame, settings: Any) -> None:
+        """Host path: start the raw side of ``frame`` (peaking and the RAW clip, which read
+        only the raw) on the worker thread now, so that it runs beside the develop; the
+        ``process`` call for the same frame and settings takes it over. Call after
+        ``configure``. Does nothing on the device."""
+        if self._key is None or self.on_gpu:
+            return
+        z = settings.zebra
+        raw_white = float(frame.white_level) if (z.enabled and z.raw) else None
+        peak = settings.peaking if settings.peaking.enabled else None
+        job = self._worker.submit(self.engine.run, frame, peak, raw_white=raw_white)
+        self._pending = (frame, settings, self._key, job)
+
+    def _raw_side_job(self, frame: Frame, settings: Any, peak: Any, raw_white: Any) -> Any:
+        """The worker's raw-side job for this frame: the one ``begin`` started, else a new
+        one."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            p_frame, p_settings, key, job = pending
+            if p_frame is frame and p_settings is settings and key == self._key:
+                return job
+            job.result()  # a stale one (not this frame): let it end before reusing buffers
+        return self._worker.submit(self.engine.run, frame, peak, raw_white=raw_white)
 
     def process(
         self,
@@ -203,11 +228,11 @@ class Assists(CpuViewPass):
             if view_work:
                 self._view_pass_gpu(view_rgba, pooled, frame.seq, settings)
         else:
-            # Peaking and the RAW clip run on the worker thread while this one counts the RAW
-            # histogram and does the scopes of the clean view (about as long, so neither
-            # thread waits much on the other): Numba (nogil) and OpenCV release the GIL, so
-            # the two cores share the work. The overlays need both.
-            job = self._worker.submit(self.engine.run, frame, peak, raw_white=raw_white)
+            # Peaking and the RAW clip run on the worker thread (started by begin() before the
+            # develop when the pipeline calls it) while this one develops, counts the RAW
+            # histogram and does the scopes of the clean view: Numba (nogil) releases the GIL,
+            # so the two cores share the work. The overlays need both.
+            job = self._raw_side_job(frame, settings, peak, raw_white)
             if hs.raw:
                 raw_histogram(frame.data, frame.cfa, frame.bits, out=self.raw_hist)
             if view_work:
