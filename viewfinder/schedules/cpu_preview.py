@@ -535,11 +535,23 @@ def _view_from_split(
                 for j in range(vw):
                     q = min(max(lc[j], np.float32(0.0)), np.float32(1.0)) * top + np.float32(0.5)
                     dc[j] = lut[np.uint32(q)]
-            ol, od, orgba = out_linear[i], out_display[i], out_rgba[i]
+            # interleaved, one output a loop over flat rows (these vectorise; a (j, c) loop
+            # writing all three did not: 2.8 -> 0.65 ms a 1020x765 frame)
+            ol = out_linear[i].reshape(3 * vw)
+            od = out_display[i].reshape(3 * vw)
+            orgba = out_rgba[i].reshape(4 * vw)
+            l0, l1, l2 = lin_row[0], lin_row[1], lin_row[2]
+            d0, d1, d2 = disp_row[0], disp_row[1], disp_row[2]
             for j in range(vw):
-                for c in range(3):
-                    ol[j, c] = lin_row[c, j]
-                    d = disp_row[c, j]
-                    od[j, c] = d
-                    orgba[j, c] = np.uint8(d * np.float32(255.0) + np.float32(0.5))
-                orgba[j, 3] = 255
+                ol[3 * j] = l0[j]
+                ol[3 * j + 1] = l1[j]
+                ol[3 * j + 2] = l2[j]
+            for j in range(vw):
+                od[3 * j] = d0[j]
+                od[3 * j + 1] = d1[j]
+                od[3 * j + 2] = d2[j]
+            for j in range(vw):
+                orgba[4 * j] = np.uint8(d0[j] * np.float32(255.0) + np.float32(0.5))
+                orgba[4 * j + 1] = np.uint8(d1[j] * np.float32(255.0) + np.float32(0.5))
+                orgba[4 * j + 2] = np.uint8(d2[j] * np.float32(255.0) + np.float32(0.5))
+                orgba[4 * j + 3] = 255
