@@ -132,6 +132,7 @@ def test_cli_capture_draws_a_bar_on_a_terminal(tmp_path):
     _skip_if_quick(out, 1.0)  # the bar
     text = b"".join(chunks).decode(errors="replace")
     assert "\r" in text and "frame/s" in text and "reading frame 1" in text, repr(text)
+    assert re.search(r"reading frame 1 \(rendering \d+%\)", text), repr(text)  # the scene
     assert re.search(r"capture: 100%\|.*\| 2/2 \[", text), repr(text)
 
 

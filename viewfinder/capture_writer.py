@@ -325,8 +325,14 @@ def cli_capture(args: argparse.Namespace) -> int:
             BurstWriter(args.out, fmt=args.format, queue_size=8) as writer,
         ):
             writers.append(writer)
+            reading = [""]
+            if hasattr(source, "on_progress"):  # the simulated camera says how far a render is
+                source.on_progress = lambda fraction, _what: progress.update(
+                    doing=f"{reading[0]} (rendering {fraction:.0%})" if fraction < 1 else reading[0]
+                )
             for i in range(args.count):
-                progress.update(doing=f"reading frame {i + 1}")
+                reading[0] = f"reading frame {i + 1}"
+                progress.update(doing=reading[0])
                 try:
                     frame = read_frame(source, timeout)
                 except SourceError as exc:
