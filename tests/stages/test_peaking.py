@@ -383,3 +383,24 @@ def test_simulated_camera_marks_follow_the_depth_ground_truth():
         assert marked.mean() > 0.02, f"ISO {iso}: almost nothing marked"
         precision = near_focus[marked].mean()
         assert precision >= 0.90, f"ISO {iso}: {precision:.1%} of the marks near focus"
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "BGGR", "GRBG", "GBRG"])
+def test_frame_path_counts_the_raw_histogram_on_the_way(cfa):
+    """The frame path's RAW histogram (counted on the rows the stabilising table reads) is
+    raw_histogram's, values above the top bin in the last; without levels it leaves it."""
+    from viewfinder.stages.histogram import raw_histogram_reference
+
+    rng = np.random.default_rng(12)
+    f = capture(textured_scene(rng, 96, 130), 800, rng)
+    data = f.data.copy()
+    data[3, 4] = 5000  # above the 10-bit top bin
+    frame = Frame(data, cfa, BLACK, WHITE, BITS, meta=f.meta)
+    eng = PeakingEngine()
+    eng.configure(np, frame.shape, (30, 40), BITS)
+    hist = np.full((4, 1 << BITS), -1, np.int64)
+    eng.run(frame, PeakingSettings(True), raw_white=WHITE, raw_hist=hist)
+    assert eng.hist_done
+    np.testing.assert_array_equal(hist, raw_histogram_reference(data, cfa, BITS))
+    eng.run(frame, None, raw_white=WHITE, raw_hist=hist)
+    assert not eng.hist_done

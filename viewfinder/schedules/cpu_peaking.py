@@ -211,6 +211,9 @@ def _peak_fused(
     score_ring,
     work,
     out,
+    count,
+    hist,
+    sites,
 ):  # pragma: no cover - compiled
     """Peaking levels and the RAW-clip bit, max-pooled to the view, in one pass down the frame
     that keeps only a few rows of each step, so every row stays in the cache: the stabilising
@@ -223,7 +226,9 @@ def _peak_fused(
     ``peak``: levels (else 0); ``clip``: set bit 2 where a site is >= ``white``. ``ys``/``ye``,
     ``xs``/``xe``: :func:`pool_ranges` of ``out`` (h, w) uint8. Steps run lazily: levels row
     y needs score rows y +- 1, score row s lum rows s +- 2, lum row l stabilised rows l +- 1
-    (rows mirrored at the ends).
+    (rows mirrored at the ends). ``count`` (with ``peak``): add every site's value, clamped to
+    the table's last entry, to ``hist[sites[y & 1, x & 1]]`` ((4, len(lut)) int64, not zeroed
+    here): the RAW histogram, read off the rows the table reads.
     """
     h, w = raw.shape
     top = np.uint32(lut.size - 1)  # unsigned: no negative-index wraparound in the gather
@@ -253,8 +258,19 @@ def _peak_fused(
                                 tr = t_ring[next_t % 3]
                                 rr = raw[next_t]
                                 tt = tr[1:]
-                                for x in range(w):
-                                    tt[x] = lut[min(rr[x], top)]
+                                if count:  # the RAW histogram of the row on the way
+                                    ha = hist[sites[next_t & 1, 0]]
+                                    hb = hist[sites[next_t & 1, 1]]
+                                    for m in range(w // 2):
+                                        i0 = min(np.uint32(rr[2 * m]), top)
+                                        i1 = min(np.uint32(rr[2 * m + 1]), top)
+                                        tt[2 * m] = lut[i0]
+                                        tt[2 * m + 1] = lut[i1]
+                                        ha[i0] += 1
+                                        hb[i1] += 1
+                                else:
+                                    for x in range(w):
+                                        tt[x] = lut[min(rr[x], top)]
                                 tr[0] = tr[2]
                                 tr[w + 1] = tr[w - 1]
                                 next_t += 1

@@ -160,10 +160,13 @@ class Assists(CpuViewPass):
         z = settings.zebra
         raw_white = float(frame.white_level) if (z.enabled and z.raw) else None
         peak = settings.peaking if settings.peaking.enabled else None
-        job = self._worker.submit(self.engine.run, frame, peak, raw_white=raw_white)
+        hist = self.raw_hist if (settings.histogram.raw and peak is not None) else None
+        job = self._worker.submit(self.engine.run, frame, peak, raw_white=raw_white, raw_hist=hist)
         self._pending = (frame, settings, self._key, job)
 
-    def _raw_side_job(self, frame: Frame, settings: Any, peak: Any, raw_white: Any) -> Any:
+    def _raw_side_job(
+        self, frame: Frame, settings: Any, peak: Any, raw_white: Any, hist: Any
+    ) -> Any:
         """The worker's raw-side job for this frame: the one ``begin`` started, else a new
         one."""
         pending, self._pending = self._pending, None
@@ -172,7 +175,7 @@ class Assists(CpuViewPass):
             if p_frame is frame and p_settings is settings and key == self._key:
                 return job
             job.result()  # a stale one (not this frame): let it end before reusing buffers
-        return self._worker.submit(self.engine.run, frame, peak, raw_white=raw_white)
+        return self._worker.submit(self.engine.run, frame, peak, raw_white=raw_white, raw_hist=hist)
 
     def process(
         self,
@@ -229,15 +232,21 @@ class Assists(CpuViewPass):
                 self._view_pass_gpu(view_rgba, pooled, frame.seq, settings)
         else:
             # Peaking and the RAW clip run on the worker thread (started by begin() before the
-            # develop when the pipeline calls it) while this one develops, counts the RAW
-            # histogram and does the scopes of the clean view: Numba (nogil) releases the GIL,
-            # so the two cores share the work. The overlays need both.
-            job = self._raw_side_job(frame, settings, peak, raw_white)
-            if hs.raw:
+            # develop when the pipeline calls it), counting the RAW histogram in the same pass
+            # over the raw, while this one develops and does the scopes of the clean view:
+            # Numba (nogil) releases the GIL, so the two cores share the work. The overlays
+            # need both.
+            hist_in_job = hs.raw and peak is not None
+            job = self._raw_side_job(
+                frame, settings, peak, raw_white, self.raw_hist if hist_in_job else None
+            )
+            if hs.raw and not hist_in_job:
                 raw_histogram(frame.data, frame.cfa, frame.bits, out=self.raw_hist)
             if view_work:
                 self._scopes_cpu(view_rgba, settings)
             pooled = job.result()
+            if hist_in_job and not self.engine.hist_done:  # no noise model yet, tiny frames
+                raw_histogram(frame.data, frame.cfa, frame.bits, out=self.raw_hist)
             if view_work:
                 self._composite_cpu(view_rgba, pooled, frame.seq, settings)
         if hs.raw:

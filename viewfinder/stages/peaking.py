@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module, to_host
-from ..frame import Frame
+from ..frame import Frame, cfa_site_offsets
 from ..schedules.cpu_peaking import (
     MaxPool,
     _box_levels_rows,
@@ -123,6 +123,14 @@ def peaking(frame: Frame, settings: PeakingSettings | None = None) -> np.ndarray
     return engine.run(frame, settings or PeakingSettings(enabled=True), full_res=True)
 
 
+def _site_table(cfa: str) -> np.ndarray:
+    """Row of the RAW histogram (R, Gr, Gb, B) of each site of the 2x2 block, (2, 2) int64."""
+    table = np.empty((2, 2), np.int64)
+    for k, (dy, dx) in enumerate(cfa_site_offsets(cfa)):
+        table[dy, dx] = k
+    return table
+
+
 # -- the stage: Numba + OpenCV on the host (schedules/cpu_peaking.py), CUDA kernels
 # (kernels/assists.cu) on the device
 
@@ -181,6 +189,7 @@ class PeakingEngine:
                 np.empty((3, w + 2), f32),
                 np.empty((2, w), np.uint8),
             )
+            self._no_hist = np.zeros((4, 1), np.int64)
 
     def model(self, frame: Frame) -> NoiseModel | None:
         """Noise model: the frame's, else an estimate refreshed every ESTIMATE_EVERY frames.
@@ -223,11 +232,18 @@ class PeakingEngine:
         full_res: bool = False,
         raw_white: float | None = None,
         model: NoiseModel | None = None,
+        raw_hist: np.ndarray | None = None,
     ) -> Any:
         """Pooled flags at view size: bits 0-1 the peaking level (``settings`` None: 0), bit 2
         set where a photosite of the view pixel's block reaches ``raw_white`` (None: never).
         ``full_res`` (host only): return the sensor-size levels instead, unpooled. ``model``
-        overrides the frame's noise model (the magnifier passes the whole frame's)."""
+        overrides the frame's noise model (the magnifier passes the whole frame's).
+
+        ``raw_hist`` (host, (4, 2**bits) int64): also count the RAW histogram into it
+        (:func:`~viewfinder.stages.histogram.raw_histogram`'s result) in the same pass over
+        the raw when the frame path runs with levels; ``hist_done`` says whether it did (else
+        the caller counts it)."""
+        self.hist_done = False
         if settings is not None:
             model = model or self.model(frame)
             if model is None:  # the first noise estimate is not ready: no marks yet
@@ -239,7 +255,7 @@ class PeakingEngine:
             return self.pooled
         if self.on_gpu:
             return self._run_gpu(frame, settings, raw_white)
-        return self._run_cpu(frame, settings, full_res, raw_white)
+        return self._run_cpu(frame, settings, full_res, raw_white, raw_hist)
 
     def _run_cpu(
         self,
@@ -247,12 +263,19 @@ class PeakingEngine:
         settings: PeakingSettings | None,
         full_res: bool,
         raw_white: float | None,
+        raw_hist: np.ndarray | None = None,
     ) -> np.ndarray:
         import cv2
 
         raw = to_host(frame.data)
         if not full_res and min(raw.shape) >= 8:
-            return self._run_fused(raw, settings, raw_white)
+            count = (
+                raw_hist is not None
+                and settings is not None
+                and raw.dtype in (np.uint8, np.uint16)
+                and raw_hist.shape == (4, self.lut.size)
+            )
+            return self._run_fused(raw, settings, raw_white, raw_hist if count else None, frame.cfa)
         if settings is None:
             self.levels.fill(0)
         else:
@@ -276,7 +299,12 @@ class PeakingEngine:
         return self.pool(self.levels, self.pooled, flags=True)
 
     def _run_fused(
-        self, raw: np.ndarray, settings: PeakingSettings | None, raw_white: float | None
+        self,
+        raw: np.ndarray,
+        settings: PeakingSettings | None,
+        raw_white: float | None,
+        raw_hist: np.ndarray | None,
+        cfa: str,
     ) -> np.ndarray:
         f32 = np.float32
         t1 = t2 = t3 = fg = f32(0.0)
@@ -287,6 +315,8 @@ class PeakingEngine:
         if raw_white is not None:
             white = raw.dtype.type(min(np.ceil(raw_white), np.iinfo(raw.dtype).max))
         lut = self.lut if settings is not None else np.zeros(1, f32)
+        if raw_hist is not None:
+            raw_hist.fill(0)
         p = self.pool
         _peak_fused(
             raw,
@@ -305,7 +335,11 @@ class PeakingEngine:
             p._xe,
             *self._rings,
             self.pooled,
+            raw_hist is not None,
+            raw_hist if raw_hist is not None else self._no_hist,
+            _site_table(cfa),
         )
+        self.hist_done = raw_hist is not None
         return self.pooled
 
     def _run_gpu(
