@@ -296,7 +296,7 @@ def cli_run(args: argparse.Namespace) -> int:
     from .orientation import orientation_of, swaps_axes
     from .pipeline import Pipeline
     from .render.context import create_context
-    from .render.viewer import Viewer
+    from .render.viewer import COMPILING_NOTE, Viewer, first_run
     from .settings import Settings
 
     backend = getattr(args, "backend", None)
@@ -310,6 +310,11 @@ def cli_run(args: argparse.Namespace) -> int:
     source = open_with_lens(args.source, args.lens, size, paced=not headless, lens_file=lens_file)
     try:
         apply_scene(source, getattr(args, "scene", None), args.lens)  # --scene
+        # a first run compiles the scene's and the pipeline's kernels before the first
+        # frame (and before the window opens): say so now, not after seconds of nothing
+        compiling = not headless and first_run()
+        if compiling:
+            print(f"viewfinder: {COMPILING_NOTE}", file=sys.stderr, flush=True)
         probe = read_frame(source, timeout)  # the frame size decides the view size
         from .render.layout import compute_layout
 
@@ -350,6 +355,8 @@ def cli_run(args: argparse.Namespace) -> int:
         layout=prefs.get("layout"),
         dual=dual,
     )
+    if compiling:
+        viewer._said_compiling = True  # on the terminal already; the window shows it too
     started = time.perf_counter()
     last_status = [started]
 

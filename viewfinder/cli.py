@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 # subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
@@ -175,6 +176,12 @@ def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
     return getattr(importlib.import_module(module_name), func_name)
 
 
+def _live_threads() -> list[threading.Thread]:
+    """The threads other than this one still alive."""
+    me = threading.current_thread()
+    return [t for t in threading.enumerate() if t is not me and t.is_alive()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; its exit status. ``argv`` None: the command line (the console
     script), where Ctrl+C ends the process as soon as the command has cleaned up."""
@@ -186,7 +193,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = args.command
     try:
-        return int(_resolve(COMMANDS[command])(args) or 0)
+        status = int(_resolve(COMMANDS[command])(args) or 0)
+        if as_program and _live_threads():
+            # the command has cleaned up (captures written, window closed) but left a thread
+            # at work: a first run's Numba compilation, which cannot be interrupted. The
+            # interpreter's exit would join it (the assists' worker) for up to 30 s after
+            # Esc; end now instead (Numba's cache files are written whole, or not at all)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+        return status
     except KeyboardInterrupt:
         # Ctrl+C: the command's own cleanup (captures written, files closed, devices
         # released) has run on the way out. As a program, skip the interpreter's teardown

@@ -30,6 +30,10 @@ from .panels import draw_panels
 from .view import Overlays, ViewRenderer
 from .worker import CaptureWriter, Processor, Result
 
+#: the note of a first run (an empty Numba cache) until the first frame, in the window and
+#: once on stderr
+COMPILING_NOTE = "compiling (first run only): the CPU kernels take 10-30 s once; Esc quits"
+
 
 def default_capture_folder() -> Path:
     """Where captures go: $VIEWFINDER_CAPTURE_DIR, else ~/Pictures/viewfinder."""
@@ -230,7 +234,7 @@ class Viewer(ViewerControls):
         if self.presented or time.monotonic() - self._t0 < 0.3:
             return ""
         if self._first_run:
-            return "compiling (first run only): the CPU kernels take 10-30 s once; Esc quits"
+            return COMPILING_NOTE
         return "starting the pipeline ..."
 
     @staticmethod
@@ -689,7 +693,9 @@ class Viewer(ViewerControls):
 
         steps = [
             lambda: self.second is not None and self.second.close(),
-            lambda: self.processor.stop(timeout=1.0),
+            # before the first frame the thread is compiling the CPU kernels (a first run:
+            # 10-30 s, not interruptible): Esc does not wait for it, the thread is a daemon
+            lambda: self.processor.stop(timeout=1.0 if self.presented else 0.1),
             lambda: self.source_thread.stop(timeout=1.0),
             lambda: self._writer is not None and self._writer.close(),
             self._close_source_quietly,
@@ -725,7 +731,8 @@ class Viewer(ViewerControls):
 def first_run() -> bool:
     """True when Numba has not cached the CPU kernels yet (the first run compiles them)."""
     schedules = Path(__file__).resolve().parent.parent / "schedules"
-    cache = os.environ.get("NUMBA_CACHE_DIR")
+    numba_config = sys.modules.get("numba.core.config")  # set in code, after the import
+    cache = os.environ.get("NUMBA_CACHE_DIR") or getattr(numba_config, "CACHE_DIR", "")
     where = Path(cache) if cache else schedules / "__pycache__"
     try:
         return not any(where.rglob("cpu_preview*.nbi"))
