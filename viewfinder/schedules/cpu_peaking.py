@@ -214,6 +214,8 @@ def _peak_fused(
     count,
     hist,
     sites,
+    i0,
+    i1,
 ):  # pragma: no cover - compiled
     """Peaking levels and the RAW-clip bit, max-pooled to the view, in one pass down the frame
     that keeps only a few rows of each step, so every row stays in the cache: the stabilising
@@ -228,7 +230,9 @@ def _peak_fused(
     y needs score rows y +- 1, score row s lum rows s +- 2, lum row l stabilised rows l +- 1
     (rows mirrored at the ends). ``count`` (with ``peak``): add every site's value, clamped to
     the table's last entry, to ``hist[sites[y & 1, x & 1]]`` ((4, len(lut)) int64, not zeroed
-    here): the RAW histogram, read off the rows the table reads.
+    here): the RAW histogram, read off the rows the table reads. Only view rows ``i0`` to
+    ``i1 - 1`` and their sensor rows (from 0 for the first view row, to the end for the last):
+    bands of a frame are independent (each with its own rings, work rows and histogram).
     """
     h, w = raw.shape
     top = np.uint32(lut.size - 1)  # unsigned: no negative-index wraparound in the gather
@@ -241,11 +245,16 @@ def _peak_fused(
     flags = work[0]
     pool = work[1]
     colsum = np.empty(w + 2, np.float32)
-    next_t = 0
-    next_lum = 0
-    next_score = 1
+    # view rows i0 .. i1 - 1 (a band: two bands run on two threads); the steps start a few
+    # rows above the band, and only its own rows are counted (the bands partition the rows)
+    n = out.shape[0]
+    first = 0 if i0 == 0 else ys[i0]
+    end = h if i1 == n else ys[i1]
+    next_score = max(1, ys[i0] - 1)
+    next_lum = max(0, next_score - 2)
+    next_t = max(0, next_lum - 1)
     last_y = -1
-    for i in range(out.shape[0]):
+    for i in range(i0, i1):
         for y in range(ys[i], ye[i]):
             if y != last_y:
                 # -- flags of row y: levels (rows and columns 2 .. n - 3), clip bit
@@ -258,7 +267,7 @@ def _peak_fused(
                                 tr = t_ring[next_t % 3]
                                 rr = raw[next_t]
                                 tt = tr[1:]
-                                if count:  # the RAW histogram of the row on the way
+                                if count and first <= next_t < end:  # RAW histogram
                                     ha = hist[sites[next_t & 1, 0]]
                                     hb = hist[sites[next_t & 1, 1]]
                                     for m in range(w // 2):

@@ -183,13 +183,21 @@ class PeakingEngine:
             # the frame path: one pass down the frame with a few rows of each step (rows of
             # the stabilised frame, luma, score; a row of flags, the pooled rows)
             f32 = np.float32
-            self._rings = (
-                np.empty((3, w + 2), f32),
-                np.empty((5, w + 4), f32),
-                np.empty((3, w + 2), f32),
-                np.empty((2, w), np.uint8),
-            )
+            # two bands of view rows on two threads (this one and a helper) when there are
+            # enough rows: the pass is the longer side of a frame beside the develop
+            self._bands = 2 if (h >= 64 and view_shape[0] >= 8) else 1
+            self._rings = [
+                (
+                    np.empty((3, w + 2), f32),
+                    np.empty((5, w + 4), f32),
+                    np.empty((3, w + 2), f32),
+                    np.empty((2, w), np.uint8),
+                )
+                for _ in range(self._bands)
+            ]
             self._no_hist = np.zeros((4, 1), np.int64)
+            self._band_hist = np.zeros((4, 1 << self.bits), np.int64)
+            self._helper = getattr(self, "_helper", None)  # made on first use, kept
 
     def model(self, frame: Frame) -> NoiseModel | None:
         """Noise model: the frame's, else an estimate refreshed every ESTIMATE_EVERY frames.
@@ -318,27 +326,31 @@ class PeakingEngine:
         if raw_hist is not None:
             raw_hist.fill(0)
         p = self.pool
-        _peak_fused(
-            raw,
-            lut,
-            f32(FAR_WEIGHT),
-            t1,
-            t2,
-            t3,
-            fg,
-            settings is not None,
-            raw_white is not None,
-            white,
-            p._ys,
-            p._ye,
-            p._xs,
-            p._xe,
-            *self._rings,
-            self.pooled,
-            raw_hist is not None,
-            raw_hist if raw_hist is not None else self._no_hist,
-            _site_table(cfa),
-        )
+        sites = _site_table(cfa)
+        common = (raw, lut, f32(FAR_WEIGHT), t1, t2, t3, fg, settings is not None)
+        common += (raw_white is not None, white, p._ys, p._ye, p._xs, p._xe)
+        count = raw_hist is not None
+        n = self.pooled.shape[0]
+        if self._bands == 1:
+            hist = raw_hist if count else self._no_hist
+            _peak_fused(*common, *self._rings[0], self.pooled, count, hist, sites, 0, n)
+        else:  # the lower band on the helper thread (Numba releases the GIL), the upper here
+            if self._helper is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._helper = ThreadPoolExecutor(1, thread_name_prefix="vf-peaking")
+            mid = n // 2
+            hist_b = self._band_hist if count else self._no_hist
+            if count:
+                hist_b.fill(0)
+            lower = self._helper.submit(
+                _peak_fused, *common, *self._rings[1], self.pooled, count, hist_b, sites, mid, n
+            )
+            hist = raw_hist if count else self._no_hist
+            _peak_fused(*common, *self._rings[0], self.pooled, count, hist, sites, 0, mid)
+            lower.result()
+            if count:
+                raw_hist += hist_b
         self.hist_done = raw_hist is not None
         return self.pooled
 
