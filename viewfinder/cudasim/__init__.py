@@ -103,7 +103,7 @@ def array(
     """``cupy.array``: a device array from a device array (copied unless ``copy=False``),
     a sequence of device arrays (stacked on the device) or host data (uploaded)."""
     if subok:
-        raise NotImplementedError("subok is not supported")
+        raise NotImplementedError("subok is not supported")  # CuPy 14 refuses it the same way
     if isinstance(obj, ndarray):
         a = obj.astype(obj.dtype if dtype is None else dtype, order=order or "K", copy=bool(copy))
         if a.ndim < ndmin:
