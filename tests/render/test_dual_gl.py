@@ -16,19 +16,10 @@ from viewfinder.render.viewer import Viewer
 from viewfinder.settings import Settings
 
 from .test_cli_headless import _run
+from .test_viewer_layout_gl import _save
 
 pytestmark = pytest.mark.gl
 glfw = pytest.importorskip("glfw")
-
-
-def _save(viewer, name):
-    """Screenshots for a person to look at: VF_SCREENSHOTS=DIR."""
-    folder = os.environ.get("VF_SCREENSHOTS")
-    if folder:
-        import cv2
-
-        px = viewer.ctx.read_pixels()
-        cv2.imwrite(os.path.join(folder, name), cv2.cvtColor(px, cv2.COLOR_RGBA2BGR))
 
 
 @pytest.fixture
