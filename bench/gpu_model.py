@@ -679,33 +679,23 @@ def _tile_geometry(W: int, H: int, vw: int, vh: int, tile_v: int) -> dict[str, n
     }
 
 
-def _tile_groups(g: dict[str, np.ndarray], block: tuple[int, int]) -> tuple:
-    """Every warp iteration of the pixel loops ``for (i = i0 + ty; ...) for (j = j0 + tx;
-    ...)``: (I, J, valid), (groups, 32) view rows and columns of the lanes and whether each
-    lane has a pixel."""
-    bx, by = block
-    ty, tx, inb = _lanes(block)
-    n_r, n_c = g["i1"] - g["i0"], g["j1"] - g["j0"]
-    shapes, inv = np.unique(np.stack([n_r, n_c], 1), axis=0, return_inverse=True)
-    Is, Js, Vs = [], [], []
-    for s, (h, w) in enumerate(shapes):
-        R, C = _loop2d(np.array([h]), np.array([w]), block)
-        di, dj, ok = [], [], []
-        for wp in range(ty.shape[0]):
-            for ii in range(int(R[0, wp])):
-                for jj in range(int(C[0, wp])):
-                    y, x = ty[wp] + by * ii, tx[wp] + bx * jj
-                    di.append(y)
-                    dj.append(x)
-                    ok.append(inb[wp] & (y < h) & (x < w))
-        di, dj, ok = np.array(di), np.array(dj), np.array(ok)
-        t = np.flatnonzero(inv.ravel() == s)
-        Is.append((g["i0"][t][:, None, None] + di[None]).reshape(-1, 32))
-        Js.append((g["j0"][t][:, None, None] + dj[None]).reshape(-1, 32))
-        Vs.append(np.broadcast_to(ok, (len(t), *ok.shape)).reshape(-1, 32))
-    V = np.concatenate(Vs)
-    I = np.where(V, np.concatenate(Is), 0)
-    J = np.where(V, np.concatenate(Js), 0)
+def _tile_groups(g: dict[str, np.ndarray], tile_v: int, nth: int) -> tuple:
+    """Every warp iteration of the pixel loops ``for (p = tid; p < npix; p += nth)`` (npix =
+    tile_v^2; pixel p of the tile is (i0 + p / tile_v, j0 + p % tile_v), skipped outside the
+    tile): (I, J, valid), (groups, 32) view rows and columns of the lanes and whether each
+    lane has a pixel. A warp issues an iteration where its first lane's p < npix."""
+    npix = tile_v * tile_v
+    lanes = np.arange(math.ceil(npix / 32) * 32)  # the p of every issued lane, by warp
+    lanes = lanes[(lanes // 32) * 32 < npix]
+    di, dj = lanes // tile_v, lanes % tile_v
+    inside = lanes < npix
+    i0, j0 = g["i0"][:, None], g["j0"][:, None]
+    I = i0 + di[None]
+    J = j0 + dj[None]
+    V = inside[None] & (I < g["i1"][:, None]) & (J < g["j1"][:, None])
+    V = V.reshape(-1, 32)
+    I = np.where(V, I.reshape(-1, 32), 0)
+    J = np.where(V, J.reshape(-1, 32), 0)
     return I, J, V
 
 
@@ -736,36 +726,41 @@ def _tile_model(
         "tile_loop": tiles / grid,
         "tiles_per_block_max": math.ceil(tiles / grid),
         "edge_fraction": float(edge.mean()),
-        "raw_sites_loaded": float(((ph + 8) * (pw + 8)).sum()),
         "pool_sites": float((ph * pw).sum()),
     }
 
-    # 1. load P +- 4, padded to whole rows / columns of the block
-    rh, rw = ph + 8, pw + 8
-    rh_pad = -(-rh // block[1]) * block[1]
-    rw_pad = -(-rw // block[0]) * block[0]
-    R, C = _loop2d(rh_pad, rw_pad, block)
-    out["load_rows"] = float(R.mean())
-    out["load_interior"] = float((R * C)[~edge].sum() / R.sum())
-    out["load_edge"] = float((R * C)[edge].sum() / R.sum())
-    # the body where some lane of the warp has a site of P +- 4; the histogram part where some
-    # lane has a site of P
-    ty, tx, inb = _lanes(block)
-    body = hist = total = 0
-    shapes, counts = np.unique(np.stack([ph, pw], 1), axis=0, return_counts=True)
-    for (h, w), count in zip(shapes, counts, strict=True):
-        hp = -(-(h + 8) // block[1]) * block[1]
-        wp = -(-(w + 8) // block[0]) * block[0]
-        a = np.arange(hp // block[1])[:, None, None, None]
-        b = np.arange(wp // block[0])[None, :, None, None]
-        ly, lx = ty[None, None] + block[1] * a, tx[None, None] + block[0] * b
-        site = inb & (ly < h + 8) & (lx < w + 8)
-        own = site & (ly >= 4) & (ly < 4 + h) & (lx >= 4) & (lx < 4 + w)
-        body += int(site.any(axis=3).sum()) * int(count)
-        hist += int(own.any(axis=3).sum()) * int(count)
-        total += site.shape[0] * site.shape[1] * site.shape[2] * int(count)
-    out["load_body"] = body / total
-    out["load_hist"] = hist / total
+    # 1. load P +- 4 rounded out to even bounds as 2x2 quads, ``for (q = tid; q < nq_pad; q +=
+    #    nth)`` (nq_pad: nq rounded up to whole warps), the 32-bit loop where the region lies
+    #    in the frame (and W is even), the mirroring one else
+    py0, px0 = g["py0"], g["px0"]
+    ry0, rx0 = py0 - 4, px0 - 4
+    qy0, qx0 = ry0 & ~1, rx0 & ~1
+    nqy, nqx = (ry0 + ph + 9 - qy0) >> 1, (rx0 + pw + 9 - qx0) >> 1
+    nq = nqy * nqx
+    nq_pad = -(-nq // 32) * 32
+    qedge = (qy0 < 0) | (qx0 < 0) | (qy0 + 2 * nqy > H) | (qx0 + 2 * nqx > W) | bool(W & 1)
+    Q = _block_loop(nq_pad, nth)  # (tiles, warps)
+    out["quads"] = float(nq.sum())
+    out["raw_sites_loaded"] = float(4 * nq.sum())  # each tile's P +- 4, rounded out to even
+    out["quad_interior"] = float(Q[~qedge].sum() / Q.size)
+    out["quad_edge"] = float(Q[qedge].sum() / Q.size)
+    # the body runs in every warp iteration (nq_pad is whole warps: each has a quad); the
+    # histogram's atomics where some lane's quad holds a site of P
+    hist = 0
+    keys = np.stack([ph, pw, py0 & 1, px0 & 1], 1)
+    shapes, counts = np.unique(keys, axis=0, return_counts=True)
+    for (h, w, oy, ox), count in zip(shapes, counts, strict=True):
+        ny, nx = (h + 9 + oy) // 2, (w + 9 + ox) // 2  # quads a side (region from 4 + o)
+        n = ny * nx
+        q = np.arange(-(-n // 32) * 32)
+        qy, qx = q // nx, q % nx
+        ly, lx = 2 * qy, 2 * qx  # the quad's first site, from qy0 = py0 - 4 - o
+        lo_y, lo_x = 4 + oy, 4 + ox  # P's first row / column
+        own_y = (ly + 1 >= lo_y) & (ly < lo_y + h)
+        own_x = (lx + 1 >= lo_x) & (lx < lo_x + w)
+        own = (q < n) & own_y & own_x
+        hist += int(own.reshape(-1, 32).any(axis=1).sum()) * int(count)
+    out["quad_hist"] = hist / float((nq_pad // 32).sum())
 
     # 3. peaking: luma on P +- 3 and the score on P +- 1 (in-frame sites), the column sums on
     #    P x (Pw + 2); the mirrored fills in edge tiles
@@ -786,8 +781,11 @@ def _tile_model(
     out["flush_bins"] = float(_block_loop(np.array([4 * nbins]), nth).mean())
 
     # 2. and 4. the pixel loops (develop, pooling), per warp iteration
-    out["pixels"] = _trips2d(g["i1"] - g["i0"], g["j1"] - g["j0"], block)
-    I, J, valid = _tile_groups(g, block)
+    # the pixel loop runs over the whole tile_v^2 (out-of-tile pixels skipped): per warp
+    # ceil((npix - 32 w) / nth) iterations, the same in every tile (its body is counted in
+    # every iteration: an over-count of < 1 % from the partial tiles of the last row/column)
+    out["pixels"] = float(_block_loop(np.array([tile_v * tile_v]), nth).mean())
+    I, J, valid = _tile_groups(g, tile_v, nth)
     G = I.shape[0]
     out["pixel_groups"] = G
     out["lane_use"] = float(valid.sum() / (G * 32))  # lanes with a pixel, of issued ones
@@ -873,12 +871,11 @@ def _tile_trips(ctx: Ctx) -> dict[str, list[float]]:
         "k < 4 * VF_HIST_BINS; k += nth) s_bins[k] = 0": list(t["zero_bins"]),
         "k < 4 * VF_HIST_BINS; k += nth)": [t["flush_bins"]],
         "tile = blockIdx.x; tile < tiles; tile += gridDim.x": [t["tile_loop"]],
-        "ly = ty; ly < rh_pad; ly += by": [t["load_rows"]],
-        # unswitched on edge: the interior tiles' loop first, then the mirroring one
-        "lx = tx; lx < rw_pad; lx += bx": [t["load_interior"], t["load_edge"]],
+        # the quad loops: the mirroring one (edge tiles) first: its key contains the other's
+        "q = tid; q < nq_pad; q += nth) {  // mirrored": [t["quad_edge"]],
+        "q = tid; q < nq_pad; q += nth)": [t["quad_interior"]],
         # develop, then pooling: the same loops over the tile's pixels
-        "i = i0 + ty; i < i1; i += by": [t["pixels"][0]],
-        "j = j0 + tx; j < j1; j += bx": [t["pixels"][1]],
+        "p = tid; p < npix; p += nth": [t["pixels"]],
         "a < ty.taps": [t["ty"]],
         "b < tx.taps": [t["tx"] * t["tap_rows"]],
         "y = ylo + ty; y < yhi; y += by": [t["lum"][0]],
@@ -887,11 +884,12 @@ def _tile_trips(ctx: Ctx) -> dict[str, list[float]]:
         "x = sxlo + tx; x < sxhi; x += bx": [t["score"][1]],
         "y = py0 + ty; y < py1; y += by": [t["box"][0]],
         "x = sx0 + tx; x < px1 + 1; x += bx": [t["box"][1]],
-        # vf_tile_fill_mirrored, inlined twice (luma, score); per edge tile (the call's weight
-        # below is the fraction of edge tiles)
+        # vf_tile_fill_mirrored, inlined twice (luma, score), in edge tiles only: the row
+        # loop's mean over all tiles is the edge tiles' times their fraction (a trip count,
+        # not a line weight: nvcc's line table gives part of the inlined body other lines)
         "y = y0 + (int)threadIdx.y; y < y1; y += blockDim.y": [
-            t["fill_lum"][0],
-            t["fill_score"][0],
+            t["fill_lum"][0] * t["edge_fraction"],
+            t["fill_score"][0] * t["edge_fraction"],
         ],
         "x = x0 + (int)threadIdx.x; x < x1; x += blockDim.x": [
             t["fill_lum"][1],
@@ -902,24 +900,9 @@ def _tile_trips(ctx: Ctx) -> dict[str, list[float]]:
     }
 
 
-#: Source lines of the load loop's body (``if (ly < rh && lx < rw) {...}``) and of its
-#: histogram part (the bin, and the warp leader's shared atomic).
-_TILE_LOAD_BODY = (
-    "const int gx = edge ? vf_mirror(x, width) : x;",
-    "const unsigned short v = raw[(size_t)gy * (unsigned)width + gx];",
-    "const int k = ((y & 1) << 1) | (x & 1);",
-    "const float fv = (float)v;",
-    "s_n[ly * VF_TILE_R + lx] =",
-    "vf_clampf((fv - vf_site4(k, b0, b1, b2, b3))",
-    "if (do_peak) s_t[ly * VF_TILE_R + lx] = lut[",
-    "const bool own = y >= py0 && y < py1",
-    "if (own && do_raw)",
-    "s_clip[(y - py0) * VF_TILE_MAX + (x - px0)] = fv >= white;",
-    "if (own && do_hist) {",
-)
+#: Source lines of the quad loops' histogram atomics (the warp leader's): where some lane of
+#: the warp has a site of P.
 _TILE_LOAD_HIST = (
-    "const int top = VF_HIST_BINS - 1;",
-    "bin = vf_cfa_site(cfa, y, x) * VF_HIST_BINS",
     "atomicAdd(&s_bins[bin], (unsigned)__popc(peers));",
     "atomicAdd(&hist[bin], (unsigned long long)__popc(peers));",
 )
@@ -940,12 +923,16 @@ _TILE_POOL_SITE = (
 def _tile_weights(ctx: Ctx) -> dict[str, Any]:
     t = _tile(ctx)
     x_loop = "for (int x = x0; x < x1; ++x)"
-    return {
-        **{line: t["load_body"] for line in _TILE_LOAD_BODY},
-        **{line: t["load_hist"] for line in _TILE_LOAD_HIST},
-        "vf_tile_fill_mirrored(s_lum": t["edge_fraction"],
-        "vf_tile_fill_mirrored(s_n": t["edge_fraction"],
+    common = {
+        **{line: t["quad_hist"] for line in _TILE_LOAD_HIST},
         **{line: (t["pool_peel"], x_loop) for line in _TILE_POOL_SITE},
+    }
+    if "VF_TILE_FAST_K" in dict(ctx.launch.defines):
+        # the integer-scale develop: every site of the K x K footprint runs straight-line code
+        # with its colour known (no taps skipped, no colour arm divergent): weight 1
+        return common
+    return {
+        **common,
         **{line: t["arm_green"] for line in _GREEN_ARM},
         **{line: t["arm_rb"] for line in _RB_ARM},
         "const int x = tx.index": t["tap_body"],

@@ -168,20 +168,32 @@ def test_tile_model_trip_counts_by_hand() -> None:
     assert t["tiles"] == 205 * 154 and t["tile_loop"] == pytest.approx(205 * 154 / 528)
     assert t["tiles_per_block_max"] == 60
     assert t["lum"] == pytest.approx(((2.75 + 152 * 2.875 + 1.75) / 154, 3.0))
-    # load: 48 x 48 sites, 3 x 3 iterations of the block; the last row of tiles (P 24 rows) 2
-    assert t["load_rows"] == pytest.approx((153 * 3 + 2) / 154)
-    assert t["load_interior"] + t["load_edge"] == pytest.approx(3.0)
-    assert t["load_body"] == 1.0 and 0.5 < t["load_hist"] < 1.0
-    # 10 x 10 pixels: warps 0-4 one row iteration each (the bottom tiles, 6 rows: warps 0-2)
-    assert t["pixels"] == pytest.approx(((153 * 5 / 8 + 3 / 8) / 154, 1.0))
-    assert t["pool_rows"] == 4 and t["pool_quads"] == 1 and t["pool_peel"] == 0
+    # load: 48 x 48 sites, 24 x 24 quads over 256 threads: warps 0-1 three iterations, 2-7
+    # two (2.25); the last column of tiles (P 32 wide: 24 x 20 quads) warps 0-6 two, 7 one;
+    # the last row (P 24 rows: 16 x 24) warps 0-3 two, 4-7 one; the corner 16 x 20 (1.25)
+    quads = 153 * 204 * 2.25 + 153 * 1.875 + 204 * 1.5 + 1.25
+    assert t["quad_interior"] + t["quad_edge"] == pytest.approx(quads / (154 * 205))
+    assert t["raw_sites_loaded"] == (48 * 153 + 32) * (48 * 204 + 40)
+    assert 0.5 < t["quad_hist"] < 1.0
+    # 10 x 10 pixels, pixel p on thread p: warps 0-3 one iteration each (p < 100), 4-7 none
+    assert t["pixels"] == pytest.approx(0.5)
+    # blocks of 4 x 4 sites; in the bottom row of tiles (6 view rows) warps 2-3 have no pixel
+    groups = 205 * 154 * 4
+    assert t["pool_rows"] == pytest.approx(4 * (groups - 2 * 205) / groups)
+    assert t["pool_quads"] == 1 and t["pool_peel"] == 0
     # 5 taps a side, one of weight 0: 4 x 4 sites demosaiced a view pixel, one colour arm each
-    assert t["tap_rows"] * t["ty"] == 4 and t["tap_body"] * t["tx"] == 4
+    # (the warps without a pixel run no tap)
+    assert t["tap_rows"] * t["ty"] == pytest.approx(4 * (groups - 2 * 205) / groups)
+    assert t["tap_body"] * t["tx"] == 4
     assert t["arm_green"] == 0.5 and t["arm_rb"] == 0.5
     assert t["edge_fraction"] == pytest.approx((205 * 154 - 203 * 152) / (205 * 154))
-    # 1080p: 20 x 20 pixels, blocks of 1 or 2 sites (the remainder loop, peeled: 2 of 3)
+    # 1080p: 16 x 16 pixels (two iterations for 20 x 20), blocks of 1 or 2 sites (the
+    # remainder loop, peeled: 2 of 3)
+    t = gpu_model._tile_model(1920, 1080, 1280, 720, 16, 528, (16, 16), 0, 1024)
+    assert t["pixels"] == pytest.approx(1.0) and t["lane_use"] == pytest.approx(1.0)
+    assert t["pool_quads"] == 0 and t["pool_peel"] == pytest.approx(2 / 3)
     t = gpu_model._tile_model(1920, 1080, 1280, 720, 20, 528, (16, 16), 0, 1024)
-    assert t["pixels"] == pytest.approx((1.25, 2.0))
+    assert t["pixels"] == pytest.approx((8 + 5) / 8)  # p = 256 + 32 w < 400: warps 0-4
     assert t["pool_quads"] == 0 and t["pool_peel"] == pytest.approx(2 / 3)
 
 

@@ -81,12 +81,14 @@ def check_preview(method: str) -> None:
 
 
 #: (frame (H, W), view (w, h), CFA, method, bits): scales of 2, 1.5 (1920 -> 1280), 4
-#: (8192 -> 2048), 1:1 and an odd one; frames that are not a multiple of the tile; 12 bits
-#: (the histogram in global memory); the 4x4 minimum frame.
+#: (8192 -> 2048; bilinear and MHC: the integer-scale develop of tile.cu), 1:1 and an odd
+#: one; frames that are not a multiple of the tile; 12 bits (the histogram in global
+#: memory); the 4x4 minimum frame.
 TILE_CASES = [
     ((240, 320), (160, 120), "RGGB", "mhc", 10),
     ((216, 384), (256, 144), "GRBG", "mhc", 10),
     ((384, 512), (128, 96), "GBRG", "bilinear", 10),
+    ((328, 392), (98, 82), "GRBG", "mhc", 10),  # 4:1 MHC, 82 rows: not a multiple of the tile
     ((200, 328), (328, 200), "BGGR", "mhc", 10),
     ((202, 330), (97, 61), "BGGR", "bilinear", 12),
     ((4, 4), (4, 4), "RGGB", "mhc", 10),

@@ -34,7 +34,7 @@
 #define VF_HIST_BINS 1024
 #endif
 #define VF_TILE_HALO 4
-#define VF_TILE_R (VF_TILE_MAX + 2 * VF_TILE_HALO)
+#define VF_TILE_R (VF_TILE_MAX + 2 * VF_TILE_HALO + 2)  // rounded out to even bounds
 #define VF_TILE_L (VF_TILE_MAX + 6)
 
 // A float plane of the tile with frame coordinates: element (y, x) at s[(y - y0) * stride +
@@ -66,12 +66,71 @@ VF_HD float vf_site4(int k, float a0, float a1, float a2, float a3) {
     return (k & 2) ? ((k & 1) ? a3 : a2) : ((k & 1) ? a1 : a0);
 }
 
+// A tile plane read relative to a fixed origin: m(y, x) = s[y * VF_TILE_R + x]. With
+// compile-time (y, x) every read is one shared load at an immediate offset.
+struct VfTileRel {
+    const float* s;
+    VF_HD float operator()(int y, int x) const { return s[y * VF_TILE_R + x]; }
+};
+
+// The develop of one view pixel at an integer scale K (K even; the host checks the area taps:
+// view pixel (i, j) is the sites [K i, K i + K) x [K j, K j + K), each of weight wk a side,
+// the taps beyond K of weight 0). `s` points at site (K i, K j) of the tile. The same calls
+// as vf_view_linear, in its order (rows, then columns, zero-weight taps skipped), with the
+// CFA code, the method and the site's position compile-time constants (the host builds one
+// module per CFA code and method for these layouts): K is even, so the footprint's origin
+// has the parity of (0, 0) and each site's colour is known; the loads of the K x K sites'
+// neighbourhoods are shared (the compiler merges equal addresses).
+template <int K, int CFA, int METHOD>
+__device__ __forceinline__ void vf_tile_footprint(const float* s, float w, float* acc) {
+    const VfTileRel m{s};
+#pragma unroll
+    for (int a = 0; a < K; ++a) {
+#pragma unroll
+        for (int b = 0; b < K; ++b) {
+            float rgb[3];
+            if (METHOD == VF_METHOD_MHC) {
+                vf_demosaic_mhc(m, CFA, a, b, rgb);
+            } else {
+                vf_demosaic_bilinear(m, CFA, a, b, rgb);
+            }
+            acc[0] += w * rgb[0];
+            acc[1] += w * rgb[1];
+            acc[2] += w * rgb[2];
+        }
+    }
+}
+
+// Matrix, tone and stores of view pixel p from its linear area mean: vf_view_linear's matrix
+// and vf_preview_pixel's outputs, the same expressions.
+__device__ __forceinline__ void vf_tile_finish(const float* acc, const float* ccm, int curve,
+                                               float contrast, long long p, float* out_linear,
+                                               float* out_display, unsigned char* out_rgba) {
+    float lin[3];
+    for (int c = 0; c < 3; ++c) {
+        lin[c] = ccm[3 * c] * acc[0] + ccm[3 * c + 1] * acc[1] + ccm[3 * c + 2] * acc[2];
+    }
+    unsigned char* o = out_rgba + 4 * p;
+    for (int c = 0; c < 3; ++c) {
+        const float d = vf_tone(lin[c], curve, contrast);
+        if (out_linear) out_linear[3 * p + c] = lin[c];
+        if (out_display) out_display[3 * p + c] = d;
+        o[c] = vf_to_u8(d);
+    }
+    o[3] = 255;
+}
+
+VF_HD int vf_site4i(int k, int a0, int a1, int a2, int a3) {
+    return (k & 2) ? ((k & 1) ? a3 : a2) : ((k & 1) ? a1 : a0);
+}
+
 extern "C" __global__ void vf_tile_pass(
     const unsigned short* __restrict__ raw, int width, int height, int cfa, int method,
     const float* __restrict__ site_black, const float* __restrict__ site_scale,
     const int* __restrict__ iy, const float* __restrict__ wy, int ty_taps,
     const int* __restrict__ ix, const float* __restrict__ wx, int tx_taps,
     const float* __restrict__ ccm, int curve, float contrast, int view_w, int view_h, int tile_v,
+    float wk, int pix_magic,
     float* __restrict__ out_linear, float* __restrict__ out_display,
     unsigned char* __restrict__ out_rgba, int do_peak, const float* __restrict__ lut, int nlut,
     float far, float t1, float t2, float t3, float fg, int do_raw, float white,
@@ -87,8 +146,14 @@ extern "C" __global__ void vf_tile_pass(
     const int tid = ty * bx + tx, nth = bx * by;
     const float b0 = site_black[0], b1 = site_black[1], b2 = site_black[2], b3 = site_black[3];
     const float g0 = site_scale[0], g1 = site_scale[1], g2 = site_scale[2], g3 = site_scale[3];
+    // the histogram site (R, Gr, Gb, B) of each CFA parity k = (y & 1) * 2 + (x & 1)
+    const int c0 = vf_cfa_site(cfa, 0, 0), c1 = vf_cfa_site(cfa, 0, 1);
+    const int c2 = vf_cfa_site(cfa, 1, 0), c3 = vf_cfa_site(cfa, 1, 1);
+    // 32-bit loads of two sites need 4-byte aligned rows
+    const bool scalar = (width & 1) || ((size_t)raw & 3);
     const int tiles_x = (view_w + tile_v - 1) / tile_v;
     const int tiles = tiles_x * ((view_h + tile_v - 1) / tile_v);
+    const int npix = tile_v * tile_v;
 #ifndef VF_HIST_GLOBAL
     if (do_hist) {
         for (int k = tid; k < 4 * VF_HIST_BINS; k += nth) s_bins[k] = 0;
@@ -110,55 +175,112 @@ extern "C" __global__ void vf_tile_pass(
         const bool edge = ry0 < 0 || rx0 < 0 || ry0 + rh > height || rx0 + rw > width;
         __syncthreads();  // the previous tile's readers are done with the shared arrays
 
-        // 1. load P +- 4: normalised value, stabilised value, raw-clip flag, and the RAW
-        //    histogram of the sites of P (each photosite belongs to exactly one tile). The
-        //    loops run whole rows of the block so that every lane of a warp meets the match.
-        const int rh_pad = (rh + by - 1) / by * by, rw_pad = (rw + bx - 1) / bx * bx;
-        for (int ly = ty; ly < rh_pad; ly += by) {
-            const int y = ry0 + ly;
-            const int gy = edge ? vf_mirror(y, height) : y;
-            for (int lx = tx; lx < rw_pad; lx += bx) {
-                const int x = rx0 + lx;
-                int bin = -1;
-                if (ly < rh && lx < rw) {
-                    const int gx = edge ? vf_mirror(x, width) : x;
-                    const unsigned short v = raw[(size_t)gy * (unsigned)width + gx];
-                    const int k = ((y & 1) << 1) | (x & 1);  // the mirror keeps the parity
-                    const float fv = (float)v;
-                    s_n[ly * VF_TILE_R + lx] =
-                        vf_clampf((fv - vf_site4(k, b0, b1, b2, b3)) * vf_site4(k, g0, g1, g2, g3),
-                                  0.0f, 1.0f);
-                    if (do_peak) s_t[ly * VF_TILE_R + lx] = lut[v < nlut ? v : nlut - 1];
-                    const bool own = y >= py0 && y < py1 && x >= px0 && x < px1;
-                    if (own && do_raw)
-                        s_clip[(y - py0) * VF_TILE_MAX + (x - px0)] = fv >= white;
-                    if (own && do_hist) {
-                        const int top = VF_HIST_BINS - 1;
-                        bin = vf_cfa_site(cfa, y, x) * VF_HIST_BINS + (v < top ? v : top);
-                    }
+        // 1. load P +- 4, the region rounded out to even bounds, as 2x2 quads: one 32-bit
+        //    load per row of a quad (two sites) where the region lies inside the frame and
+        //    rows are 4-byte aligned, else four mirrored 16-bit loads. Per site: normalised
+        //    value, stabilised value, and for the sites of P the raw-clip flag and the RAW
+        //    histogram (each photosite belongs to exactly one tile). The quad loops run
+        //    whole warps so that every lane meets the matches.
+        const int qy0 = ry0 & ~1, qx0 = rx0 & ~1;
+        const int nqy = (ry0 + rh + 1 - qy0) >> 1, nqx = (rx0 + rw + 1 - qx0) >> 1;
+        const int nq = nqy * nqx, nq_pad = (nq + 31) & ~31;
+        const int qmag = 65536 / nqx + 1;  // q / nqx == (q * qmag) >> 16: q < 1024, nqx < 64
+        const bool qedge = scalar || qy0 < 0 || qx0 < 0 || qy0 + 2 * nqy > height ||
+                           qx0 + 2 * nqx > width;
+        // site (qy0 + ly, qx0 + lx) of CFA parity k (ly, lx of the parity of k: the region
+        // starts even) with raw value v; returns its histogram bin, -1 if not a site of P
+        auto site = [&](int ly, int lx, int k, unsigned v) -> int {
+            const int y = qy0 + ly, x = qx0 + lx;
+            const float fv = (float)v;
+            s_n[ly * VF_TILE_R + lx] =
+                vf_clampf((fv - vf_site4(k, b0, b1, b2, b3)) * vf_site4(k, g0, g1, g2, g3),
+                          0.0f, 1.0f);
+            if (do_peak) s_t[ly * VF_TILE_R + lx] = lut[(int)v < nlut ? (int)v : nlut - 1];
+            const bool own = y >= py0 && y < py1 && x >= px0 && x < px1;
+            if (own && do_raw) s_clip[(y - py0) * VF_TILE_MAX + (x - px0)] = fv >= white;
+            const int top = VF_HIST_BINS - 1;
+            return own ? vf_site4i(k, c0, c1, c2, c3) * VF_HIST_BINS + ((int)v < top ? (int)v : top)
+                       : -1;
+        };
+        // the RAW histogram: one shared atomic per distinct bin of the warp (its leader)
+        auto count = [&](int bin) {
+            const unsigned peers = __match_any_sync(0xffffffffu, bin);
+            if (bin >= 0 && (tid & 31) == __ffs(peers) - 1) {
+#ifndef VF_HIST_GLOBAL
+                atomicAdd(&s_bins[bin], (unsigned)__popc(peers));
+#else
+                atomicAdd(&hist[bin], (unsigned long long)__popc(peers));
+#endif
+            }
+        };
+        if (!qedge) {
+            for (int q = tid; q < nq_pad; q += nth) {
+                int h0 = -1, h1 = -1, h2 = -1, h3 = -1;
+                if (q < nq) {
+                    const int qy = (q * qmag) >> 16, ly = 2 * qy, lx = 2 * (q - qy * nqx);
+                    const unsigned short* r = raw + (size_t)(qy0 + ly) * (unsigned)width + qx0 + lx;
+                    const unsigned top = *(const unsigned*)r;  // little-endian: x in the low half
+                    const unsigned bot = *(const unsigned*)(r + width);
+                    h0 = site(ly, lx, 0, top & 0xffffu);
+                    h1 = site(ly, lx + 1, 1, top >> 16);
+                    h2 = site(ly + 1, lx, 2, bot & 0xffffu);
+                    h3 = site(ly + 1, lx + 1, 3, bot >> 16);
                 }
                 if (do_hist) {  // uniform: every lane of the warp is here
-                    const unsigned peers = __match_any_sync(0xffffffffu, bin);
-                    if (bin >= 0 && (tid & 31) == __ffs(peers) - 1) {
-#ifndef VF_HIST_GLOBAL
-                        atomicAdd(&s_bins[bin], (unsigned)__popc(peers));
-#else
-                        atomicAdd(&hist[bin], (unsigned long long)__popc(peers));
-#endif
-                    }
+                    count(h0);
+                    count(h1);
+                    count(h2);
+                    count(h3);
+                }
+            }
+        } else {
+            for (int q = tid; q < nq_pad; q += nth) {  // mirrored: the tile leaves the frame
+                int h0 = -1, h1 = -1, h2 = -1, h3 = -1;
+                if (q < nq) {
+                    const int qy = (q * qmag) >> 16, ly = 2 * qy, lx = 2 * (q - qy * nqx);
+                    const int y = qy0 + ly, x = qx0 + lx;
+                    const size_t r0 = (size_t)vf_mirror(y, height) * (unsigned)width;
+                    const size_t r1 = (size_t)vf_mirror(y + 1, height) * (unsigned)width;
+                    const int x0 = vf_mirror(x, width), x1 = vf_mirror(x + 1, width);
+                    h0 = site(ly, lx, 0, raw[r0 + x0]);
+                    h1 = site(ly, lx + 1, 1, raw[r0 + x1]);
+                    h2 = site(ly + 1, lx, 2, raw[r1 + x0]);
+                    h3 = site(ly + 1, lx + 1, 3, raw[r1 + x1]);
+                }
+                if (do_hist) {
+                    count(h0);
+                    count(h1);
+                    count(h2);
+                    count(h3);
                 }
             }
         }
         __syncthreads();
 
         // 2. the develop of each view pixel of the tile, from the normalised sites
-        const VfTilePlane mosaic{s_n, ry0, rx0, VF_TILE_R};
-        for (int i = i0 + ty; i < i1; i += by) {
-            for (int j = j0 + tx; j < j1; j += bx) {
+        //    (pixel p of the tile on thread p: a 10 x 10 tile keeps 4 warps busy, not 5 part-
+        //    filled ones; i = p / tile_v by the host's multiplier, exact for p < 256)
+        for (int p = tid; p < npix; p += nth) {
+            const int di = (p * pix_magic) >> 16, i = i0 + di, j = j0 + p - di * tile_v;
+            if (i >= i1 || j >= j1) continue;
+#ifdef VF_TILE_FAST_K
+            {  // an integer scale: the unrolled footprint, no tap tables
+                float acc[3] = {0.0f, 0.0f, 0.0f};
+                const float w = wk * wk;
+                const float* s = s_n + (VF_TILE_FAST_K * i - qy0) * VF_TILE_R +
+                                 (VF_TILE_FAST_K * j - qx0);
+                vf_tile_footprint<VF_TILE_FAST_K, VF_TILE_CFA, VF_TILE_METHOD>(s, w, acc);
+                vf_tile_finish(acc, ccm, curve, contrast, (long long)i * view_w + j, out_linear,
+                               out_display, out_rgba);
+            }
+#else
+            {
+                const VfTilePlane mosaic{s_n, qy0, qx0, VF_TILE_R};
                 vf_preview_pixel(mosaic, cfa, method, VfTaps{iy, wy, ty_taps},
                                  VfTaps{ix, wx, tx_taps}, ccm, curve, contrast, i, j, view_w,
                                  out_linear, out_display, out_rgba);
             }
+#endif
         }
 
         // 3. peaking: lum on P +- 3 (from s_t), the score on P +- 1 (into s_n, free now),
@@ -168,7 +290,7 @@ extern "C" __global__ void vf_tile_pass(
         const int ly0 = py0 - 3, lx0 = px0 - 3;
         const int sy0 = py0 - 1, sx0 = px0 - 1;
         if (do_peak) {
-            const VfTilePlane t{s_t, ry0, rx0, VF_TILE_R};
+            const VfTilePlane t{s_t, qy0, qx0, VF_TILE_R};
             const int ylo = vf_maxi(ly0, 0), yhi = vf_mini(py1 + 3, height);
             const int xlo = vf_maxi(lx0, 0), xhi = vf_mini(px1 + 3, width);
             for (int y = ylo + ty; y < yhi; y += by)
@@ -205,12 +327,13 @@ extern "C" __global__ void vf_tile_pass(
 
         // 4. per view pixel: the highest peaking level and the raw-clip bit of its block
         const VfTilePlane lum{s_lum, ly0, lx0, VF_TILE_L};
-        for (int i = i0 + ty; i < i1; i += by) {
-            int y0, y1;
+        for (int p = tid; p < npix; p += nth) {
+            const int di = (p * pix_magic) >> 16, i = i0 + di, j = j0 + p - di * tile_v;
+            if (i >= i1 || j >= j1) continue;
+            int y0, y1, x0, x1;
             vf_pool_range(i, height, view_h, &y0, &y1);
-            for (int j = j0 + tx; j < j1; j += bx) {
-                int x0, x1;
-                vf_pool_range(j, width, view_w, &x0, &x1);
+            vf_pool_range(j, width, view_w, &x0, &x1);
+            {
                 int level = 0, clip = 0;
                 for (int y = y0; y < y1; ++y) {
                     const float* cols = s_t + (y - py0) * VF_TILE_R - sx0;

@@ -40,6 +40,43 @@ def tile_size(frame_shape: tuple[int, int], view_shape: tuple[int, int]) -> int 
     return tile_v if tile_v >= 1 else None
 
 
+#: Integer scales the develop takes without tap tables (an unrolled K x K footprint).
+FAST_SCALES = (2, 4)
+
+
+def integer_scale(frame_shape: tuple[int, int], view_shape: tuple[int, int]) -> tuple[int, float]:
+    """(K, weight) where the area taps of both axes are exactly K sites of equal weight a view
+    pixel (view pixel i: sites K i .. K i + K - 1, further taps of weight 0) and K is one of
+    :data:`FAST_SCALES`; else (0, 0.0). The kernel then develops the K x K footprint unrolled,
+    in the order and with the weights the tap tables give (bit for bit)."""
+    from ..stages.resize import area_weights
+
+    (H, W), (h, w) = frame_shape, view_shape
+    if H % h or W % w or H // h != W // w or H // h not in FAST_SCALES:
+        return 0, 0.0
+    k = H // h
+    weight = None
+    for src, dst in ((H, h), (W, w)):
+        idx, wts = area_weights(src, dst)
+        if idx.shape[1] < k:
+            return 0, 0.0
+        want = np.arange(dst)[:, None] * k + np.arange(k)[None, :]
+        if not np.array_equal(idx[:, :k], want) or np.any(wts[:, k:] != 0):
+            return 0, 0.0
+        if np.any(wts[:, :k] != wts[0, 0]) or (weight is not None and wts[0, 0] != weight):
+            return 0, 0.0
+        weight = wts[0, 0]
+    return k, float(weight)
+
+
+def pixel_multiplier(tile_v: int) -> int:
+    """m with (p * m) >> 16 == p // tile_v for every pixel p < tile_v**2 of a tile (checked)."""
+    m = 65536 // tile_v + 1
+    p = np.arange(tile_v * tile_v)
+    assert np.array_equal((p * m) >> 16, p // tile_v), tile_v
+    return m
+
+
 def _sm_count(xp: Any) -> int:
     """Streaming multiprocessors of the current device (the stand-in reports its own)."""
     props = xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)
@@ -61,8 +98,6 @@ class TilePass:
     def __init__(
         self, xp: Any, frame_shape: tuple[int, int], view_shape: tuple[int, int], bits: int
     ) -> None:
-        from ..kernels import get_kernel
-
         tile_v = tile_size(frame_shape, view_shape)
         if tile_v is None:
             raise ValueError(
@@ -77,10 +112,30 @@ class TilePass:
         defines: dict[str, Any] = {"VF_TILE_MAX": TILE_MAX, "VF_HIST_BINS": 1 << bits}
         if bits > SHARED_HIST_BITS:
             defines["VF_HIST_GLOBAL"] = 1
-        self.kernel = get_kernel("tile", "vf_tile_pass", defines, xp=xp)
+        self.fast_k, self.fast_w = integer_scale(frame_shape, view_shape)
+        self.pix_magic = pixel_multiplier(tile_v)
+        self._defines = defines
+        self._kernels: dict[tuple[int, int], Any] = {}
         self.site_black = xp.zeros(4, xp.float32)
         self.site_scale = xp.zeros(4, xp.float32)
         self._site_key: tuple | None = None
+
+    def kernel(self, cfa_code: int, method_code: int) -> Any:
+        """The module for the frame: one per CFA code and method at an integer scale (the
+        develop's footprint unrolled with both as constants), else one for all."""
+        from ..kernels import get_kernel
+
+        key = (cfa_code, method_code) if self.fast_k else (0, 0)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            defines = dict(self._defines)
+            if self.fast_k:
+                defines.update(
+                    VF_TILE_FAST_K=self.fast_k, VF_TILE_CFA=cfa_code, VF_TILE_METHOD=method_code
+                )
+            kernel = get_kernel("tile", "vf_tile_pass", defines, xp=self.xp)
+            self._kernels[key] = kernel
+        return kernel
 
     def commit(self, black: float | np.ndarray, site_scales: np.ndarray) -> None:
         """Per-site black level and scale of the 2x2 block, (2, 2) each (settings change)."""
@@ -114,7 +169,7 @@ class TilePass:
         iy, wy, ix, wx, ccm = taps
         no_peaking = (None, 0.0, (0.0, 0.0, 0.0), 0.0)
         lut, far, (t1, t2, t3), fg = peaking if peaking is not None else no_peaking
-        self.kernel(
+        self.kernel(cfa_code, method_code)(
             self.grid,
             BLOCK,
             (
@@ -137,6 +192,8 @@ class TilePass:
                 i32(w),
                 i32(h),
                 i32(self.tile_v),
+                f32(self.fast_w),
+                i32(self.pix_magic),
                 *outputs,
                 i32(lut is not None),
                 lut,
