@@ -858,7 +858,7 @@ def _tile_traffic(ctx: Ctx) -> tuple[float, float]:
     # small and stay in L1/L2 (counted once); the histogram's atomics land in L2 (a flush per
     # block) and its buffer is written back once
     small = a["lut"] * bool(a["do_peak"]) + a["iy"] + a["wy"] + a["ix"] + a["wx"]
-    small += a["ccm"] + a["site_black"] + a["site_scale"]
+    small += a["ccm"] + a["site_black"] + a["site_scale"] + a["tile_geo"]
     read = 2 * _tile(ctx)["raw_sites_loaded"] + small
     write = a["out_rgba"] + a["out_linear"] + a["out_display"] + a["pooled"]
     write += a["hist"] * bool(a["do_hist"])

@@ -33,6 +33,12 @@
 #ifndef VF_HIST_BINS
 #define VF_HIST_BINS 1024
 #endif
+#ifndef VF_TILE_BX
+#define VF_TILE_BX 16
+#endif
+#ifndef VF_TILE_BY
+#define VF_TILE_BY 16
+#endif
 #define VF_TILE_HALO 4
 #define VF_TILE_R (VF_TILE_MAX + 2 * VF_TILE_HALO + 2)  // rounded out to even bounds
 #define VF_TILE_L (VF_TILE_MAX + 6)
@@ -130,7 +136,7 @@ extern "C" __global__ void vf_tile_pass(
     const int* __restrict__ iy, const float* __restrict__ wy, int ty_taps,
     const int* __restrict__ ix, const float* __restrict__ wx, int tx_taps,
     const float* __restrict__ ccm, int curve, float contrast, int view_w, int view_h, int tile_v,
-    float wk, int pix_magic,
+    float wk, int pix_magic, const int* __restrict__ tile_geo,
     float* __restrict__ out_linear, float* __restrict__ out_display,
     unsigned char* __restrict__ out_rgba, int do_peak, const float* __restrict__ lut, int nlut,
     float far, float t1, float t2, float t3, float fg, int do_raw, float white,
@@ -142,7 +148,9 @@ extern "C" __global__ void vf_tile_pass(
 #ifndef VF_HIST_GLOBAL
     __shared__ unsigned int s_bins[4 * VF_HIST_BINS];
 #endif
-    const int tx = threadIdx.x, ty = threadIdx.y, bx = blockDim.x, by = blockDim.y;
+    // the block's shape is a compile-time constant (TilePass launches VF_TILE_BX x VF_TILE_BY)
+    constexpr int bx = VF_TILE_BX, by = VF_TILE_BY;
+    const int tx = threadIdx.x, ty = threadIdx.y;
     const int tid = ty * bx + tx, nth = bx * by;
     const float b0 = site_black[0], b1 = site_black[1], b2 = site_black[2], b3 = site_black[3];
     const float g0 = site_scale[0], g1 = site_scale[1], g2 = site_scale[2], g3 = site_scale[3];
@@ -151,8 +159,7 @@ extern "C" __global__ void vf_tile_pass(
     const int c2 = vf_cfa_site(cfa, 1, 0), c3 = vf_cfa_site(cfa, 1, 1);
     // 32-bit loads of two sites need 4-byte aligned rows
     const bool scalar = (width & 1) || ((size_t)raw & 3);
-    const int tiles_x = (view_w + tile_v - 1) / tile_v;
-    const int tiles = tiles_x * ((view_h + tile_v - 1) / tile_v);
+    const int tiles = ((view_w + tile_v - 1) / tile_v) * ((view_h + tile_v - 1) / tile_v);
     const int npix = tile_v * tile_v;
 #ifndef VF_HIST_GLOBAL
     if (do_hist) {
@@ -160,16 +167,16 @@ extern "C" __global__ void vf_tile_pass(
     }
 #endif
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        // the view tile and its pool region P = [py0, py1) x [px0, px1)
-        const int i0 = (tile / tiles_x) * tile_v, j0 = (tile % tiles_x) * tile_v;
+        // the view tile [i0, i1) x [j0, j1) and its pool region P = [py0, py1) x [px0, px1),
+        // from the host's table (vf_pool_range of the tile's first and last pixels)
+        const int* geo = tile_geo + 8 * tile;
+        const int i0 = geo[0], j0 = geo[1], py0 = geo[2], py1 = geo[3], px0 = geo[4];
+        const int px1 = geo[5], qmag = geo[6];
         const int i1 = vf_mini(i0 + tile_v, view_h), j1 = vf_mini(j0 + tile_v, view_w);
-        int py0, py1, px0, px1, unused;
-        vf_pool_range(i0, height, view_h, &py0, &unused);
-        vf_pool_range(i1 - 1, height, view_h, &unused, &py1);
-        vf_pool_range(j0, width, view_w, &px0, &unused);
-        vf_pool_range(j1 - 1, width, view_w, &unused, &px1);
-        // the host sizes tiles so that P fits the shared arrays; refuse (write nothing) else
-        if (py1 - py0 > VF_TILE_MAX || px1 - px0 > VF_TILE_MAX) return;
+        // the host sizes tiles so that P fits the shared arrays and the frame; refuse (write
+        // nothing) else
+        if (py1 - py0 > VF_TILE_MAX || px1 - px0 > VF_TILE_MAX || py1 > height || px1 > width)
+            return;
         const int ry0 = py0 - VF_TILE_HALO, rx0 = px0 - VF_TILE_HALO;
         const int rh = py1 - py0 + 2 * VF_TILE_HALO, rw = px1 - px0 + 2 * VF_TILE_HALO;
         const bool edge = ry0 < 0 || rx0 < 0 || ry0 + rh > height || rx0 + rw > width;
@@ -184,7 +191,7 @@ extern "C" __global__ void vf_tile_pass(
         const int qy0 = ry0 & ~1, qx0 = rx0 & ~1;
         const int nqy = (ry0 + rh + 1 - qy0) >> 1, nqx = (rx0 + rw + 1 - qx0) >> 1;
         const int nq = nqy * nqx, nq_pad = (nq + 31) & ~31;
-        const int qmag = 65536 / nqx + 1;  // q / nqx == (q * qmag) >> 16: q < 1024, nqx < 64
+        // (qmag from the table: q / nqx == (q * qmag) >> 16 for every quad q, host-checked)
         const bool qedge = scalar || qy0 < 0 || qx0 < 0 || qy0 + 2 * nqy > height ||
                            qx0 + 2 * nqx > width;
         // site (qy0 + ly, qx0 + lx) of CFA parity k (ly, lx of the parity of k: the region
@@ -293,7 +300,9 @@ extern "C" __global__ void vf_tile_pass(
             const VfTilePlane t{s_t, qy0, qx0, VF_TILE_R};
             const int ylo = vf_maxi(ly0, 0), yhi = vf_mini(py1 + 3, height);
             const int xlo = vf_maxi(lx0, 0), xhi = vf_mini(px1 + 3, width);
+            #pragma unroll 1
             for (int y = ylo + ty; y < yhi; y += by)
+                #pragma unroll 1
                 for (int x = xlo + tx; x < xhi; x += bx)
                     s_lum[(y - ly0) * VF_TILE_L + (x - lx0)] = vf_peak_binomial(t, y, x);
             __syncthreads();
@@ -305,7 +314,9 @@ extern "C" __global__ void vf_tile_pass(
             const VfTilePlane lum{s_lum, ly0, lx0, VF_TILE_L};
             const int sylo = vf_maxi(sy0, 0), syhi = vf_mini(py1 + 1, height);
             const int sxlo = vf_maxi(sx0, 0), sxhi = vf_mini(px1 + 1, width);
+            #pragma unroll 1
             for (int y = sylo + ty; y < syhi; y += by)
+                #pragma unroll 1
                 for (int x = sxlo + tx; x < sxhi; x += bx)
                     s_n[(y - sy0) * VF_TILE_R + (x - sx0)] = vf_peak_score(lum, y, x, far);
             __syncthreads();
@@ -315,7 +326,9 @@ extern "C" __global__ void vf_tile_pass(
                 __syncthreads();
             }
             // the box's column sums, in vf_peak_level's order: score(y-1) + score(y) + score(y+1)
+            #pragma unroll 1
             for (int y = py0 + ty; y < py1; y += by) {
+                #pragma unroll 1
                 for (int x = sx0 + tx; x < px1 + 1; x += bx) {
                     const float* c = s_n + (y - sy0) * VF_TILE_R + (x - sx0);
                     s_t[(y - py0) * VF_TILE_R + (x - sx0)] =
@@ -359,6 +372,7 @@ extern "C" __global__ void vf_tile_pass(
 #ifndef VF_HIST_GLOBAL
     if (do_hist) {
         __syncthreads();
+#pragma unroll 1
         for (int k = tid; k < 4 * VF_HIST_BINS; k += nth)
             if (s_bins[k]) atomicAdd(&hist[k], (unsigned long long)s_bins[k]);
     }

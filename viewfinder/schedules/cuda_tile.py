@@ -77,6 +77,40 @@ def pixel_multiplier(tile_v: int) -> int:
     return m
 
 
+def tile_table(
+    frame_shape: tuple[int, int], view_shape: tuple[int, int], tile_v: int
+) -> np.ndarray:
+    """Per tile (row-major), int32: i0, j0 (first view row / column), py0, py1, px0, px1 (its
+    pool region, from ``vf_pool_range`` of its first and last pixels), qmag (with nqx the
+    quads a row of its P +- 4 rounded out to even bounds: (q * qmag) >> 16 == q // nqx for
+    every quad q, checked), 0."""
+    (H, W), (h, w) = frame_shape, view_shape
+
+    def edges(n_view: int, src: int) -> tuple[np.ndarray, np.ndarray]:
+        j = np.arange(n_view, dtype=np.int64)
+        s, e = j * src // n_view, (j + 1) * src // n_view
+        return s, np.where(e > s, e, s + 1)
+
+    ys, ye = edges(h, H)
+    xs, xe = edges(w, W)
+    i0 = np.arange(0, h, tile_v)
+    j0 = np.arange(0, w, tile_v)
+    i1, j1 = np.minimum(i0 + tile_v, h), np.minimum(j0 + tile_v, w)
+    I0, J0 = np.meshgrid(i0, j0, indexing="ij")
+    I1, J1 = np.meshgrid(i1, j1, indexing="ij")
+    py0, py1, px0, px1 = ys[I0], ye[I1 - 1], xs[J0], xe[J1 - 1]
+    rx0 = px0 - 4
+    qx0 = rx0 & ~1
+    nqx = (rx0 + (px1 - px0) + 9 - qx0) >> 1
+    nqy = ((py0 - 4) + (py1 - py0) + 9 - ((py0 - 4) & ~1)) >> 1
+    qmag = 65536 // nqx + 1
+    for n, m in set(zip(nqx.ravel().tolist(), qmag.ravel().tolist(), strict=True)):
+        q = np.arange(int(nqy.max()) * n)
+        assert np.array_equal((q * m) >> 16, q // n), (n, m)
+    table = np.stack([I0, J0, py0, py1, px0, px1, qmag, np.zeros_like(I0)], -1)
+    return np.ascontiguousarray(table.reshape(-1, 8), dtype=np.int32)
+
+
 def _sm_count(xp: Any) -> int:
     """Streaming multiprocessors of the current device (the stand-in reports its own)."""
     props = xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)
@@ -110,10 +144,12 @@ class TilePass:
         tiles = ((w + tile_v - 1) // tile_v) * ((h + tile_v - 1) // tile_v)
         self.grid = (min(tiles, BLOCKS_PER_SM * _sm_count(xp)), 1, 1)
         defines: dict[str, Any] = {"VF_TILE_MAX": TILE_MAX, "VF_HIST_BINS": 1 << bits}
+        defines.update(VF_TILE_BX=BLOCK[0], VF_TILE_BY=BLOCK[1])
         if bits > SHARED_HIST_BITS:
             defines["VF_HIST_GLOBAL"] = 1
         self.fast_k, self.fast_w = integer_scale(frame_shape, view_shape)
         self.pix_magic = pixel_multiplier(tile_v)
+        self.tile_geo = xp.asarray(tile_table(frame_shape, view_shape, tile_v))
         self._defines = defines
         self._kernels: dict[tuple[int, int], Any] = {}
         self.site_black = xp.zeros(4, xp.float32)
@@ -194,6 +230,7 @@ class TilePass:
                 i32(self.tile_v),
                 f32(self.fast_w),
                 i32(self.pix_magic),
+                self.tile_geo,
                 *outputs,
                 i32(lut is not None),
                 lut,
