@@ -16,9 +16,17 @@ smooth, so nothing visible is lost) to keep a focus change cheap. The sharp laye
 once per lens and size (OpenCV, on the CPU) and kept; a focus or aperture change blurs and
 composites again, with OpenCV and numba on the CPU or with CuPy on the device (``device=``).
 
+The simulated camera's whole frames on the CPU take another road (:meth:`Scene.render_rate`,
+module ``scene_grid``): each plane is drawn and blurred on a grid as coarse as its blur or its
+photograph allows, and one Numba pass composites the grids at the sensor's size, adds what is
+finer than a grid (rectangle edges, surface grain) and writes the sensor's mosaic, with no
+full-size RGB: a 50 MP frame in seconds and well under 1.5 GB, a focus change in about one.
+:func:`render` stays the reference (and serves windows: autofocus, and the device renderer).
+
 Modules: ``scene_content`` (the charts, colour checker, photos and surface grain the planes
-show), ``scene_compositing`` ("over" compositing and the padding of layers for their blur); this
-one holds the scene's geometry and the renderer, and re-exports the others' public names.
+show), ``scene_compositing`` ("over" compositing and the padding of layers for their blur),
+``scene_grid`` (the coarse-grid renderer of whole frames); this one holds the scene's geometry
+and the renderer, and re-exports the others' public names.
 """
 
 from __future__ import annotations
@@ -112,6 +120,8 @@ class Scene:
         self._sharp_bytes = 0
         self._lock = threading.Lock()
         self._depth: dict[tuple, np.ndarray] = {}  # render() keeps the depth of full frames
+        self._grids: OrderedDict[tuple, np.ndarray] = OrderedDict()  # scene_grid's sharp grids
+        self._grid_bytes = 0
         rng = np.random.default_rng(seed)
         jitter = rng.uniform(-0.02, 0.02, size=(8, 2))  # the seed moves the planes a little
         self.planes: list[Plane] = [
@@ -172,6 +182,34 @@ class Scene:
                     self._sharp_bytes -= old.nbytes
         return layer
 
+    def render_rate(
+        self,
+        canvas: Canvas,
+        lens: Optics,
+        window: tuple[int, int, int, int],
+        matrix: np.ndarray,
+        vig: tuple[np.ndarray, np.ndarray],
+        progress: Callable[[float, str], None] | None = None,
+    ) -> np.ndarray:
+        """The RGGB mosaic (h, w) float32 of ``matrix @ rgb`` times the separable vignetting
+        ``vig = (rows, columns)`` over canvas ``window`` (even y0 and x0): the sensor's
+        photo-electron rates, drawn on coarse grids per plane and composited in one pass at
+        the sensor's size, no full-size RGB (:mod:`viewfinder.sources.scene_grid`)."""
+        from .scene_grid import render_planes
+
+        if window[0] % 2 or window[1] % 2:
+            raise ValueError(f"a mosaic window must start on even pixels, got {window}")
+        return render_planes(self, canvas, lens, window, matrix, vig, True, progress)
+
+    def depth_window(
+        self, canvas: Canvas, window: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, None]:
+        """Depth (m) of the pixels of canvas ``window`` (y0, x0, y1, x1), as :func:`render`
+        gives it, and ``None`` (every pixel's depth is known)."""
+        from .scene_grid import depth_window
+
+        return depth_window(self, canvas, window), None
+
     def plane(self, name: str) -> Plane:
         for p in self.planes:
             if p.name == name:
@@ -205,7 +243,26 @@ class Canvas:
 
 def _render_plane(plane: Plane, canvas: Canvas, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
     """Sharp premultiplied RGBA (y1-y0, x1-x0, 4) float32 of ``plane`` over a pixel window."""
-    bx0, by0, bx1, by1 = canvas.box_px(plane)
+    m_per_px = canvas.pixel_mm / canvas.focal_mm * plane.depth_m
+    return _render_box(plane, canvas.box_px(plane), m_per_px, y0, x0, y1, x1)
+
+
+def _render_box(
+    plane: Plane,
+    box: tuple[float, float, float, float],
+    m_per_px: float,
+    y0: int,
+    x0: int,
+    y1: int,
+    x1: int,
+    premultiply: bool = True,
+) -> np.ndarray:
+    """Sharp RGBA (y1-y0, x1-x0, 4) float32 of ``plane`` over a window of a pixel grid on
+    which the plane's rectangle is ``box`` (x0, y0, x1, y1 in pixel-edge coordinates) and one
+    pixel spans ``m_per_px`` metres of the plane (procedural content). ``premultiply=False``
+    leaves the colour as it is (a texture continues beyond the rectangle: replicated, or
+    wrapped when tiled); the alpha channel is the rectangle's coverage of each pixel."""
+    bx0, by0, bx1, by1 = box
     h, w = y1 - y0, x1 - x0
     out = np.empty((h, w, 4), np.float32)
     if plane.texture is not None:
@@ -234,7 +291,6 @@ def _render_plane(plane: Plane, canvas: Canvas, y0: int, x0: int, y1: int, x1: i
             out[:, :, :3] *= (1.0 + DETAIL_AMPLITUDE * grain)[:, :, None]
     else:
         # procedural content, sampled at pixel centres in plane metres
-        m_per_px = canvas.pixel_mm / canvas.focal_mm * plane.depth_m
         xs = (np.arange(x0, x1, dtype=np.float32) + 0.5 - (bx0 + bx1) / 2) * m_per_px
         ys = (np.arange(y0, y1, dtype=np.float32) + 0.5 - (by0 + by1) / 2) * m_per_px
         xg, yg = np.meshgrid(xs, ys)
@@ -243,7 +299,8 @@ def _render_plane(plane: Plane, canvas: Canvas, y0: int, x0: int, y1: int, x1: i
     ax = np.clip(np.minimum(np.arange(x0, x1) + 1 - bx0, bx1 - np.arange(x0, x1)), 0, 1)
     ay = np.clip(np.minimum(np.arange(y0, y1) + 1 - by0, by1 - np.arange(y0, y1)), 0, 1)
     out[:, :, 3] = ay.astype(np.float32)[:, None] * ax.astype(np.float32)[None, :]
-    out[:, :, :3] *= out[:, :, 3:4]
+    if premultiply:
+        out[:, :, :3] *= out[:, :, 3:4]
     return out
 
 

@@ -361,12 +361,16 @@ class SimulatedCamera(ContrastAutofocus):
             grey = np.full((canvas.height, canvas.width, 3), 0.18, np.float32)
             rate = rate_map(grey, None, NO_LENS_F_NUMBER, canvas, whole, sensor, white)
             depth = np.full((canvas.height, canvas.width), np.nan, np.float32)
-        elif hasattr(scene, "render_rate"):
-            # a depth photograph writes the sensor's mosaic itself (no full-size RGB), and
-            # its depth is looked up per frame window when truth() asks
+        elif hasattr(scene, "render_rate") and not (self.on_device and isinstance(scene, Scene)):
+            # the scene writes the sensor's mosaic itself (no full-size RGB), and its depth is
+            # looked up per frame window when truth() asks (the planes on a device blur and
+            # composite there instead, below)
             state = Optics(lens.focal_mm, aperture, focus)
             matrix, vig = rate_factors(lens, aperture, canvas, whole, sensor, white)
-            rate = scene.render_rate(canvas, state, whole, matrix, vig)
+            if isinstance(scene, Scene):
+                rate = scene.render_rate(canvas, state, whole, matrix, vig, progress=progress)
+            else:
+                rate = scene.render_rate(canvas, state, whole, matrix, vig)
             depth = None
 
             def depth_fn(window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:

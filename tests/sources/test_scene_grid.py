@@ -1,0 +1,157 @@
+"""The planes scene on coarse grids (scene_grid): close to the full-resolution renderer,
+deterministic, the mosaic pass consistent with rate_map, memory bounded per pixel."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from viewfinder import optics
+from viewfinder.sources import scene as sc
+from viewfinder.sources import scene_grid as sg
+
+
+def canvas_of(width: int, height: int, focal_mm: float = 35.0) -> sc.Canvas:
+    return sc.Canvas(width, height, 13.1072 / width, focal_mm)
+
+
+LENSES = [
+    sc.Optics(35.0, 1.4, 1.0),  # the charts sharp, everything else blurred by 15-35 px
+    sc.Optics(35.0, 8.0, 3.0),
+    sc.Optics(35.0, 1.4, 3.0),
+    sc.Optics(35.0, 1.4, 0.5),
+    sc.Optics(35.0, 2.0, float("inf")),
+]
+
+
+@pytest.mark.parametrize("lens", LENSES, ids=str)
+def test_grid_render_is_close_to_the_full_resolution_render(lens):
+    # about as close as the device renderer's block means are (test_scene's array-module
+    # test: mean 1e-3, max 0.03); reflectances, white = 1
+    scene, canvas = sc.Scene(0), canvas_of(480, 360)
+    exact, depth = sc.render(scene, canvas, lens)
+    window = (0, 0, canvas.height, canvas.width)
+    grid = sg.render_planes(scene, canvas, lens, window)
+    d = np.abs(grid - exact)
+    assert d.mean() < 2.5e-3 and d.max() < 0.04
+    np.testing.assert_array_equal(sg.depth_window(scene, canvas, window), depth)
+
+
+def test_edge_mode_with_grain_is_close_to_the_full_resolution_render():
+    # 1920 px wide: the sky's texels span 15 px (a grid of 7 px cells, its grain drawn at
+    # the sensor's size, its edges from the line spread); focused far at f/8 it is sharp
+    scene, canvas = sc.Scene(0), canvas_of(1920, 1440)
+    lens = sc.Optics(35.0, 8.0, 20.0)
+    window = (0, 0, canvas.height, canvas.width)
+    specs = {s["plane"].name: s for s in sg.plane_specs(scene, canvas, lens, window)}
+    assert specs["sky"]["mode"] == sg.EDGE and specs["sky"]["g"] >= 4
+    assert specs["charts"]["mode"] == sg.PREMULTIPLIED
+    exact, depth = sc.render(scene, canvas, lens)
+    grid = sg.render_planes(scene, canvas, lens, window)
+    d = np.abs(grid - exact)
+    assert d.mean() < 3e-3 and np.percentile(d, 99) < 0.03
+    # the grain is there: the same fine texture (correlated high-pass), not a smooth wash
+    sky = (depth == np.inf)[200:600, 200:1700]
+
+    def high(img: np.ndarray) -> np.ndarray:
+        g = img[200:600, 200:1700, 1]
+        return (
+            g - 0.25 * (np.roll(g, 1, 0) + np.roll(g, -1, 0) + np.roll(g, 1, 1) + np.roll(g, -1, 1))
+        )[sky]
+
+    assert np.corrcoef(high(exact), high(grid))[0, 1] > 0.8
+
+
+def test_grid_render_is_deterministic_and_seeded():
+    canvas, lens = canvas_of(480, 360), sc.Optics(35.0, 4.0, 2.0)
+    window = (0, 0, 360, 480)
+    a = sg.render_planes(sc.Scene(0), canvas, lens, window)
+    b = sg.render_planes(sc.Scene(0), canvas, lens, window)
+    np.testing.assert_array_equal(a, b)
+    scene = sc.Scene(0)
+    sg.render_planes(scene, canvas, sc.Optics(35.0, 1.4, 1.0), window)  # a cache in between
+    np.testing.assert_array_equal(sg.render_planes(scene, canvas, lens, window), a)
+    c = sg.render_planes(sc.Scene(1), canvas, lens, window)
+    assert np.abs(a - c).max() > 0.05
+
+
+def test_mosaic_pass_equals_the_rgb_pass_through_rate_map():
+    from viewfinder.sources.lenses import load_lenses
+    from viewfinder.sources.rate_map import rate_factors, rate_map
+    from viewfinder.sources.sensor import Sensor
+
+    scene, canvas = sc.Scene(0), canvas_of(480, 360)
+    lens = load_lenses()["summilux-35"]
+    sensor = Sensor(size=(480, 360))
+    state = sc.Optics(lens.focal_mm, 2.0, 2.0)
+    window = (0, 0, 360, 480)
+    rgb = sg.render_planes(scene, canvas, state, window)
+    ref = rate_map(rgb, lens, 2.0, canvas, window, sensor, scene.white_luminance)
+    matrix, vig = rate_factors(lens, 2.0, canvas, window, sensor, scene.white_luminance)
+    got = scene.render_rate(canvas, state, window, matrix, vig)
+    assert got.dtype == np.float32 and got.shape == (360, 480)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3 * float(ref.max()))
+    with pytest.raises(ValueError, match="even pixels"):
+        scene.render_rate(canvas, state, (1, 0, 361, 480), matrix, vig)
+
+
+def test_a_window_of_the_mosaic_equals_the_whole():
+    scene, canvas = sc.Scene(0), canvas_of(640, 480)
+    state = sc.Optics(35.0, 1.4, 2.0)
+    ones = np.eye(3)
+    whole = scene.render_rate(canvas, state, (0, 0, 480, 640), ones, (np.ones(480), np.ones(640)))
+    part = scene.render_rate(canvas, state, (100, 200, 180, 330), ones, (np.ones(80), np.ones(130)))
+    np.testing.assert_allclose(part, whole[100:180, 200:330], atol=1e-5)
+
+
+@pytest.mark.parametrize("focus_m", [1.0, 3.0])
+def test_large_frame_render_uses_bounded_memory_per_pixel(focus_m):
+    # 12.6 MP at f/1.4: render() holds a sharp RGBA layer per plane (16 bytes a pixel each
+    # where it covers the frame: the sky and the wall cover it all) and a full-size RGB (12);
+    # this holds the 4-byte mosaic and the grids, the largest a sharp plane at full size
+    # (focused at 1 m: the charts, 0.27 of the frame, drawn at 16 bytes a pixel)
+    scene, canvas = sc.Scene(0), canvas_of(4096, 3072)
+    state = sc.Optics(35.0, 1.4, focus_m)
+    h, w = 3072, 4096
+    tracemalloc.start()
+    try:
+        rate = scene.render_rate(canvas, state, (0, 0, h, w), np.eye(3), (np.ones(h), np.ones(w)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rate.shape == (h, w)
+    assert peak / (h * w) < 20.0, f"{peak / (h * w):.1f} bytes a pixel"
+
+
+def test_line_spread_is_the_projection_of_the_blur_kernel():
+    for diameter, airy in ((0.0, 0.0), (3.0, 1.2), (12.5, 2.0), (40.0, 0.0)):
+        lsf = sg.line_spread(diameter, airy)
+        assert lsf.sum() == pytest.approx(1.0)
+        ref = optics.blur_kernel(diameter, airy).sum(axis=0)
+        n = max(lsf.size, ref.size)
+        a = np.pad(lsf, (n - lsf.size) // 2)
+        b = np.pad(ref, (n - ref.size) // 2)
+        assert np.abs(a - b).max() < 0.01
+
+
+def test_planes_camera_full_frame_takes_the_grid_path_and_keeps_its_truth():
+    from viewfinder.sources.simulated import SimulatedCamera
+
+    cam = SimulatedCamera((640, 480), backend="numpy", motion=False, noise=False)
+    cam.set_mode("m")
+    cam.attach_lens("summilux-35")
+    cam.set_focus(3.0)
+    frame = cam.read()
+    cache = cam._caches["m"]
+    assert cache["depth"] is None and cache["depth_fn"] is not None  # no full-size depth kept
+    truth = cam.truth()
+    assert truth["depth_m"].shape == (480, 640) and "depth_known" not in truth
+    assert set(np.unique(truth["depth_m"])) <= {p.depth_m for p in cam.scene.planes}
+    astronaut = cam.scene.plane("astronaut")
+    assert (truth["depth_m"] == astronaut.depth_m).any()
+    np.testing.assert_array_equal(
+        truth["coc_px"][truth["depth_m"] == 3.0], np.float32(0.0)
+    )  # in focus
+    assert frame.data.dtype == np.uint16

@@ -1,0 +1,448 @@
+"""The planes scene rendered straight into the sensor's mosaic, on coarse grids per plane.
+
+What :func:`viewfinder.sources.scene.render` does with a sharp full-size RGBA layer per plane
+(812 MB each for the sky at 8192 x 6144), this does with a small grid per plane and one Numba
+pass over the sensor, as the motorcycle scene does (:mod:`viewfinder.sources.scene_depth`):
+
+- Each plane gets a grid of ``g`` x ``g`` sensor pixels per cell (``g`` a whole number). Where
+  the blur decides (``g = blur // 8``, the downscaling that :func:`viewfinder.optics.defocus_blur`
+  already applies to blurs of 16 px and more) the grid holds the premultiplied RGBA of the
+  plane, drawn directly at the grid's size (area-averaged texture, exact coverage of the
+  rectangle), blurred on the grid by the PSF scaled by ``1 / g`` ("premultiplied" mode). With
+  ``g = 1`` this is exactly the full-resolution renderer's maths.
+- Where the photograph decides (a photo texel spans ``2 g`` sensor pixels or more, and the blur
+  is smaller), the grid holds the plane's colour only (the texture continued beyond its
+  rectangle), blurred on the grid, and the pass adds at the sensor's resolution what the grid
+  cannot hold ("edge" mode): the rectangle's coverage, blurred by the line spread of the PSF
+  (separable: exact along the edges, an approximation within a blur radius of the corners),
+  and the surface grain (:data:`~viewfinder.sources.scene_content.DETAIL_SCALE` times finer
+  than the photo), whose 128 x 128 tile is blurred by the PSF in tile texels.
+- The pass (:func:`_planes_pass`) composites the planes near to far ("under", stopping where
+  the nearer ones are opaque), upsamples each grid bilinearly (cell centres aligned with the
+  blocks of pixels they cover, as the device renderer's block means are), and writes the
+  sensor's RGGB mosaic of photo-electron rates (crosstalk and exposure applied to the grids,
+  vignetting as a row times a column factor), or linear RGB for a window render.
+
+No full-size RGB or RGBA array exists at any time: memory is the output, the grids (a plane
+drawn at ``g = 1`` covers its rectangle only) and the sharp grids kept for reuse
+(:data:`GRID_CACHE_BYTES`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numba
+import numpy as np
+
+from .. import optics
+from .scene_content import DETAIL_AMPLITUDE, DETAIL_SCALE, _detail_tile
+
+#: Grid modes: premultiplied RGBA blurred on the grid, or colour with sensor-size edges.
+PREMULTIPLIED, EDGE = 0, 1
+#: Bytes of sharp grids kept for reuse (a focus or aperture change only blurs again).
+GRID_CACHE_BYTES = 384 << 20
+#: A blur circle spans at least this many grid cells (the grid is as coarse as that allows:
+#: the blurred plane has next to nothing finer than a quarter of its blur circle).
+CELLS_PER_BLUR = 8
+#: The same for a photo's colour field in the edge mode (smooth: no edge to resolve).
+CELLS_PER_BLUR_EDGE = 6
+#: A plane's photo texel must span at least this many grid cells (else the grid is finer).
+CELLS_PER_TEXEL = 2.0
+#: Samples per cell side of procedural content on a coarse grid (block means).
+PROCEDURAL_SUPERSAMPLING = 4
+#: The pass stops going farther once what it has seen lets less than this through.
+OPAQUE = 1e-6
+
+# columns of the per-plane integer parameters of _planes_pass
+_MODE, _OFF, _GH, _GW, _CH, _JY0, _JX0, _Y0, _Y1, _X0, _X1, _EY, _EX, _GRAIN, _TILE = range(15)
+# columns of the per-plane float parameters
+_G, _DSX, _GU0, _GV0, _AMP = range(5)
+_NI, _NF = 15, 5
+_TILE_SIDE = 128
+
+
+def texel_px(plane: Any, box: tuple[float, float, float, float]) -> float:
+    """Sensor pixels per texel of ``plane``'s photograph (the smaller of x and y; 0 for
+    procedural content, which has pixel-sharp edges)."""
+    if plane.texture is None:
+        return 0.0
+    th, tw = plane.texture.shape[:2]
+    bx0, by0, bx1, by1 = box
+    return min((bx1 - bx0) / (tw * plane.tiles[0]), (by1 - by0) / (th * plane.tiles[1]))
+
+
+def grid_of(plane: Any, box: tuple[float, float, float, float], coc: float) -> tuple[int, int]:
+    """(g, mode) of ``plane`` whose rectangle is ``box`` (canvas px) under a blur circle of
+    ``coc`` px: see the module docstring."""
+    g_blur = max(1, int(coc // CELLS_PER_BLUR))
+    if plane.texture is not None:
+        # a photo's colour field holds no sharp edge: a coarser grid (edges come at full size)
+        g_edge = max(int(coc // CELLS_PER_BLUR_EDGE), int(texel_px(plane, box) // CELLS_PER_TEXEL))
+        if g_edge >= 2 and g_edge >= g_blur:
+            return g_edge, EDGE
+    return g_blur, PREMULTIPLIED
+
+
+def line_spread(diameter_px: float, airy_px: float = 0.0) -> np.ndarray:
+    """The 1-D projection of :func:`viewfinder.optics.blur_kernel` (pillbox of
+    ``diameter_px`` integrated over each pixel, then the Airy core's Gaussian), odd length,
+    summing to 1: the blur across a straight edge."""
+    if diameter_px < 0.5 and airy_px < 1.0:
+        return np.ones(1, np.float64)
+    r = max(diameter_px, 0.0) / 2
+    sigma = 0.172 * max(airy_px, 0.0)
+    half = int(math.ceil(r + 3 * sigma)) + 1
+    ss = 16
+    t = (np.arange(-half * ss, (half + 1) * ss) - (ss - 1) / 2) / ss
+    chord = 2 * np.sqrt(np.maximum(r * r - t * t, 0.0))
+    lsf = chord.reshape(2 * half + 1, ss).sum(axis=1)
+    if lsf.sum() <= 0:
+        lsf = np.zeros(2 * half + 1)
+        lsf[half] = 1.0
+    if sigma > 0.05:
+        x = np.arange(-half, half + 1)
+        gauss = np.exp(-0.5 * (x / sigma) ** 2)
+        lsf = np.convolve(lsf, gauss / gauss.sum(), mode="same")
+    return lsf / lsf.sum()
+
+
+def edge_profile(lo: float, hi: float, start: int, stop: int, lsf: np.ndarray) -> np.ndarray:
+    """Coverage of pixels ``start..stop-1`` by the interval [lo, hi) (pixel-edge coordinates),
+    blurred by ``lsf``, float32."""
+    half = lsf.size // 2
+    x = np.arange(start - half, stop + half, dtype=np.float64)
+    cover = np.clip(np.minimum(x + 1 - lo, hi - x), 0.0, 1.0).astype(np.float32)
+    if half == 0:
+        return cover
+    return np.convolve(cover, lsf, mode="valid").astype(np.float32)
+
+
+def blurred_grain(coc: float, airy: float, dsx: float) -> np.ndarray:
+    """The surface grain's tile blurred by the PSF in tile texels (``dsx`` px each), wrapping."""
+    tile = _detail_tile()
+    d, a = coc / dsx, airy / dsx
+    if d < 0.5 and a < 1.0:
+        return np.ascontiguousarray(tile)
+    if d > 4 * _TILE_SIDE:
+        return np.zeros_like(tile)
+    k = optics.blur_kernel(d, a)
+    half = k.shape[0] // 2
+    padded = np.pad(tile, half, mode="wrap")
+    out = cv2.filter2D(padded, -1, k, borderType=cv2.BORDER_CONSTANT)
+    return np.ascontiguousarray(out[half : half + _TILE_SIDE, half : half + _TILE_SIDE])
+
+
+def _round_up(v: int, step: int) -> int:
+    return -(-v // step) * step
+
+
+def plane_specs(
+    scene: Any, canvas: Any, lens: Any, window: tuple[int, int, int, int]
+) -> list[dict[str, Any]]:
+    """What the pass needs of each plane reaching ``window``, near to far: its grid (g, mode,
+    the cells to draw and blur), where it reaches on the canvas, its blur."""
+    y0, x0, y1, x1 = window
+    pixel_um = canvas.pixel_mm * 1000
+    airy = optics.airy_disc_px(lens.f_number, pixel_um)
+    specs = []
+    for plane in scene.planes:
+        coc = float(
+            optics.coc_px(lens.focal_mm, lens.f_number, lens.focus_m, plane.depth_m, pixel_um)
+        )
+        reach = optics.blur_radius_px(coc, airy)
+        box = canvas.box_px(plane)
+        bx0, by0, bx1, by1 = box
+        py0, px0, py1, px1 = math.floor(by0), math.floor(bx0), math.ceil(by1), math.ceil(bx1)
+        ry0, rx0 = max(py0 - reach, y0), max(px0 - reach, x0)
+        ry1, rx1 = min(py1 + reach, y1), min(px1 + reach, x1)
+        if ry1 <= ry0 or rx1 <= rx0:
+            continue
+        g, mode = grid_of(plane, box, coc)
+        grid_blur = optics.blur_radius_px(coc / g, airy / g)
+        pad = _round_up(-(-reach // g) + grid_blur + 2, 8)  # steps: a sweep reuses the grid
+        cells = (
+            max(py0 // g, y0 // g) - pad,
+            max(px0 // g, x0 // g) - pad,
+            min(-(-py1 // g), -(-y1 // g)) + pad,
+            min(-(-px1 // g), -(-x1 // g)) + pad,
+        )
+        specs.append(
+            {
+                "plane": plane,
+                "box": box,
+                "coc": coc,
+                "airy": airy,
+                "g": g,
+                "mode": mode,
+                "cells": cells,
+                "reach": (ry0, rx0, ry1, rx1),
+            }
+        )
+    return specs[::-1]  # near to far
+
+
+def sharp_grid(scene: Any, canvas: Any, spec: dict[str, Any]) -> np.ndarray:
+    """The sharp grid of a plane (RGBA, premultiplied or not by its mode), kept for reuse."""
+    plane, g, mode, cells = spec["plane"], spec["g"], spec["mode"], spec["cells"]
+    key = (id(plane), canvas, g, mode, cells)
+    cache = scene._grids
+    with scene._lock:
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            return hit
+    from .scene import _render_box
+
+    cy0, cx0, cy1, cx1 = cells
+    # procedural content is sampled at pixel centres: supersample it (block means of s x s)
+    s = 1
+    if plane.texture is None:
+        s = PROCEDURAL_SUPERSAMPLING if g >= PROCEDURAL_SUPERSAMPLING else min(g, 2)
+    box = tuple(v * s / g for v in spec["box"])
+    m_per_px = canvas.pixel_mm / canvas.focal_mm * plane.depth_m * g / s
+    grid = _render_box(plane, box, m_per_px, cy0 * s, cx0 * s, cy1 * s, cx1 * s)
+    if s > 1:  # exact block means (an integer factor)
+        gh, gw = cy1 - cy0, cx1 - cx0
+        grid = cv2.resize(grid, (gw, gh), interpolation=cv2.INTER_AREA).reshape(gh, gw, 4)
+    with scene._lock:
+        if grid.nbytes <= GRID_CACHE_BYTES and key not in cache:
+            cache[key] = grid
+            scene._grid_bytes += grid.nbytes
+            while scene._grid_bytes > GRID_CACHE_BYTES:
+                _, old = cache.popitem(last=False)
+                scene._grid_bytes -= old.nbytes
+    return grid
+
+
+def render_planes(
+    scene: Any,
+    canvas: Any,
+    lens: Any,
+    window: tuple[int, int, int, int],
+    matrix: np.ndarray | None = None,
+    vig: tuple[np.ndarray, np.ndarray] | None = None,
+    mosaic: bool = False,
+    progress: Callable[[float, str], None] | None = None,
+) -> np.ndarray:
+    """The planes over canvas ``window`` (y0, x0, y1, x1): the RGGB mosaic (h, w) float32 of
+    ``matrix @ rgb`` times the vignetting ``vig = (rows, columns)`` with ``mosaic`` (the
+    window starts on even pixels), else linear RGB (h, w, 3) float32 (``matrix`` and ``vig``
+    default to none)."""
+    y0, x0, y1, x1 = window
+    h, w = y1 - y0, x1 - x0
+    m = np.eye(3, dtype=np.float32) if matrix is None else np.asarray(matrix, np.float32)
+    specs = plane_specs(scene, canvas, lens, window)
+    n = len(specs)
+    pi = np.zeros((max(n, 1), _NI), np.int64)
+    pf = np.zeros((max(n, 1), _NF), np.float64)
+    sizes, edges, tiles = [], [], []
+    e_off = t_off = off = 0
+    for i, s in enumerate(specs):
+        cy0, cx0, cy1, cx1 = s["cells"]
+        ch = 4
+        ry0, rx0, ry1, rx1 = s["reach"]
+        pi[i, [_MODE, _OFF, _GH, _GW, _CH, _JY0, _JX0]] = (
+            s["mode"],
+            off,
+            cy1 - cy0,
+            cx1 - cx0,
+            ch,
+            cy0,
+            cx0,
+        )
+        pi[i, [_Y0, _Y1, _X0, _X1]] = (ry0, ry1, rx0, rx1)
+        pf[i, _G] = s["g"]
+        sizes.append((cy1 - cy0) * (cx1 - cx0) * ch)
+        off += sizes[-1]
+        if s["mode"] == EDGE:
+            bx0, by0, bx1, by1 = s["box"]
+            lsf = line_spread(s["coc"], s["airy"])
+            ey = edge_profile(by0, by1, ry0, ry1, lsf)
+            ex = edge_profile(bx0, bx1, rx0, rx1, lsf)
+            pi[i, _EY], pi[i, _EX] = e_off, e_off + ey.size
+            edges += [ey, ex]
+            e_off += ey.size + ex.size
+            # the grain of _render_box, at the sensor's size where it is coarser than a pixel
+            plane = s["plane"]
+            th, tw = plane.texture.shape[:2]
+            sx = (bx1 - bx0) / (tw * plane.tiles[0])
+            sy = (by1 - by0) / (th * plane.tiles[1])
+            dsx = sx / DETAIL_SCALE
+            if dsx >= 1.0:
+                pi[i, _GRAIN], pi[i, _TILE] = 1, t_off
+                pf[i, [_DSX, _GU0, _GV0, _AMP]] = (
+                    dsx,
+                    bx0 + 0.5 * sx - 0.5,
+                    by0 + 0.5 * sy - 0.5,
+                    DETAIL_AMPLITUDE,
+                )
+                tiles.append(blurred_grain(s["coc"], s["airy"], dsx).ravel())
+                t_off += _TILE_SIDE * _TILE_SIDE
+    buf = np.empty(max(off, 1), np.float32)
+    m4 = np.eye(4, dtype=np.float32)
+    m4[:3, :3] = m
+    index = {id(s["plane"]): i for i, s in enumerate(specs)}
+    planes = scene.planes
+    for k, plane in enumerate(planes):  # far to near, as render() reports them
+        if progress is not None and k:
+            progress(k / len(planes), f"plane {k} of {len(planes)} ({planes[k - 1].name})")
+        i = index.get(id(plane))
+        if i is None:  # out of the window
+            continue
+        s = specs[i]
+        grid = sharp_grid(scene, canvas, s)
+        g = s["g"]
+        gh, gw = grid.shape[:2]
+        o = int(pi[i, _OFF])
+        # blurred straight into the pass's buffer (no full-size temporary for a g = 1 plane)
+        dst = buf[o : o + sizes[i]].reshape(gh, gw, 4)
+        src = grid
+        if not (s["coc"] / g < 0.5 and s["airy"] / g < 1.0):
+            psf = optics.blur_kernel(s["coc"] / g, s["airy"] / g)
+            src = cv2.filter2D(grid, -1, psf, dst=dst, borderType=cv2.BORDER_CONSTANT)
+        cv2.transform(src, m4, dst=dst)
+        del grid
+    edge_buf = np.concatenate(edges) if edges else np.zeros(1, np.float32)
+    tile_buf = np.concatenate(tiles) if tiles else np.zeros(1, np.float32)
+    if vig is None:
+        vy, vx = np.ones(h, np.float32), np.ones(w, np.float32)
+    else:
+        vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
+    out = np.empty((h, w, 1 if mosaic else 3), np.float32)
+    cols, wts = _column_tables(pi[:n], pf[:n], x0, w)
+    row_len = int(max((pi[:n, _GW] * pi[:n, _CH]).max(initial=0), 1))
+    _planes_pass(
+        y0, x0, pi[:n], pf[:n], buf, edge_buf, tile_buf, cols, wts, row_len, vy, vx, mosaic, out
+    )
+    return out[:, :, 0] if mosaic else out
+
+
+def depth_window(scene: Any, canvas: Any, window: tuple[int, int, int, int]) -> np.ndarray:
+    """Depth (m) of the nearest plane covering each pixel centre of ``window`` (a pixel is
+    covered where the rectangle covers at least half of it), (h, w) float32; ``inf`` for the
+    sky, NaN where no plane is."""
+    y0, x0, y1, x1 = window
+    depth = np.full((y1 - y0, x1 - x0), np.inf, np.float32)
+    for plane in scene.planes:  # far to near
+        bx0, by0, bx1, by1 = canvas.box_px(plane)
+        xs, ys = np.arange(x0, x1), np.arange(y0, y1)
+        ax = np.clip(np.minimum(xs + 1 - bx0, bx1 - xs), 0, 1).astype(np.float32)
+        ay = np.clip(np.minimum(ys + 1 - by0, by1 - ys), 0, 1).astype(np.float32)
+        cols, rows = np.flatnonzero(ax > 0), np.flatnonzero(ay > 0)
+        if not cols.size or not rows.size:
+            continue
+        c0, c1, r0, r1 = cols[0], cols[-1] + 1, rows[0], rows[-1] + 1
+        cov = ay[r0:r1, None] * ax[None, c0:c1] >= 0.5
+        depth[r0:r1, c0:c1][cov] = plane.depth_m
+    return depth
+
+
+def _column_tables(
+    pi: np.ndarray, pf: np.ndarray, x0: int, w: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per plane and output column: the grid columns (c0, c1, as element offsets within a
+    row) and weight of the bilinear upsampling, and the grain tile's columns and weight."""
+    n = pi.shape[0]
+    cols = np.zeros((n, 4, w), np.int64)  # c0 * ch, c1 * ch, u0, u1
+    wts = np.zeros((n, 2, w), np.float32)  # fx, fu
+    xc = np.arange(x0, x0 + w, dtype=np.float64)
+    for p in range(n):
+        pos = (xc + 0.5) / pf[p, _G] - 0.5 - pi[p, _JX0]
+        i = np.floor(pos)
+        gw, ch = pi[p, _GW], pi[p, _CH]
+        cols[p, 0] = np.clip(i, 0, gw - 1).astype(np.int64) * ch
+        cols[p, 1] = np.clip(i + 1, 0, gw - 1).astype(np.int64) * ch
+        wts[p, 0] = pos - i
+        if pi[p, _GRAIN]:
+            u = (xc - pf[p, _GU0]) / pf[p, _DSX]
+            j = np.floor(u)
+            cols[p, 2] = j.astype(np.int64) % _TILE_SIDE
+            cols[p, 3] = (j.astype(np.int64) + 1) % _TILE_SIDE
+            wts[p, 1] = u - j
+    return cols, wts
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _planes_pass(
+    y0, x0, pi, pf, buf, edges, tiles, cols, wts, row_len, vy, vx, mosaic, out
+):  # pragma: no cover - numba
+    """Composite the planes' grids (near to far) into ``out``: see :func:`render_planes`."""
+    h, w = out.shape[0], out.shape[1]
+    n = pi.shape[0]
+    side = _TILE_SIDE
+    one = np.float32(1.0)
+    tiny = np.float32(1e-12)
+    for yy in numba.prange(h):
+        yc = y0 + yy
+        sy = yc & 1
+        trans = np.ones(w, np.float32)
+        acc = np.zeros((3, w), np.float32)
+        row = np.empty(row_len, np.float32)
+        for p in range(n):  # near to far: "under"
+            if yc < pi[p, _Y0] or yc >= pi[p, _Y1]:
+                continue
+            pos = (yc + 0.5) / pf[p, _G] - 0.5 - pi[p, _JY0]
+            i = math.floor(pos)
+            gh, gw, ch, off = pi[p, _GH], pi[p, _GW], pi[p, _CH], pi[p, _OFF]
+            b0 = off + min(max(i, 0), gh - 1) * gw * ch
+            b1 = off + min(max(i + 1, 0), gh - 1) * gw * ch
+            fy = np.float32(pos - i)
+            gy = one - fy
+            # the two grid rows blended once per output row: each pixel then blends two cells
+            lo = cols[p, 0, pi[p, _X0] - x0]
+            hi = cols[p, 1, pi[p, _X1] - 1 - x0] + ch
+            for q in range(lo, hi):
+                row[q] = gy * buf[b0 + q] + fy * buf[b1 + q]
+            xs, xe = pi[p, _X0] - x0, pi[p, _X1] - x0
+            c0s, c1s, fxs = cols[p, 0], cols[p, 1], wts[p, 0]
+            edge = pi[p, _MODE] == 1
+            ey = edges[pi[p, _EY] + yc - pi[p, _Y0]] if edge else one
+            ex0 = pi[p, _EX] - pi[p, _X0] + x0
+            grain = pi[p, _GRAIN] == 1
+            amp = np.float32(pf[p, _AMP])
+            tb0 = tb1 = 0
+            fv = np.float32(0.0)
+            if grain:
+                v = (yc - pf[p, _GV0]) / pf[p, _DSX]
+                j = math.floor(v)
+                fv = np.float32(v - j)
+                tb0 = pi[p, _TILE] + (j % side) * side
+                tb1 = pi[p, _TILE] + ((j + 1) % side) * side
+            for xx in range(xs, xe):
+                t = trans[xx]
+                if t < OPAQUE:
+                    continue
+                q0, q1 = c0s[xx], c1s[xx]
+                fx = fxs[xx]
+                gx = one - fx
+                if edge:  # the grid's colour (premultiplied / alpha), the edges' alpha
+                    alpha = ey * edges[ex0 + xx]
+                    scale = t * alpha / max(gx * row[q0 + 3] + fx * row[q1 + 3], tiny)
+                    if grain:
+                        u0, u1 = cols[p, 2, xx], cols[p, 3, xx]
+                        fu = wts[p, 1, xx]
+                        top = (one - fu) * tiles[tb0 + u0] + fu * tiles[tb0 + u1]
+                        bot = (one - fu) * tiles[tb1 + u0] + fu * tiles[tb1 + u1]
+                        scale *= one + amp * ((one - fv) * top + fv * bot)
+                else:
+                    alpha = gx * row[q0 + 3] + fx * row[q1 + 3]
+                    scale = t
+                if mosaic:
+                    c = sy + ((x0 + xx) & 1)
+                    acc[0, xx] += scale * (gx * row[q0 + c] + fx * row[q1 + c])
+                else:
+                    for c in range(3):
+                        acc[c, xx] += scale * (gx * row[q0 + c] + fx * row[q1 + c])
+                trans[xx] = t * (one - alpha)
+        g = vy[yy]
+        for xx in range(w):
+            gg = g * vx[xx]
+            if mosaic:
+                out[yy, xx, 0] = acc[0, xx] * gg
+            else:
+                for c in range(3):
+                    out[yy, xx, c] = acc[c, xx] * gg
