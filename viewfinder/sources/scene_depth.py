@@ -66,19 +66,40 @@ from .. import optics
 
 __all__ = [
     "MAX_SLICES",
+    "SLICE_MIN_WORK_PX",
     "MOTORCYCLE",
     "SLICE_PX",
     "Calibration",
     "DepthPhoto",
     "DepthPhotoScene",
+    "disc_blur",
+    "disc_kernel",
     "fill_unknown_depth",
+    "slice_levels",
     "motorcycle_photo",
 ]
 
-#: Slice spacing of the layered defocus, in work pixels of blur-circle diameter.
-SLICE_PX = 0.75
+#: Slice spacing of the layered defocus near focus, in sensor pixels of blur-circle diameter
+#: (but never finer than :data:`SLICE_MIN_WORK_PX` work pixels: the photograph has no detail
+#: to show a finer difference). Each pixel blends the PSFs of the two slice levels around its
+#: own blur circle, so the spacing sets how exactly the PSF's shape (not its size) is kept.
+SLICE_PX = 0.5
+#: The finest slice spacing, in work pixels.
+SLICE_MIN_WORK_PX = 0.25
+#: The fine spacing reaches this blur circle (sensor px, at least 4 fine steps); beyond, the
+#: levels grow geometrically by :data:`SLICE_RATIO`.
+SLICE_FINE_TO_PX = 3.0
+SLICE_RATIO = 1.3
 #: At most this many depth layers (the spacing grows beyond).
 MAX_SLICES = 48
+#: A layer continues behind the pixels of this many nearer slices with their own colours
+#: (a surface crossing a slice level is one surface: no seam where inpainting would show);
+#: behind nearer ones, by push-pull inpainting (occlusion: no foreground colour).
+SEAM_SLICES = 2
+#: Blurs of this many work pixels and more use :func:`viewfinder.optics.defocus_blur` (whose
+#: box-sampled pillbox is within 1 % of the disc's second moment there, and which shrinks
+#: large blurs); below it :func:`disc_kernel`.
+DISC_KERNEL_MAX_PX = 12.0
 #: Work pixels per photo pixel, at most (finer adds nothing the cubic resampling does not).
 MAX_WORK_SCALE = 1.5
 #: Work pixels, at most (wide lenses at 50 MP see much of the photograph: work coarser).
@@ -93,6 +114,20 @@ DETAIL_OCTAVES = 6
 TILE = 1024
 #: An octave fades in from a wavelength of 2 sensor px over this many px.
 FADE_PX = 0.5
+#: The finest grain octave, always there: this wavelength (sensor px), its band rolled off to
+#: nothing at Nyquist (:data:`NYQUIST_TAPER`), its amplitude the octaves' 1/f falloff
+#: continued from the photograph's pixel. The frame has real detail near Nyquist at the focal
+#: plane, and a 1 px blur circle takes 27 % of it (2 px: 72 %).
+FINE_WAVELENGTH_PX = 2.2
+#: Every grain tile's spectrum falls (cos^2) from the first frequency to nothing at the
+#: second (cycles per sensor px): no energy at the mosaic's Nyquist frequency.
+NYQUIST_TAPER = (0.42, 0.5)
+#: The grain is surface texture: its amplitude follows the photograph's own finest-scale
+#: relative contrast ``r`` (1 at the picture's median) as ``STRUCTURE_FLOOR + (1 -
+#: STRUCTURE_FLOOR) * min(r / STRUCTURE_FULL, 1)``: textured surfaces carry it fully,
+#: smooth paint a little (it does not read as noise there).
+STRUCTURE_FLOOR = 0.6
+STRUCTURE_FULL = 1.5
 #: Brightness of the mirrored stand-in beyond the photograph's edges.
 OUTSIDE_GAIN = 0.45
 
@@ -181,6 +216,18 @@ def motorcycle_photo() -> DepthPhoto:
 # ----- the layered, occlusion-aware defocus on the work grid --------------------------------
 
 
+def _resize(v: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """``cv2.resize`` of an (h, w, c) array to ``size`` (w, h), any number of channels
+    (OpenCV's area resampling takes at most 4)."""
+    if v.shape[2] <= 4:
+        return cv2.resize(v, size, interpolation=interpolation).reshape(size[1], size[0], -1)
+    parts = [
+        cv2.resize(np.ascontiguousarray(v[:, :, i : i + 4]), size, interpolation=interpolation)
+        for i in range(0, v.shape[2], 4)
+    ]
+    return np.concatenate([p.reshape(size[1], size[0], -1) for p in parts], axis=2)
+
+
 def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Fill ``values`` (h, w, c) where ``weight`` (h, w, 0..1) is below 1 from the weighted
     pixels around (push-pull: a pyramid of weighted means, blended back from coarse to fine).
@@ -191,7 +238,7 @@ def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
         levels.append((v, wt))
         h, w = v.shape[:2]
         size = ((w + 1) // 2, (h + 1) // 2)
-        v = cv2.resize(v, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        v = _resize(v, size, cv2.INTER_AREA)
         wt = cv2.resize(wt, size, interpolation=cv2.INTER_AREA)
     total = float(wt.sum())
     mean = v.reshape(-1, v.shape[2]).sum(axis=0) / max(total, 1e-12)
@@ -200,7 +247,7 @@ def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     f = f.astype(np.float32)
     for v, wt in reversed(levels):
         h, w = v.shape[:2]
-        up = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+        up = _resize(f, (w, h), cv2.INTER_LINEAR)
         f = v + (1.0 - wt)[:, :, None] * up
     return f
 
@@ -215,44 +262,200 @@ def _signed_coc(depth_m: np.ndarray, lens: Any, pixel_mm: float) -> np.ndarray:
     return (k * (inv_s - 1.0 / (depth_m.astype(np.float64) * 1000.0))).astype(np.float32)
 
 
+def _keys(t: np.ndarray) -> np.ndarray:
+    """The Keys (a = -0.5) cubic interpolation kernel at offsets ``t``."""
+    t = np.abs(t)
+    near = (1.5 * t - 2.5) * t * t + 1.0
+    far = ((-0.5 * t + 2.5) * t - 4.0) * t + 2.0
+    return np.where(t < 1.0, near, np.where(t < 2.0, far, 0.0))
+
+
+def _spread_disc(diameter_px: float, sigma_px: float) -> np.ndarray:
+    """A disc of ``diameter_px`` (times a Gaussian of ``sigma_px``) area-sampled on a
+    sub-grid (16 or more samples a pixel, anti-aliased rim), each sub-sample spread onto the
+    pixel grid by the Keys cubic (which reproduces quadratics: the sum, centroid and second
+    moment are the continuous disc's). (k, k) float64, ``k = 2 * (ceil(r + 3 sigma) + 2) + 1``."""
+    r = max(float(diameter_px), 0.0) / 2
+    reach = r + 3 * sigma_px
+    half = int(math.ceil(reach)) + 2
+    ss = max(16, int(math.ceil(8.0 / max(r, 0.05))))  # >= 8 sub-samples across the radius
+    m = int(math.ceil(reach * ss)) + 1
+    x = np.arange(-m, m + 1) / ss
+    if r * ss < 0.5:
+        disc = np.zeros((x.size, x.size))
+        disc[m, m] = 1.0
+    else:
+        rho = np.hypot(x[:, None], x[None, :])
+        disc = np.clip((r - rho) * ss + 0.5, 0.0, 1.0)  # area coverage of each sub-sample
+    if sigma_px * ss > 0.3:
+        disc = cv2.GaussianBlur(disc, (0, 0), sigma_px * ss, borderType=cv2.BORDER_CONSTANT)
+    spread = _keys(np.arange(-half, half + 1)[:, None] - x[None, :])
+    k = spread @ disc @ spread.T
+    return k / k.sum()
+
+
+#: :func:`disc_kernel` fits the disc's transfer up to this frequency (cycles/px; beyond,
+#: to Nyquist, with a twentieth of the weight).
+DISC_FIT_TO = 0.42
+
+
+@functools.lru_cache(maxsize=512)
+def disc_kernel(diameter_px: float, airy_px: float = 0.0) -> np.ndarray:
+    """Normalised PSF (k, k) float32 of a uniform disc of ``diameter_px`` convolved with the
+    Airy core's Gaussian (sigma ``0.172 * airy_px``), accurate for small circles.
+
+    The kernel is the disc's for a band-limited image: its sum is 1, its second moment per
+    axis exactly the disc's ``d**2 / 16`` (plus ``sigma**2``), and its transfer, fitted by
+    least squares (8-fold symmetric, the support of the area-sampled disc plus 2 px), follows
+    the disc's ``2 J1(u) / u`` (times the Gaussian's) within 1 % up to :data:`DISC_FIT_TO`
+    cycles/px. A 0.75 px circle is no delta (its centre keeps 0.89), 1.5 px differs from 1.0 px
+    as the optics say. Lobes of at most -2 % (as any band-limited kernel has). The start of
+    the fit, and its pull (1e-3), is :func:`_spread_disc`.
+    """
+    d = max(float(diameter_px), 0.0)
+    sigma = 0.172 * max(float(airy_px), 0.0)
+    prior = _spread_disc(d, sigma)
+    half = prior.shape[0] // 2
+    orbits: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i in range(-half, half + 1):
+        for j in range(-half, half + 1):
+            orbits.setdefault((max(abs(i), abs(j)), min(abs(i), abs(j))), []).append((i, j))
+    keys = sorted(orbits)
+    g = np.linspace(0.0, 0.5, 26)
+    fx, fy = (a.ravel() for a in np.meshgrid(g, g))
+    rho = np.hypot(fx, fy)
+    target = pillbox_mtf(rho * d, 1.0) * np.exp(-2 * (math.pi * sigma * rho) ** 2)
+    weight = np.sqrt(np.where(rho <= DISC_FIT_TO, 1.0, 0.05))
+    a = np.zeros((fx.size, len(keys)))
+    c = np.zeros((2, len(keys)))
+    p = np.zeros(len(keys))
+    for col, key in enumerate(keys):
+        for i, j in orbits[key]:
+            a[:, col] += np.cos(2 * math.pi * (fx * j + fy * i))
+        c[0, col] = len(orbits[key])
+        c[1, col] = sum(j * j for _i, j in orbits[key])
+        i, j = orbits[key][0]
+        p[col] = prior[half + i, half + j]
+    aw = a * weight[:, None]
+    reg = 1e-3
+    h = aw.T @ aw + reg * np.eye(len(keys))
+    b = aw.T @ (target * weight) + reg * p
+    kkt = np.block([[h, c.T], [c, np.zeros((2, 2))]])
+    rhs = np.concatenate([b, [1.0, d * d / 16 + sigma * sigma]])
+    sol = np.linalg.solve(kkt, rhs)[: len(keys)]
+    k = np.zeros_like(prior)
+    for col, key in enumerate(keys):
+        for i, j in orbits[key]:
+            k[half + i, half + j] = sol[col]
+    k = (k / k.sum()).astype(np.float32)
+    k.setflags(write=False)
+    return k
+
+
+def disc_blur(layer: np.ndarray, diameter_px: float, airy_px: float = 0.0) -> np.ndarray:
+    """Blur a (h, w, C) float32 layer by :func:`disc_kernel` (zero outside); blurs of
+    :data:`DISC_KERNEL_MAX_PX` and more by :func:`viewfinder.optics.defocus_blur`."""
+    if diameter_px >= DISC_KERNEL_MAX_PX:
+        return optics.defocus_blur(layer, diameter_px, airy_px)
+    if diameter_px < 0.02 and airy_px < 0.3:  # within 1e-4 of a delta
+        return layer
+    k = disc_kernel(round(float(diameter_px), 5), round(float(airy_px), 5))
+    out = cv2.filter2D(layer, -1, k, borderType=cv2.BORDER_CONSTANT)
+    return out.reshape(layer.shape)
+
+
+def slice_levels(
+    cmin: float, cmax: float, sensor_px: float = 1.0, max_slices: int = MAX_SLICES
+) -> np.ndarray:
+    """Signed blur-circle diameters (work px, ascending) of the defocus layers' levels for
+    blur circles from ``cmin`` to ``cmax`` (work px), a sensor pixel being ``sensor_px`` work
+    pixels: 0, then steps of :data:`SLICE_PX` sensor px (at least :data:`SLICE_MIN_WORK_PX`
+    work px) to :data:`SLICE_FINE_TO_PX` sensor px, then growing by :data:`SLICE_RATIO`;
+    only those that bound ``[cmin, cmax]``, at most ``max_slices + 1`` (coarser if needed)."""
+    step = max(SLICE_PX * sensor_px, SLICE_MIN_WORK_PX)
+    fine_to = max(SLICE_FINE_TO_PX * sensor_px, 4 * step)
+    ratio = SLICE_RATIO
+    reach = max(abs(cmin), abs(cmax), 1e-6)
+    while True:
+        pos = [0.0]
+        while pos[-1] < reach:
+            nxt = pos[-1] + step if pos[-1] + step <= fine_to + 1e-9 else pos[-1] * ratio
+            pos.append(max(nxt, pos[-1] + step))
+        p = np.asarray(pos)
+        levels = np.concatenate([-p[:0:-1], p])
+        lo = max(int(np.searchsorted(levels, cmin, side="right")) - 1, 0)
+        hi = min(int(np.searchsorted(levels, cmax, side="left")), levels.size - 1)
+        levels = levels[lo : max(hi, lo + 1) + 1]
+        if levels.size <= max_slices + 1:
+            return levels
+        step, fine_to, ratio = step * 1.25, fine_to * 1.25, ratio * 1.1
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _own(k, kk, src, y0, y1, x0, x1, values, weight):  # pragma: no cover - numba
-    """``values`` = ``src`` where slice ``k == kk`` else 0, ``weight`` its mask, over a box."""
+    """``values`` = ``src`` where slice ``kk - SEAM_SLICES <= k <= kk`` else 0, ``weight``
+    its mask, over a box."""
+    nc = values.shape[2]
     for y in numba.prange(y1 - y0):
         for x in range(x1 - x0):
-            own = k[y0 + y, x0 + x] == kk
+            ky = k[y0 + y, x0 + x]
+            own = ky <= kk and ky >= kk - SEAM_SLICES
             weight[y, x] = np.float32(1.0) if own else np.float32(0.0)
-            for c in range(4):
+            for c in range(nc):
                 values[y, x, c] = src[y0 + y, x0 + x, c] if own else np.float32(0.0)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _cover(k, kk, filled, y0, y1, x0, x1, layer):  # pragma: no cover - numba
-    """``layer`` (premultiplied, alpha in channel 4) = ``filled`` where ``k <= kk``."""
+def _cover(k, kk, filled, tt, y0, y1, x0, x1, lo, hi):  # pragma: no cover - numba
+    """Where ``k <= kk``: ``lo`` = ``filled``'s 4 channels and alpha (channel 4) weighted by
+    ``1 - t`` and ``hi`` weighted by ``t`` (``t`` = ``tt``, the pixel's place between the
+    slice's two levels, for its own pixels; 0 for the continuation behind nearer ones);
+    else 0. Premultiplied."""
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
     for y in numba.prange(y1 - y0):
         for x in range(x1 - x0):
-            cov = k[y0 + y, x0 + x] <= kk
-            for c in range(4):
-                layer[y, x, c] = filled[y, x, c] if cov else np.float32(0.0)
-            layer[y, x, 4] = np.float32(1.0) if cov else np.float32(0.0)
+            ky = k[y0 + y, x0 + x]
+            if ky <= kk:
+                t = min(max(tt[y0 + y, x0 + x], zero), one) if ky == kk else zero
+                for c in range(4):
+                    lo[y, x, c] = filled[y, x, c] * (one - t)
+                    hi[y, x, c] = filled[y, x, c] * t
+                lo[y, x, 4] = one - t
+                hi[y, x, 4] = t
+            else:
+                for c in range(5):
+                    lo[y, x, c] = zero
+                    hi[y, x, c] = zero
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _over5(acc, layer, y0, x0):  # pragma: no cover - numba
-    """``acc = acc * (1 - alpha) + layer`` for a premultiplied 5-channel layer at (y0, x0)."""
-    h, w = layer.shape[:2]
+def _over5(acc, lo, hi, y0, x0):  # pragma: no cover - numba
+    """``acc = acc * (1 - alpha) + layer`` for the premultiplied 5-channel layer ``lo + hi``
+    at (y0, x0) (its alpha clamped to [0, 1]: the cubic spread's lobes overshoot by 1 %)."""
+    h, w = lo.shape[:2]
+    zero = np.float32(0.0)
     one = np.float32(1.0)
     for y in numba.prange(h):
         for x in range(w):
-            t = one - layer[y, x, 4]
-            for c in range(5):
-                acc[y0 + y, x0 + x, c] = acc[y0 + y, x0 + x, c] * t + layer[y, x, c]
+            a = lo[y, x, 4] + hi[y, x, 4]
+            t = one - min(max(a, zero), one)
+            for c in range(4):
+                v = lo[y, x, c] + hi[y, x, c]
+                acc[y0 + y, x0 + x, c] = acc[y0 + y, x0 + x, c] * t + v
+            acc[y0 + y, x0 + x, 4] = acc[y0 + y, x0 + x, 4] * t + min(max(a, zero), one)
 
 
 def layered_defocus(
-    rgb: np.ndarray, coc: np.ndarray, airy: float, slice_px: float = SLICE_PX
+    rgb: np.ndarray, coc: np.ndarray, airy: float, sensor_px: float = 1.0
 ) -> tuple[np.ndarray, int]:
     """Occlusion-aware defocus of a photograph with a signed blur circle per pixel.
+
+    Pixels are sliced by their blur circle between the levels of :func:`slice_levels`; a
+    pixel at ``c`` between levels ``a`` and ``b`` is spread by ``(1 - t) K(a) + t K(b)``
+    with ``t = (c**2 - a**2) / (b**2 - a**2)`` (:func:`disc_kernel`'s PSFs), whose second
+    moment is exactly that of its own disc, ``c**2 / 16``: the blur follows the depth
+    continuously, with no steps between slices.
 
     Parameters
     ----------
@@ -262,6 +465,8 @@ def layered_defocus(
         Signed blur-circle diameter of each pixel (px; negative in front of the focal plane).
     airy : float
         Airy disc diameter (px).
+    sensor_px : float
+        Work pixels per sensor pixel (sets the fine slice spacing).
 
     Returns
     -------
@@ -271,33 +476,46 @@ def layered_defocus(
     slices : int
         Number of layers composited.
     """
-    cmin, cmax = float(coc.min()), float(coc.max())
-    step = max(slice_px, (cmax - cmin) / max(MAX_SLICES - 1, 1))
-    k = np.rint(coc / step).astype(np.int32)
+    levels = slice_levels(float(coc.min()), float(coc.max()), sensor_px)
+    nl = levels.size
+    k = np.clip(np.searchsorted(levels, coc, side="right") - 1, 0, max(nl - 2, 0))
+    k = k.astype(np.int32)
     h, w = coc.shape
+    src = np.empty((h, w, 4), np.float32)
+    src[:, :, :3] = rgb
+    src[:, :, 3] = np.abs(coc)
+    tt = np.zeros((h, w), np.float32)
+    if nl >= 2:
+        a2, b2 = levels[k] ** 2, levels[np.minimum(k + 1, nl - 1)] ** 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(b2 != a2, (coc.astype(np.float64) ** 2 - a2) / (b2 - a2), 0.0)
+        tt[:] = np.clip(t, 0.0, 1.0)
     acc = np.zeros((h, w, 5), np.float32)
-    src = np.ascontiguousarray(np.concatenate([rgb, np.abs(coc)[:, :, None]], axis=2))
     row_min, col_min = k.min(axis=1), k.min(axis=0)  # a slice's cover: k <= kk
+    kmin = int(k.min())
     n = 0
     for kk in np.unique(k)[::-1]:  # far to near
-        diameter = abs(float(kk)) * step
-        reach = optics.blur_radius_px(diameter, airy)
+        d_lo = abs(float(levels[kk]))
+        d_hi = abs(float(levels[min(kk + 1, nl - 1)]))
+        reach = optics.blur_radius_px(max(d_lo, d_hi), airy) + 1
         rows, cols = np.flatnonzero(row_min <= kk), np.flatnonzero(col_min <= kk)
         y0, y1 = max(rows[0] - reach, 0), min(rows[-1] + 1 + reach, h)
         x0, x1 = max(cols[0] - reach, 0), min(cols[-1] + 1 + reach, w)
         bh, bw = y1 - y0, x1 - x0
         kk32 = np.int32(kk)
-        if kk > k.min():  # nearer pixels: this layer's surface continues behind them
+        if kk > kmin:  # nearer pixels: this layer's surface continues behind them
             values = np.empty((bh, bw, 4), np.float32)
             weight = np.empty((bh, bw), np.float32)
             _own(k, kk32, src, y0, y1, x0, x1, values, weight)
             filled = np.ascontiguousarray(push_pull(values, weight), dtype=np.float32)
         else:
             filled = np.ascontiguousarray(src[y0:y1, x0:x1])
-        layer = np.empty((bh, bw, 5), np.float32)
-        _cover(k, kk32, filled, y0, y1, x0, x1, layer)
-        blurred = optics.defocus_blur(layer, diameter, airy)
-        _over5(acc, np.ascontiguousarray(blurred), y0, x0)
+        lo = np.empty((bh, bw, 5), np.float32)
+        hi = np.empty((bh, bw, 5), np.float32)
+        _cover(k, kk32, filled, tt, y0, y1, x0, x1, lo, hi)
+        lo = disc_blur(lo, d_lo, airy)
+        hi = disc_blur(hi, d_hi, airy)
+        _over5(acc, np.ascontiguousarray(lo), np.ascontiguousarray(hi), y0, x0)
         n += 1
     alpha = np.maximum(acc[:, :, 4:5], 1e-6)
     return np.ascontiguousarray(acc[:, :, :4] / alpha), n
@@ -326,7 +544,8 @@ def pillbox_mtf(diameter_px: np.ndarray, freq: float) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def _grain_tile(wavelength_px: float, period: int, seed: int) -> np.ndarray:
     """Seeded, periodic band-pass grain (period x period) float32 of unit variance, its
-    spectrum a half-octave Gaussian (in log frequency) around 1 / wavelength."""
+    spectrum a half-octave Gaussian (in log frequency) around 1 / wavelength, rolled off to
+    nothing at Nyquist (:data:`NYQUIST_TAPER`)."""
     rng = np.random.default_rng(seed)
     spec = np.fft.rfft2(rng.standard_normal((period, period)))
     fy = np.fft.fftfreq(period)[:, None]
@@ -334,6 +553,9 @@ def _grain_tile(wavelength_px: float, period: int, seed: int) -> np.ndarray:
     f = np.hypot(fy, fx)
     with np.errstate(divide="ignore"):
         band = np.exp(-0.5 * (np.log2(np.maximum(f, 1e-9) * wavelength_px) / 0.5) ** 2)
+    lo, hi = NYQUIST_TAPER
+    ramp = np.clip((f - lo) / (hi - lo), 0.0, 1.0)
+    band = band * np.cos(0.5 * math.pi * ramp) ** 2
     tile = np.fft.irfft2(spec * band, s=(period, period)).astype(np.float32)
     tile /= max(float(tile.std()), 1e-12)
     tile.setflags(write=False)
@@ -352,8 +574,10 @@ def detail_octaves(
     Returns ``tiles`` (n, TILE, TILE) float32, ``periods`` (n,) int64, ``offsets`` (n, 2)
     int64 and ``lut`` (n, m) float32: the amplitude of octave ``o`` for a blur circle of
     ``i / LUT_STEPS`` px (amplitude, fade-in near 2 px, pillbox and Airy-core transfer).
+    The octaves are 1, 1/2, 1/4... photo pixels down to 2 sensor px, and a last one at
+    :data:`FINE_WAVELENGTH_PX` sensor px (when the photograph's pixel is coarser than that).
     """
-    tiles, periods, amps = [], [], []
+    tiles, periods, amps, freqs = [], [], [], []
     for o in range(DETAIL_OCTAVES):
         wavelength = 1.0 / photo_px / 2**o  # sensor px
         if wavelength < 2.0:
@@ -363,17 +587,27 @@ def detail_octaves(
         period = TILE - 24 * o  # different periods: the sum does not repeat at TILE
         tiles.append(_grain_tile(round(wavelength, 4), period, seed * 131 + o))
         periods.append(period)
+        freqs.append(1.0 / wavelength)
+    longest = 1.0 / photo_px
+    if longest > FINE_WAVELENGTH_PX and DETAIL_AMPLITUDE > 0:
+        octaves_down = math.log2(longest / FINE_WAVELENGTH_PX)
+        amps.append(DETAIL_AMPLITUDE * DETAIL_FALLOFF**octaves_down)
+        period = TILE - 24 * len(tiles) - 12
+        tiles.append(_grain_tile(FINE_WAVELENGTH_PX, period, seed * 131 + 97))
+        periods.append(period)
+        freqs.append(1.0 / FINE_WAVELENGTH_PX)
     n = len(tiles)
     if n == 0:
         z = np.zeros((0, 1, 1), np.float32)
         return z, np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros((0, 2), np.float32)
-    longest = 1.0 / photo_px
-    m = int(math.ceil(8 * longest * LUT_STEPS)) + 2  # to 8 wavelengths: transfer < 2 %
+    m = (
+        int(math.ceil(8 * max(longest, FINE_WAVELENGTH_PX) * LUT_STEPS)) + 2
+    )  # to 8 wavelengths: transfer < 2 %
     d = np.arange(m) / LUT_STEPS
     sigma = 0.172 * airy_px
     lut = np.zeros((n, m), np.float32)
     for o in range(n):
-        freq = photo_px * 2**o
+        freq = freqs[o]
         airy_mtf = math.exp(-2 * (math.pi * sigma * freq) ** 2)
         lut[o] = amps[o] * airy_mtf * pillbox_mtf(d, freq)
         lut[o, -1] = 0.0
@@ -420,7 +654,8 @@ def _rows_pass(src, xi, xw, out):  # pragma: no cover - numba
 def _sensor_pass(
     tmp, yi, yw, coc_scale, y0, x0, tiles, periods, offsets, lut, vig_y, vig_x, mosaic, out
 ):  # pragma: no cover - numba
-    """Vertical cubic resampling, grain and vignetting; ``mosaic``: the RGGB site's channel
+    """Vertical cubic resampling, grain (times the amplitude in ``tmp[..., 4]``) and
+    vignetting; ``mosaic``: the RGGB site's channel
     of each pixel into ``out`` (h, w, 1), else all three into ``out`` (h, w, 3)."""
     h = yi.shape[0]
     w = tmp.shape[1]
@@ -452,7 +687,8 @@ def _sensor_pass(
                 tx = 0
         vy = vig_y[y]
         for x in range(w):
-            g = max(one + grain[x], zero) * vy * vig_x[x]
+            amp = a0 * tmp[r0, x, 4] + a1 * tmp[r1, x, 4] + a2 * tmp[r2, x, 4] + a3 * tmp[r3, x, 4]
+            g = max(one + grain[x] * amp, zero) * vy * vig_x[x]
             if mosaic:
                 sy = (y0 + y) & 1
                 sx = (x0 + x) & 1
@@ -465,6 +701,20 @@ def _sensor_pass(
                     v = a0 * tmp[r0, x, ch] + a1 * tmp[r1, x, ch] + a2 * tmp[r2, x, ch]
                     v += a3 * tmp[r3, x, ch]
                     out[y, x, ch] = max(v, zero) * g
+
+
+def structure_map(rgb: np.ndarray) -> np.ndarray:
+    """The grain's amplitude factor (h, w) float32 of each pixel of a photograph: its
+    finest-scale relative contrast ``r`` (the RMS of ``luma - blur(luma, 1 px)`` around it
+    over the local mean luma, over the picture's median), as ``STRUCTURE_FLOOR + (1 -
+    STRUCTURE_FLOOR) * min(r / STRUCTURE_FULL, 1)``."""
+    luma = np.ascontiguousarray(rgb, np.float32) @ np.float32([0.2126, 0.7152, 0.0722])
+    band = luma - cv2.GaussianBlur(luma, (0, 0), 1.0)
+    rms = np.sqrt(cv2.GaussianBlur(band * band, (0, 0), 2.0))
+    r = rms / (cv2.GaussianBlur(luma, (0, 0), 2.0) + 0.02)
+    r /= max(float(np.median(r)), 1e-6)
+    out = STRUCTURE_FLOOR + (1 - STRUCTURE_FLOOR) * np.minimum(r / STRUCTURE_FULL, 1.0)
+    return out.astype(np.float32)
 
 
 # ----- the scene -----------------------------------------------------------------------------
@@ -487,6 +737,11 @@ class DepthPhotoScene:
         self.subject_m = self.photo.subject_m
         self._lock = threading.Lock()
         self._work: dict[tuple, tuple] = {}  # sharp work grids by geometry (a few)
+        #: the photograph and its grain amplitude (:func:`structure_map`), (h, w, 4)
+        self._rgbs = np.ascontiguousarray(
+            np.concatenate([self.photo.rgb, structure_map(self.photo.rgb)[:, :, None]], axis=2),
+            dtype=np.float32,
+        )
         known_depth = self.photo.depth_m
         self.depth_range_m = (float(known_depth.min()), float(known_depth.max()))
         #: layers composited by the last render (for the benchmark and the tests)
@@ -534,9 +789,9 @@ class DepthPhotoScene:
 
     def _sharp_work(
         self, scale: float, box: tuple[int, int, int, int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The photograph and its depth on the work grid: work pixel ``j`` is photo
-        coordinate ``j / scale``; ``box`` (j_y0, j_x0, j_y1, j_x1). Cached (a few)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The photograph, its depth and its grain amplitude on the work grid: work pixel
+        ``j`` is photo coordinate ``j / scale``; ``box`` (j_y0, j_x0, j_y1, j_x1). Cached."""
         key = (round(scale, 9), box)
         with self._lock:
             hit = self._work.get(key)
@@ -545,17 +800,19 @@ class DepthPhotoScene:
         jy0, jx0, jy1, jx1 = box
         size = (jx1 - jx0, jy1 - jy0)
         photo = self.photo
-        src, sx = photo.rgb, 1.0
+        src, sx = self._rgbs, 1.0
         if scale < 1.0:  # the canvas is coarser: area-average first (no aliasing)
             ph, pw = photo.depth_m.shape
             nw, nh = max(2, round(pw * scale)), max(2, round(ph * scale))
-            src = cv2.resize(photo.rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+            src = cv2.resize(self._rgbs, (nw, nh), interpolation=cv2.INTER_AREA)
             sx = nw / pw
         # work j -> photo u = j / scale -> source (u + 0.5) * sx - 0.5
         k = sx / scale
         m = np.float64([[k, 0, jx0 * k + 0.5 * sx - 0.5], [0, k, jy0 * k + 0.5 * sx - 0.5]])
         flags = cv2.WARP_INVERSE_MAP | (cv2.INTER_CUBIC if scale > 1.0 else cv2.INTER_LINEAR)
-        rgb = cv2.warpAffine(src, m, size, flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+        rgbs = cv2.warpAffine(src, m, size, flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+        rgb = rgbs[:, :, :3]
+        grain = np.ascontiguousarray(np.maximum(rgbs[:, :, 3], 0.0), dtype=np.float32)
         inside = cv2.warpAffine(
             np.ones(src.shape[:2], np.float32),
             m,
@@ -572,7 +829,7 @@ class DepthPhotoScene:
             flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REFLECT_101,
         )
-        out = (rgb.astype(np.float32), depth)
+        out = (np.ascontiguousarray(rgb, dtype=np.float32), depth, grain)
         with self._lock:
             if len(self._work) >= 4:
                 self._work.pop(next(iter(self._work)))
@@ -583,7 +840,8 @@ class DepthPhotoScene:
     def _composite(
         self, canvas: Any, lens: Any, window: tuple[int, int, int, int]
     ) -> tuple[np.ndarray, float, float, float, int, int]:
-        """Defocused work grid over ``window``: (planes (h, w, 4), S, jx of canvas x = 0,
+        """Defocused work grid over ``window``: (planes (h, w, 5): colour, blur circle and
+        grain amplitude, S, jx of canvas x = 0,
         jy of canvas y = 0, work box origin jy0, jx0): canvas pixel x is work coordinate
         ``S * x + tx`` (pixel-centre index)."""
         a, bx, by = self._to_photo(canvas)
@@ -601,16 +859,17 @@ class DepthPhotoScene:
             for z in (zmin, zmax)
         )
         airy = optics.airy_disc_px(lens.f_number, pixel_um)
-        margin = int(math.ceil(optics.blur_radius_px(reach * s, airy * s))) + 4
+        # the top slice level may pass the largest blur circle by SLICE_RATIO
+        margin = int(math.ceil(optics.blur_radius_px(reach * s * SLICE_RATIO, airy * s))) + 4
         jx0 = math.floor(s * x0 + tx) - margin
         jx1 = math.ceil(s * (x1 - 1) + tx) + margin + 1
         jy0 = math.floor(s * y0 + ty) - margin
         jy1 = math.ceil(s * (y1 - 1) + ty) + margin + 1
-        rgb, depth = self._sharp_work(scale, (jy0, jx0, jy1, jx1))
+        rgb, depth, grain = self._sharp_work(scale, (jy0, jx0, jy1, jx1))
         coc = _signed_coc(depth, lens, canvas.pixel_mm / s)
-        planes, n = layered_defocus(rgb, coc, airy * s)
+        planes, n = layered_defocus(rgb, coc, airy * s, s)
         self.last_slices = n
-        return planes, s, tx, ty, jy0, jx0
+        return np.concatenate([planes, grain[:, :, None]], axis=2), s, tx, ty, jy0, jx0
 
     def _resample(
         self,
@@ -626,13 +885,13 @@ class DepthPhotoScene:
         h, w = y1 - y0, x1 - x0
         work = np.empty(planes.shape, np.float32)
         work[:, :, :3] = planes[:, :, :3] @ np.asarray(matrix, np.float32).T
-        work[:, :, 3] = planes[:, :, 3]
+        work[:, :, 3:] = planes[:, :, 3:]
         xs = s * np.arange(x0, x1, dtype=np.float64) + tx - jx0
         ys = s * np.arange(y0, y1, dtype=np.float64) + ty - jy0
         xi, xw = _cubic_taps(xs, planes.shape[1])
         yi, yw = _cubic_taps(ys, planes.shape[0])
         r0, r1 = int(yi.min()), int(yi.max()) + 1
-        tmp = np.empty((r1 - r0, w, 4), np.float32)
+        tmp = np.empty((r1 - r0, w, planes.shape[2]), np.float32)
         _rows_pass(np.ascontiguousarray(work[r0:r1]), xi, xw, tmp)
         pixel_um = canvas.pixel_mm * 1000
         tiles, periods, offsets, lut = detail_octaves(
