@@ -306,12 +306,17 @@ def test_the_focal_plane_moves_through_the_motorcycle():
     """Peaking at f/1.4, ISO 100 and 1600, focused on the motorcycle's front (2.25 m) and
     back (2.5 m): the marks concentrate where truth() puts the focal plane.
 
-    Measured (not asserted beyond it): of the marks, 92-95 % lie within the detector's
-    reach (4 px) of a pixel whose thin-lens blur circle is under 2 px, but only 59-68 % of
-    one under 1 px; the detector's passband (wavelengths 2.5 to 4.3 px) keeps 80-90 % of its
-    response at a 1 px blur circle, so any texture strong enough to be marked in focus is
-    also marked at 1-2 px on a continuous-depth subject (the planes scene has no depths in
-    between)."""
+    Measured at 960 x 720 (Dec 2026, after the defocus became exact below 2 px): of the
+    marks, 88-90 % lie within the detector's reach (4 px) of a pixel whose thin-lens blur
+    circle is under 2 px, 70-76 % of one under 1.5 px and 40-50 % of one under 1 px; the
+    median blur circle under the marks is 1.20-1.32 px; marks are 6.0-10.6 times denser
+    where the blur circle is under 1 px than where it is over 3 px; 81-94 % of the pixels
+    under 1 px have a mark within 4 px. The detector's passband (wavelengths 2.5 to 4.3 px)
+    keeps 80-90 % of its response at a 1 px blur circle, so texture strong enough to be
+    marked in focus is also marked at 1-2 px on a continuous-depth subject (the planes
+    scene has no depths in between): the < 1 px share is physics, not a defect. Asserted
+    with margin for ISO 1600 noise: the median blur circle under the marks <= 1.6 px and
+    the density ratio >= 4."""
     from viewfinder.stages.peaking import peaking
 
     cam = motorcycle_camera()
@@ -332,6 +337,10 @@ def test_the_focal_plane_moves_through_the_motorcycle():
             assert precision >= 0.88, f"{focus} m ISO {iso}: {precision:.1%} near focus"
             # concentration: the marks favour the < 1 px zone far beyond its share of area
             assert near1[marked].mean() > 1.3 * near1.mean()
+            median = float(np.median(coc[marked]))
+            assert median <= 1.6, f"{focus} m ISO {iso}: median blur under marks {median:.2f} px"
+            ratio = marked[coc < 1.0].mean() / marked[coc > 3.0].mean()
+            assert ratio >= 4.0, f"{focus} m ISO {iso}: marks only {ratio:.1f}x denser in focus"
             share_here[focus, iso] = (marked, coc < 1.0)
     for iso in (100, 1600):
         # each focus marks its own in-focus pixels more than the other focus does
@@ -340,6 +349,34 @@ def test_the_focal_plane_moves_through_the_motorcycle():
         only_front, only_back = front & ~back, back & ~front
         assert m_front[only_front].mean() > 1.3 * m_back[only_front].mean()
         assert m_back[only_back].mean() > 1.3 * m_front[only_back].mean()
+
+
+def test_the_blur_drawn_is_truths_blur_circle():
+    """The motorcycle at 960 x 720, f/1.4, focused at 2.25 m: the blur circle each pixel was
+    drawn with (the composite's blur channel, resampled as the colour is) is truth()'s
+    thin-lens circle (:func:`viewfinder.optics.coc_px` of the pixel's depth, as
+    :meth:`SimulatedCamera.truth` computes it) wherever the depth is smooth around the pixel
+    (no depth edge whose blur mixes two circles): within 0.02 px for half of them and
+    0.06 px for 95 %, across 0 to 15 px. (That the blur drawn is the disc of that circle,
+    the gratings above show.)"""
+    scene = sd.DepthPhotoScene()
+    w, h = SIZE
+    canvas = Canvas(w, h, 13.1072 / w, 35.0)
+    lens = Optics(35.0, 1.4, 2.25)
+    planes, s, tx, ty, jy0, jx0 = scene._composite(canvas, lens, (0, 0, h, w))
+    map_x = np.repeat((s * np.arange(w) + tx - jx0)[None, :], h, axis=0).astype(np.float32)
+    map_y = np.repeat((s * np.arange(h) + ty - jy0)[:, None], w, axis=1).astype(np.float32)
+    drawn = cv2.remap(np.ascontiguousarray(planes[:, :, 3]), map_x, map_y, cv2.INTER_LINEAR) / s
+    depth, _known = scene.depth_window(canvas, (0, 0, h, w))
+    truth = optics.coc_px(35.0, 1.4, 2.25, depth, canvas.pixel_mm * 1000)
+    reach = np.ones((2 * int(truth.max()) + 9,) * 2, np.uint8)  # the largest blur and more
+    spread = cv2.dilate(truth.astype(np.float32), reach) - cv2.erode(
+        truth.astype(np.float32), reach
+    )
+    smooth = spread < 0.3
+    assert smooth.mean() > 0.1 and truth[smooth].max() > 3 and truth[smooth].min() < 0.3
+    err = np.abs(drawn - truth)[smooth]
+    assert np.median(err) < 0.02 and np.percentile(err, 95) < 0.06  # measured 0.002, 0.012
 
 
 def test_scene_switch_keeps_state_and_refuses_bad_names():

@@ -30,23 +30,40 @@ Rendering (:meth:`DepthPhotoScene.render_view`, :meth:`DepthPhotoScene.render_ra
    depends on the photograph, not on the sensor.
 2. Each work pixel gets its thin-lens signed blur-circle diameter from its depth
    (:func:`viewfinder.optics.coc_px`'s formula, negative in front of the focal plane). Pixels are
-   sliced by that diameter into layers ``SLICE_PX`` work pixels apart (at most ``MAX_SLICES``).
+   sliced by that diameter between levels (:func:`slice_levels`): 0, then every ``SLICE_PX``
+   (0.5) *sensor* pixels (never finer than ``SLICE_MIN_WORK_PX`` work pixels, where the
+   photograph has no detail to show it) to ``SLICE_FINE_TO_PX`` (3) sensor pixels, then 1.3
+   times apart (at most ``MAX_SLICES``). A pixel of diameter ``c`` between levels ``a`` and
+   ``b`` is spread by ``(1 - t) K(a) + t K(b)``, ``t = (c^2 - a^2) / (b^2 - a^2)``: its PSF's
+   second moment is its own disc's, ``c^2 / 16``, so the blur follows depth continuously.
+   ``K`` is :func:`disc_kernel`: the disc's PSF for a band-limited image (sum 1, second moment
+   exactly the disc's, transfer fitted to ``2 J1(u) / u`` within 1 % to 0.42 cycles/px), so
+   a 0.75 px circle is no delta and 1.5 px differs from 1.0 px as the optics say.
 3. Occlusion-aware defocus: far to near, a layer is its own pixels plus everything nearer than
-   it, where its colour is continued by push-pull inpainting (what the photograph hides behind a
-   foreground object is the background carried on), opaque; it is blurred by the PSF of its
-   blur circle (pillbox + Airy core, :func:`viewfinder.optics.defocus_blur`) and composited
-   "over" the farther ones. So a sharp foreground stays sharp and clean over a blurred
-   background (the background behind it never enters its pixels), a blurred background takes no
-   foreground colour (it is blurred from its own continuation), and a blurred foreground veils
-   what lies behind it, as a real lens does.
-4. The composite (RGB and each pixel's visible blur-circle diameter) is resampled to the
-   sensor's pixels with a separable Keys cubic, and *synthesised fine detail* finer than the
-   photograph is laid on at the sensor's size: octaves of band-pass grain at 1, 1/2, 1/4...
-   photo pixels (those of 2 sensor pixels and more), each attenuated per pixel by the optical
-   transfer of that pixel's blur circle (``2 J1(pi c f) / (pi c f)``) and of the Airy core.
-   The grain tiles are seeded and fixed per lens and size, so they stay put as focus changes.
-   For the sensor the same pass applies the colour filters' crosstalk, vignetting and the
-   exposure scale and writes the CFA mosaic of photo-electron rates directly (one Numba pass
+   it, opaque. Behind the pixels of its ``SEAM_SLICES`` nearer slices it continues with their
+   own colours (a surface that crosses a level is one surface: no seam where the two layers
+   meet); behind anything nearer, by push-pull inpainting (what the photograph hides behind a
+   foreground object is the background carried on). It is blurred by its two levels' PSFs
+   (plus the Airy core's Gaussian; blurs of ``DISC_KERNEL_MAX_PX`` and more by
+   :func:`viewfinder.optics.defocus_blur`) and composited "over" the farther ones. So a sharp
+   foreground stays sharp and clean over a blurred background (the background behind it never
+   enters its pixels), a blurred background takes no foreground colour (it is blurred from its
+   own continuation), and a blurred foreground veils what lies behind it, as a real lens does.
+4. The composite (RGB, each pixel's visible blur-circle diameter and the grain's amplitude) is
+   resampled to the sensor's pixels with a separable Keys cubic, and *synthesised fine detail*
+   finer than the photograph is laid on at the sensor's size: octaves of band-pass grain at 1,
+   1/2, 1/4... photo pixels (those of 2 sensor pixels and more) and a finest one at
+   ``FINE_WAVELENGTH_PX`` (2.2) sensor pixels, every tile rolled off to nothing at Nyquist,
+   each attenuated per pixel by the optical transfer of that pixel's blur circle
+   (``2 J1(pi c f) / (pi c f)``) and of the Airy core: it is surface detail of the subject at
+   its depth, blurred as the content is. Its amplitude follows the photograph's own local
+   fine-scale contrast (:func:`structure_map`: full on textured surfaces, 0.6 on smooth
+   paint, where grain would read as noise). At the focal plane a 960 x 720 frame so has
+   detail at 2.2-2.6 px wavelengths that a 1 px blur circle takes a fifth of and a 2 px one
+   three quarters of. The grain tiles are seeded and fixed per lens and size, so they stay
+   put as focus changes. For the sensor the same pass applies the colour filters' crosstalk,
+   vignetting and the exposure scale and writes the CFA mosaic of photo-electron rates
+   directly (one Numba pass
    over the sensor, no full-size RGB), so a 50 MP frame needs no 600 MB intermediate.
 """
 
@@ -117,7 +134,7 @@ FADE_PX = 0.5
 #: The finest grain octave, always there: this wavelength (sensor px), its band rolled off to
 #: nothing at Nyquist (:data:`NYQUIST_TAPER`), its amplitude the octaves' 1/f falloff
 #: continued from the photograph's pixel. The frame has real detail near Nyquist at the focal
-#: plane, and a 1 px blur circle takes 27 % of it (2 px: 72 %).
+#: plane, and a 1 px blur circle takes 23 % of it (2 px: 73 %).
 FINE_WAVELENGTH_PX = 2.2
 #: Every grain tile's spectrum falls (cos^2) from the first frequency to nothing at the
 #: second (cycles per sensor px): no energy at the mosaic's Nyquist frequency.
