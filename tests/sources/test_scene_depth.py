@@ -309,7 +309,7 @@ def test_the_focal_plane_moves_through_the_motorcycle():
     Measured at 960 x 720 (Dec 2026, after the defocus became exact below 2 px): of the
     marks, 88-90 % lie within the detector's reach (4 px) of a pixel whose thin-lens blur
     circle is under 2 px, 70-76 % of one under 1.5 px and 40-50 % of one under 1 px; the
-    median blur circle under the marks is 1.20-1.32 px; marks are 6.0-10.6 times denser
+    median blur circle under the marks is 1.20-1.32 px; marks are 6.0-10.5 times denser
     where the blur circle is under 1 px than where it is over 3 px; 81-94 % of the pixels
     under 1 px have a mark within 4 px. The detector's passband (wavelengths 2.5 to 4.3 px)
     keeps 80-90 % of its response at a 1 px blur circle, so texture strong enough to be

@@ -609,7 +609,7 @@ def detail_octaves(
     if longest > FINE_WAVELENGTH_PX and DETAIL_AMPLITUDE > 0:
         octaves_down = math.log2(longest / FINE_WAVELENGTH_PX)
         amps.append(DETAIL_AMPLITUDE * DETAIL_FALLOFF**octaves_down)
-        period = TILE - 24 * len(tiles) - 12
+        period = TILE // 2 - 12  # 230 wavelengths: a smaller tile is as random
         tiles.append(_grain_tile(FINE_WAVELENGTH_PX, period, seed * 131 + 97))
         periods.append(period)
         freqs.append(1.0 / FINE_WAVELENGTH_PX)
