@@ -101,20 +101,20 @@ launch's ``tile_v`` and view size, grid = min(tiles, 528); the row keeps cudasim
 ``grid_recorded``. Its entry models every loop from the launch and the exact geometry of every
 tile (see the comment above :func:`_tile_model`): the tile loop's trip count is tiles / grid
 (the mean a block runs; ``tile.tiles_per_block_max`` is the longest block), the loops inside
-it are means over (tile, warp) pairs. Cross-check by hand of one loop, the luma loop's column
-loop ``for (int x = xlo + tx; x < xhi; x += bx)`` (sm_90, NVRTC 13.5, 8192x6144 ->
-2048x1536, tile_v = 10, P = 40 x 40 sites): its SASS body is 30 instructions, by source
-line: 9 LDS (the 3x3 reads of the stabilised tile), 12 FMUL/FFMA (the 3x3 binomial), 5 of
-address (4 IMAD, 1 LEA), the STS, 3 of loop control (add, compare, branch); no division (v1's
-``k / lw`` cost 21 a site). Trips: a warp is rows ty = 2w, 2w + 1 of the block; the luma
-region P +- 3 clipped to the frame is 46 x 46 in interior tiles, so rows ceil((46 - ty) / 16)
-= 3 for ty <= 13, 2 for ty = 14, 15: warps 0-6 issue 3 row iterations and warp 7 two (2.875);
-the top row of tiles has 43 rows (warps 0-5: 3, 6-7: 2: 2.75) and the bottom one (6 view
-rows, P 24 rows) 27 (warps 0-5: 2, 6-7: 1: 1.75); mean over the 154 rows of tiles (2.75 +
-152 x 2.875 + 1.75) / 154 = 2.86688; columns: 46, 43 or 35 wide, ceil(n / 16) = 3 per row
-iteration. Per tile and warp 30 x 3 x 2.86688 = 258.0 instructions; 31570 tiles over 528
-blocks: 59.7917 tiles a block, 59.7917 x 258.0 = 15427 instructions per thread; the model's
-loop row says 15427 (tests/bench/test_gpu_model.py).
+it are means over (tile, warp) pairs. Cross-check by hand of one loop, the luma loop
+``for (int q = tid; q < nlp; q += nth)`` (sm_90, NVRTC 13.5, 8192x6144 -> 2048x1536, tile_v =
+10, P = 40 x 40 sites; pair q of the region, two horizontal neighbours, on thread q): its SASS
+body is 48 instructions: 12 LDS (the four columns of three stabilised values the pair
+shares), 18 FMUL/FFMA (four column taps, two row taps of the binomial), 2 STS, 13 of address
+and of the pair's row and column (``(q * lmag) >> 16``: no division), 3 of loop control (add,
+compare, branch). Trips: a warp issues an iteration while its first lane's q < nlp, so warp w
+runs ceil((nlp - 32 w) / 256) (``_block_loop``); the luma region P +- 3 clipped to the frame
+is 46 x 46 sites in interior tiles, 23 pairs a row, nlp = 1058: warps 0-1 run 5 iterations,
+2-7 four (4.25); the top row of tiles has 43 rows, the bottom one (6 view rows) 27, the left
+column 22 pairs a row and the right one (8 view columns, clipped at the frame) 18: 3.75,
+3.875, 3.125, 4.0, 3.25, 2.375, 2.5 and 2.0 for the other eight kinds; the mean over the
+31570 tiles is 4.23014. 59.7917 tiles a block: 59.7917 x 4.23014 x 48 = 12140 instructions
+per thread; the model's loop row says 12140 (tests/bench/test_gpu_model.py).
 
 Why the review of issue 13 differs (its figures: ~290 instructions per sensor pixel in
 ``vf_preview_raw``, ~5k per view pixel, ~1.6 GB and ~1.2 ms a frame): the MHC body is 350
@@ -767,12 +767,14 @@ def _tile_model(
     def clip(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
         return np.minimum(hi, n) - np.maximum(lo, 0)
 
-    out["lum"] = _trips2d(
-        clip(g["py0"] - 3, g["py1"] + 3, H), clip(g["px0"] - 3, g["px1"] + 3, W), block
-    )
-    out["score"] = _trips2d(
-        clip(g["py0"] - 1, g["py1"] + 1, H), clip(g["px0"] - 1, g["px1"] + 1, W), block
-    )
+    # luma and score: pairs of horizontal neighbours, ``for (q = tid; q < n; q += nth)`` over
+    # rows x ceil(width / 2) pairs of the region clipped to the frame
+    def pairs(d: int) -> np.ndarray:
+        rows = clip(g["py0"] - d, g["py1"] + d, H)
+        return rows * ((clip(g["px0"] - d, g["px1"] + d, W) + 1) // 2)
+
+    out["lum"] = float(_block_loop(pairs(3), nth).mean())
+    out["score"] = float(_block_loop(pairs(1), nth).mean())
     out["box"] = _trips2d(ph, pw + 2, block)
     out["fill_lum"] = _trips2d(ph[edge] + 6, pw[edge] + 6, block)
     out["fill_score"] = _trips2d(ph[edge] + 2, pw[edge] + 2, block)
@@ -878,10 +880,8 @@ def _tile_trips(ctx: Ctx) -> dict[str, list[float]]:
         "p = tid; p < npix; p += nth": [t["pixels"]],
         "a < ty.taps": [t["ty"]],
         "b < tx.taps": [t["tx"] * t["tap_rows"]],
-        "y = ylo + ty; y < yhi; y += by": [t["lum"][0]],
-        "x = xlo + tx; x < xhi; x += bx": [t["lum"][1]],
-        "y = sylo + ty; y < syhi; y += by": [t["score"][0]],
-        "x = sxlo + tx; x < sxhi; x += bx": [t["score"][1]],
+        "q = tid; q < nlp; q += nth": [t["lum"]],
+        "q = tid; q < nsp; q += nth": [t["score"]],
         "y = py0 + ty; y < py1; y += by": [t["box"][0]],
         "x = sx0 + tx; x < px1 + 1; x += bx": [t["box"][1]],
         # vf_tile_fill_mirrored, inlined twice (luma, score), in edge tiles only: the row
@@ -923,16 +923,15 @@ _TILE_POOL_SITE = (
 def _tile_weights(ctx: Ctx) -> dict[str, Any]:
     t = _tile(ctx)
     x_loop = "for (int x = x0; x < x1; ++x)"
-    common = {
-        **{line: t["quad_hist"] for line in _TILE_LOAD_HIST},
-        **{line: (t["pool_peel"], x_loop) for line in _TILE_POOL_SITE},
-    }
+    common = {line: t["quad_hist"] for line in _TILE_LOAD_HIST}
     if "VF_TILE_FAST_K" in dict(ctx.launch.defines):
-        # the integer-scale develop: every site of the K x K footprint runs straight-line code
-        # with its colour known (no taps skipped, no colour arm divergent): weight 1
+        # the integer-scale develop and pooling: every site of the K x K block runs
+        # straight-line code with its colour known (no taps skipped, no colour arm divergent,
+        # no peeled loop iterations): weight 1
         return common
     return {
         **common,
+        **{line: (t["pool_peel"], x_loop) for line in _TILE_POOL_SITE},
         **{line: t["arm_green"] for line in _GREEN_ARM},
         **{line: t["arm_rb"] for line in _RB_ARM},
         "const int x = tx.index": t["tap_body"],

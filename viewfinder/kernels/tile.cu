@@ -41,7 +41,8 @@
 #endif
 #define VF_TILE_HALO 4
 #define VF_TILE_R (VF_TILE_MAX + 2 * VF_TILE_HALO + 2)  // rounded out to even bounds
-#define VF_TILE_L (VF_TILE_MAX + 6)
+#define VF_TILE_L (VF_TILE_MAX + 8)  // P +- 3, and a column for the pairs' odd widths
+#define VF_TILE_GEO 12                // ints a tile of the host's table
 
 // A float plane of the tile with frame coordinates: element (y, x) at s[(y - y0) * stride +
 // (x - x0)]. No mirroring: out-of-frame positions hold their mirrors' values.
@@ -126,6 +127,9 @@ __device__ __forceinline__ void vf_tile_finish(const float* acc, const float* cc
     o[3] = 255;
 }
 
+// A 1-2-1 binomial tap, the expression of vf_peak_binomial's (the same rounding).
+VF_HD float vf_tile_binom(float a, float b, float c) { return 0.25f * a + 0.5f * b + 0.25f * c; }
+
 VF_HD int vf_site4i(int k, int a0, int a1, int a2, int a3) {
     return (k & 2) ? ((k & 1) ? a3 : a2) : ((k & 1) ? a1 : a0);
 }
@@ -169,9 +173,9 @@ extern "C" __global__ void vf_tile_pass(
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         // the view tile [i0, i1) x [j0, j1) and its pool region P = [py0, py1) x [px0, px1),
         // from the host's table (vf_pool_range of the tile's first and last pixels)
-        const int* geo = tile_geo + 8 * tile;
+        const int* geo = tile_geo + VF_TILE_GEO * tile;
         const int i0 = geo[0], j0 = geo[1], py0 = geo[2], py1 = geo[3], px0 = geo[4];
-        const int px1 = geo[5], qmag = geo[6];
+        const int px1 = geo[5], qmag = geo[6], lmag = geo[7], smag = geo[8];
         const int i1 = vf_mini(i0 + tile_v, view_h), j1 = vf_mini(j0 + tile_v, view_w);
         // the host sizes tiles so that P fits the shared arrays and the frame; refuse (write
         // nothing) else
@@ -221,6 +225,7 @@ extern "C" __global__ void vf_tile_pass(
             }
         };
         if (!qedge) {
+#pragma unroll 1
             for (int q = tid; q < nq_pad; q += nth) {
                 int h0 = -1, h1 = -1, h2 = -1, h3 = -1;
                 if (q < nq) {
@@ -241,6 +246,7 @@ extern "C" __global__ void vf_tile_pass(
                 }
             }
         } else {
+#pragma unroll 1
             for (int q = tid; q < nq_pad; q += nth) {  // mirrored: the tile leaves the frame
                 int h0 = -1, h1 = -1, h2 = -1, h3 = -1;
                 if (q < nq) {
@@ -267,6 +273,7 @@ extern "C" __global__ void vf_tile_pass(
         // 2. the develop of each view pixel of the tile, from the normalised sites
         //    (pixel p of the tile on thread p: a 10 x 10 tile keeps 4 warps busy, not 5 part-
         //    filled ones; i = p / tile_v by the host's multiplier, exact for p < 256)
+#pragma unroll 1
         for (int p = tid; p < npix; p += nth) {
             const int di = (p * pix_magic) >> 16, i = i0 + di, j = j0 + p - di * tile_v;
             if (i >= i1 || j >= j1) continue;
@@ -300,11 +307,24 @@ extern "C" __global__ void vf_tile_pass(
             const VfTilePlane t{s_t, qy0, qx0, VF_TILE_R};
             const int ylo = vf_maxi(ly0, 0), yhi = vf_mini(py1 + 3, height);
             const int xlo = vf_maxi(lx0, 0), xhi = vf_mini(px1 + 3, width);
-            #pragma unroll 1
-            for (int y = ylo + ty; y < yhi; y += by)
-                #pragma unroll 1
-                for (int x = xlo + tx; x < xhi; x += bx)
-                    s_lum[(y - ly0) * VF_TILE_L + (x - lx0)] = vf_peak_binomial(t, y, x);
+            // two horizontal neighbours a thread (they share two of their four columns), pair
+            // q of the region on thread q (lmag from the table: q / pairs a row); where the
+            // region's width is odd the last pair's second site lands in a column no one reads
+            // (or that the mirrored fill rewrites)
+            const int lpr = (xhi - xlo + 1) >> 1, nlp = (yhi - ylo) * lpr;
+#pragma unroll 1
+            for (int q = tid; q < nlp; q += nth) {
+                const int r = (q * lmag) >> 16, y = ylo + r, x = xlo + 2 * (q - r * lpr);
+                const float* c = &s_t[(y - qy0) * VF_TILE_R + (x - qx0)];
+                // vf_peak_binomial's columns, then its rows, for sites x and x + 1
+                const float c0 = vf_tile_binom(c[-1 - VF_TILE_R], c[-1], c[-1 + VF_TILE_R]);
+                const float c1 = vf_tile_binom(c[-VF_TILE_R], c[0], c[VF_TILE_R]);
+                const float c2 = vf_tile_binom(c[1 - VF_TILE_R], c[1], c[1 + VF_TILE_R]);
+                const float c3 = vf_tile_binom(c[2 - VF_TILE_R], c[2], c[2 + VF_TILE_R]);
+                float* o = &s_lum[(y - ly0) * VF_TILE_L + (x - lx0)];
+                o[0] = vf_tile_binom(c0, c1, c2);
+                o[1] = vf_tile_binom(c1, c2, c3);
+            }
             __syncthreads();
             if (edge) {
                 vf_tile_fill_mirrored(s_lum, ly0, lx0, VF_TILE_L, ly0, py1 + 3, lx0, px1 + 3,
@@ -314,21 +334,28 @@ extern "C" __global__ void vf_tile_pass(
             const VfTilePlane lum{s_lum, ly0, lx0, VF_TILE_L};
             const int sylo = vf_maxi(sy0, 0), syhi = vf_mini(py1 + 1, height);
             const int sxlo = vf_maxi(sx0, 0), sxhi = vf_mini(px1 + 1, width);
-            #pragma unroll 1
-            for (int y = sylo + ty; y < syhi; y += by)
-                #pragma unroll 1
-                for (int x = sxlo + tx; x < sxhi; x += bx)
-                    s_n[(y - sy0) * VF_TILE_R + (x - sx0)] = vf_peak_score(lum, y, x, far);
+            // pairs again (their stencils share 10 of 32 reads), smag from the table
+            const int spr = (sxhi - sxlo + 1) >> 1, nsp = (syhi - sylo) * spr;
+#pragma unroll 1
+            for (int q = tid; q < nsp; q += nth) {
+                const int r = (q * smag) >> 16, y = sylo + r, x = sxlo + 2 * (q - r * spr);
+                const float a = vf_peak_score(lum, y, x, far);
+                const float b = vf_peak_score(lum, y, x + 1, far);
+                float* o = &s_n[(y - sy0) * VF_TILE_R + (x - sx0)];
+                o[0] = a;
+                o[1] = b;
+            }
             __syncthreads();
             if (edge) {
                 vf_tile_fill_mirrored(s_n, sy0, sx0, VF_TILE_R, sy0, py1 + 1, sx0, px1 + 1,
                                       height, width);
                 __syncthreads();
             }
+#ifndef VF_TILE_FAST_K
             // the box's column sums, in vf_peak_level's order: score(y-1) + score(y) + score(y+1)
-            #pragma unroll 1
+#pragma unroll 1
             for (int y = py0 + ty; y < py1; y += by) {
-                #pragma unroll 1
+#pragma unroll 1
                 for (int x = sx0 + tx; x < px1 + 1; x += bx) {
                     const float* c = s_n + (y - sy0) * VF_TILE_R + (x - sx0);
                     s_t[(y - py0) * VF_TILE_R + (x - sx0)] =
@@ -336,10 +363,63 @@ extern "C" __global__ void vf_tile_pass(
                 }
             }
             __syncthreads();
+#endif
         }
 
         // 4. per view pixel: the highest peaking level and the raw-clip bit of its block
+#ifdef VF_TILE_FAST_K
+        //    (integer scale: the K x K block unrolled, vf_peak_level's box sums taken here
+        //    from the score, in its order, without the column-sum pass)
+#pragma unroll 1
+        for (int p = tid; p < npix; p += nth) {
+            const int di = (p * pix_magic) >> 16, i = i0 + di, j = j0 + p - di * tile_v;
+            if (i >= i1 || j >= j1) continue;
+            constexpr int K = VF_TILE_FAST_K;
+            const int y0 = K * i, x0 = K * j;
+            int level = 0, clip = 0;
+            if (do_peak) {
+                // score rows y0 - 1 .. y0 + K and columns x0 - 1 .. x0 + K; luma of the block
+                const float* sc = s_n + (y0 - 1 - sy0) * VF_TILE_R + (x0 - 1 - sx0);
+                const float* lm = s_lum + (y0 - ly0) * VF_TILE_L + (x0 - lx0);
+                bool oky[K], okx[K];  // sites within 2 of the frame's border get level 0
+#pragma unroll
+                for (int a = 0; a < K; ++a) {
+                    oky[a] = y0 + a >= 2 && y0 + a < height - 2;
+                    okx[a] = x0 + a >= 2 && x0 + a < width - 2;
+                }
+#pragma unroll
+                for (int a = 0; a < K; ++a) {
+                    float col[K + 2];  // score(y - 1) + score(y) + score(y + 1), y = y0 + a
+#pragma unroll
+                    for (int c = 0; c < K + 2; ++c) {
+                        col[c] = sc[a * VF_TILE_R + c] + sc[(a + 1) * VF_TILE_R + c] +
+                                 sc[(a + 2) * VF_TILE_R + c];
+                    }
+#pragma unroll
+                    for (int b = 0; b < K; ++b) {
+                        const float v = (col[b] + col[b + 1] + col[b + 2]) * (1.0f / 9.0f);
+                        const float l = lm[a * VF_TILE_L + b];
+                        const float fl = fg * (l > 0.0f ? l : 0.0f);
+                        const int lv = (v > fmaxf(t1, fl)) + (v > fmaxf(t2, 2.0f * fl)) +
+                                       (v > fmaxf(t3, 4.0f * fl));
+                        level = oky[a] && okx[b] ? vf_maxi(level, lv) : level;
+                    }
+                }
+            }
+            if (do_raw) {
+                const unsigned char* cl = s_clip + (y0 - py0) * VF_TILE_MAX + (x0 - px0);
+#pragma unroll
+                for (int a = 0; a < K; ++a) {
+#pragma unroll
+                    for (int b = 0; b < K; ++b) clip |= cl[a * VF_TILE_MAX + b];
+                }
+            }
+            pooled[(size_t)i * (unsigned)view_w + j] =
+                (unsigned char)(level | (clip ? VF_POOL_RAW_CLIP : 0));
+        }
+#else
         const VfTilePlane lum{s_lum, ly0, lx0, VF_TILE_L};
+#pragma unroll 1
         for (int p = tid; p < npix; p += nth) {
             const int di = (p * pix_magic) >> 16, i = i0 + di, j = j0 + p - di * tile_v;
             if (i >= i1 || j >= j1) continue;
@@ -367,6 +447,7 @@ extern "C" __global__ void vf_tile_pass(
                     (unsigned char)(level | (clip ? VF_POOL_RAW_CLIP : 0));
             }
         }
+#endif
     }
 
 #ifndef VF_HIST_GLOBAL

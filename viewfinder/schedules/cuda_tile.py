@@ -28,6 +28,8 @@ BLOCKS_PER_SM = 4
 #: Up to 10 bits the RAW histogram bins live in shared memory; above, global atomics.
 SHARED_HIST_BITS = 10
 BLOCK = (16, 16, 1)
+#: Ints a tile of the geometry table (VF_TILE_GEO in tile.cu).
+GEO_INTS = 12
 
 
 def tile_size(frame_shape: tuple[int, int], view_shape: tuple[int, int]) -> int | None:
@@ -80,10 +82,11 @@ def pixel_multiplier(tile_v: int) -> int:
 def tile_table(
     frame_shape: tuple[int, int], view_shape: tuple[int, int], tile_v: int
 ) -> np.ndarray:
-    """Per tile (row-major), int32: i0, j0 (first view row / column), py0, py1, px0, px1 (its
-    pool region, from ``vf_pool_range`` of its first and last pixels), qmag (with nqx the
-    quads a row of its P +- 4 rounded out to even bounds: (q * qmag) >> 16 == q // nqx for
-    every quad q, checked), 0."""
+    """Per tile (row-major), :data:`GEO_INTS` int32: i0, j0 (first view row / column), py0,
+    py1, px0, px1 (its pool region, from ``vf_pool_range`` of its first and last pixels), and
+    the multipliers m with (q * m) >> 16 == q // n (checked for every q of the tile) for n =
+    the quads a row of its P +- 4 rounded out to even bounds, the pairs a row of its luma
+    region (P +- 3) and of its score region (P +- 1), both clipped to the frame; zeros."""
     (H, W), (h, w) = frame_shape, view_shape
 
     def edges(n_view: int, src: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,12 +106,23 @@ def tile_table(
     qx0 = rx0 & ~1
     nqx = (rx0 + (px1 - px0) + 9 - qx0) >> 1
     nqy = ((py0 - 4) + (py1 - py0) + 9 - ((py0 - 4) & ~1)) >> 1
-    qmag = 65536 // nqx + 1
-    for n, m in set(zip(nqx.ravel().tolist(), qmag.ravel().tolist(), strict=True)):
-        q = np.arange(int(nqy.max()) * n)
-        assert np.array_equal((q * m) >> 16, q // n), (n, m)
-    table = np.stack([I0, J0, py0, py1, px0, px1, qmag, np.zeros_like(I0)], -1)
-    return np.ascontiguousarray(table.reshape(-1, 8), dtype=np.int32)
+    # pairs a row of the luma (P +- 3) and score (P +- 1) regions, clipped to the frame
+    lpr = (np.minimum(px1 + 3, W) - np.maximum(px0 - 3, 0) + 1) >> 1
+    spr = (np.minimum(px1 + 1, W) - np.maximum(px0 - 1, 0) + 1) >> 1
+    rows = {"q": nqy, "l": np.minimum(py1 + 3, H) - np.maximum(py0 - 3, 0)}
+    rows["s"] = np.minimum(py1 + 1, H) - np.maximum(py0 - 1, 0)
+    cols = {"q": nqx, "l": lpr, "s": spr}
+    mags = {}
+    for k, n in cols.items():
+        mags[k] = 65536 // n + 1
+        for nn, m in set(zip(n.ravel().tolist(), mags[k].ravel().tolist(), strict=True)):
+            q = np.arange(int(rows[k].max()) * nn)
+            assert np.array_equal((q * m) >> 16, q // nn), (k, nn, m)
+    zero = np.zeros_like(I0)
+    table = np.stack(
+        [I0, J0, py0, py1, px0, px1, mags["q"], mags["l"], mags["s"], zero, zero, zero], -1
+    )
+    return np.ascontiguousarray(table.reshape(-1, GEO_INTS), dtype=np.int32)
 
 
 def _sm_count(xp: Any) -> int:
