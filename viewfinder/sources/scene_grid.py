@@ -30,6 +30,7 @@ drawn at ``g = 1`` covers its rectangle only) and the sharp grids kept for reuse
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +55,8 @@ CELLS_PER_BLUR_EDGE = 6
 CELLS_PER_TEXEL = 2.0
 #: Samples per cell side of procedural content on a coarse grid (block means).
 PROCEDURAL_SUPERSAMPLING = 4
+#: Surface grain of a smaller amplitude (after its blur) is left out.
+GRAIN_FLOOR = 1e-3
 #: The pass stops going farther once what it has seen lets less than this through.
 OPAQUE = 1e-6
 
@@ -129,11 +132,19 @@ def blurred_grain(coc: float, airy: float, dsx: float) -> np.ndarray:
         return np.ascontiguousarray(tile)
     if d > 4 * _TILE_SIDE:
         return np.zeros_like(tile)
-    k = optics.blur_kernel(d, a)
+    k = _psf(d, a)
     half = k.shape[0] // 2
     padded = np.pad(tile, half, mode="wrap")
     out = cv2.filter2D(padded, -1, k, borderType=cv2.BORDER_CONSTANT)
     return np.ascontiguousarray(out[half : half + _TILE_SIDE, half : half + _TILE_SIDE])
+
+
+@functools.lru_cache(maxsize=64)
+def _psf(diameter: float, airy: float) -> np.ndarray:
+    """:func:`viewfinder.optics.blur_kernel`, kept (a sweep asks for the same ones again)."""
+    k = optics.blur_kernel(diameter, airy)
+    k.setflags(write=False)
+    return k
 
 
 def _round_up(v: int, step: int) -> int:
@@ -272,7 +283,9 @@ def render_planes(
             sx = (bx1 - bx0) / (tw * plane.tiles[0])
             sy = (by1 - by0) / (th * plane.tiles[1])
             dsx = sx / DETAIL_SCALE
-            if dsx >= 1.0:
+            tile = blurred_grain(s["coc"], s["airy"], dsx) if dsx >= 1.0 else None
+            # left out where the blur has flattened it below a thousandth of the reflectance
+            if tile is not None and DETAIL_AMPLITUDE * float(np.abs(tile).max()) >= GRAIN_FLOOR:
                 pi[i, _GRAIN], pi[i, _TILE] = 1, t_off
                 pf[i, [_DSX, _GU0, _GV0, _AMP]] = (
                     dsx,
@@ -280,7 +293,7 @@ def render_planes(
                     by0 + 0.5 * sy - 0.5,
                     DETAIL_AMPLITUDE,
                 )
-                tiles.append(blurred_grain(s["coc"], s["airy"], dsx).ravel())
+                tiles.append(tile.ravel())
                 t_off += _TILE_SIDE * _TILE_SIDE
     buf = np.empty(max(off, 1), np.float32)
     m4 = np.eye(4, dtype=np.float32)
@@ -302,7 +315,7 @@ def render_planes(
         dst = buf[o : o + sizes[i]].reshape(gh, gw, 4)
         src = grid
         if not (s["coc"] / g < 0.5 and s["airy"] / g < 1.0):
-            psf = optics.blur_kernel(s["coc"] / g, s["airy"] / g)
+            psf = _psf(s["coc"] / g, s["airy"] / g)
             src = cv2.filter2D(grid, -1, psf, dst=dst, borderType=cv2.BORDER_CONSTANT)
         cv2.transform(src, m4, dst=dst)
         del grid
@@ -313,11 +326,8 @@ def render_planes(
     else:
         vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
     out = np.empty((h, w, 1 if mosaic else 3), np.float32)
-    cols, wts = _column_tables(pi[:n], pf[:n], x0, w)
     row_len = int(max((pi[:n, _GW] * pi[:n, _CH]).max(initial=0), 1))
-    _planes_pass(
-        y0, x0, pi[:n], pf[:n], buf, edge_buf, tile_buf, cols, wts, row_len, vy, vx, mosaic, out
-    )
+    _planes_pass(y0, x0, pi[:n], pf[:n], buf, edge_buf, tile_buf, row_len, vy, vx, mosaic, out)
     return out[:, :, 0] if mosaic else out
 
 
@@ -341,34 +351,18 @@ def depth_window(scene: Any, canvas: Any, window: tuple[int, int, int, int]) -> 
     return depth
 
 
-def _column_tables(
-    pi: np.ndarray, pf: np.ndarray, x0: int, w: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per plane and output column: the grid columns (c0, c1, as element offsets within a
-    row) and weight of the bilinear upsampling, and the grain tile's columns and weight."""
-    n = pi.shape[0]
-    cols = np.zeros((n, 4, w), np.int64)  # c0 * ch, c1 * ch, u0, u1
-    wts = np.zeros((n, 2, w), np.float32)  # fx, fu
-    xc = np.arange(x0, x0 + w, dtype=np.float64)
-    for p in range(n):
-        pos = (xc + 0.5) / pf[p, _G] - 0.5 - pi[p, _JX0]
-        i = np.floor(pos)
-        gw, ch = pi[p, _GW], pi[p, _CH]
-        cols[p, 0] = np.clip(i, 0, gw - 1).astype(np.int64) * ch
-        cols[p, 1] = np.clip(i + 1, 0, gw - 1).astype(np.int64) * ch
-        wts[p, 0] = pos - i
-        if pi[p, _GRAIN]:
-            u = (xc - pf[p, _GU0]) / pf[p, _DSX]
-            j = np.floor(u)
-            cols[p, 2] = j.astype(np.int64) % _TILE_SIDE
-            cols[p, 3] = (j.astype(np.int64) + 1) % _TILE_SIDE
-            wts[p, 1] = u - j
-    return cols, wts
+@numba.njit(inline="always", fastmath=True)
+def _cell(xc, inv_g, j0, gw):  # pragma: no cover - numba
+    """Bilinear taps of canvas column (or row) ``xc`` on a grid of pitch ``1 / inv_g`` whose
+    first cell is ``j0``: (c0, c1, weight of c1), clamped to the ``gw`` cells."""
+    pos = (xc + 0.5) * inv_g - 0.5 - j0
+    i = math.floor(pos)
+    return min(max(i, 0), gw - 1), min(max(i + 1, 0), gw - 1), np.float32(pos - i)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _planes_pass(
-    y0, x0, pi, pf, buf, edges, tiles, cols, wts, row_len, vy, vx, mosaic, out
+    y0, x0, pi, pf, buf, edges, tiles, row_len, vy, vx, mosaic, out
 ):  # pragma: no cover - numba
     """Composite the planes' grids (near to far) into ``out``: see :func:`render_planes`."""
     h, w = out.shape[0], out.shape[1]
@@ -385,46 +379,50 @@ def _planes_pass(
         for p in range(n):  # near to far: "under"
             if yc < pi[p, _Y0] or yc >= pi[p, _Y1]:
                 continue
-            pos = (yc + 0.5) / pf[p, _G] - 0.5 - pi[p, _JY0]
-            i = math.floor(pos)
+            inv_g = 1.0 / pf[p, _G]
             gh, gw, ch, off = pi[p, _GH], pi[p, _GW], pi[p, _CH], pi[p, _OFF]
-            b0 = off + min(max(i, 0), gh - 1) * gw * ch
-            b1 = off + min(max(i + 1, 0), gh - 1) * gw * ch
-            fy = np.float32(pos - i)
+            jx0 = pi[p, _JX0]
+            r0, r1, fy = _cell(yc, inv_g, pi[p, _JY0], gh)
+            b0 = off + r0 * gw * ch
+            b1 = off + r1 * gw * ch
             gy = one - fy
+            xs, xe = pi[p, _X0] - x0, pi[p, _X1] - x0
             # the two grid rows blended once per output row: each pixel then blends two cells
-            lo = cols[p, 0, pi[p, _X0] - x0]
-            hi = cols[p, 1, pi[p, _X1] - 1 - x0] + ch
+            lo = _cell(pi[p, _X0], inv_g, jx0, gw)[0] * ch
+            hi = _cell(pi[p, _X1] - 1, inv_g, jx0, gw)[1] * ch + ch
             for q in range(lo, hi):
                 row[q] = gy * buf[b0 + q] + fy * buf[b1 + q]
-            xs, xe = pi[p, _X0] - x0, pi[p, _X1] - x0
-            c0s, c1s, fxs = cols[p, 0], cols[p, 1], wts[p, 0]
             edge = pi[p, _MODE] == 1
             ey = edges[pi[p, _EY] + yc - pi[p, _Y0]] if edge else one
             ex0 = pi[p, _EX] - pi[p, _X0] + x0
             grain = pi[p, _GRAIN] == 1
             amp = np.float32(pf[p, _AMP])
+            inv_dsx = 1.0 / pf[p, _DSX] if grain else 0.0
+            gu0 = pf[p, _GU0]
             tb0 = tb1 = 0
             fv = np.float32(0.0)
             if grain:
-                v = (yc - pf[p, _GV0]) / pf[p, _DSX]
+                v = (yc - pf[p, _GV0]) * inv_dsx
                 j = math.floor(v)
                 fv = np.float32(v - j)
-                tb0 = pi[p, _TILE] + (j % side) * side
-                tb1 = pi[p, _TILE] + ((j + 1) % side) * side
+                tb0 = pi[p, _TILE] + (j & (side - 1)) * side
+                tb1 = pi[p, _TILE] + ((j + 1) & (side - 1)) * side
             for xx in range(xs, xe):
                 t = trans[xx]
                 if t < OPAQUE:
                     continue
-                q0, q1 = c0s[xx], c1s[xx]
-                fx = fxs[xx]
+                c0, c1, fx = _cell(x0 + xx, inv_g, jx0, gw)
+                q0, q1 = c0 * ch, c1 * ch
                 gx = one - fx
                 if edge:  # the grid's colour (premultiplied / alpha), the edges' alpha
                     alpha = ey * edges[ex0 + xx]
                     scale = t * alpha / max(gx * row[q0 + 3] + fx * row[q1 + 3], tiny)
                     if grain:
-                        u0, u1 = cols[p, 2, xx], cols[p, 3, xx]
-                        fu = wts[p, 1, xx]
+                        u = (x0 + xx - gu0) * inv_dsx
+                        j = math.floor(u)
+                        fu = np.float32(u - j)
+                        u0 = j & (side - 1)
+                        u1 = (j + 1) & (side - 1)
                         top = (one - fu) * tiles[tb0 + u0] + fu * tiles[tb0 + u1]
                         bot = (one - fu) * tiles[tb1 + u0] + fu * tiles[tb1 + u1]
                         scale *= one + amp * ((one - fv) * top + fv * bot)
