@@ -334,7 +334,10 @@ def test_the_focal_plane_moves_through_the_motorcycle():
             near2 = cv2.dilate((coc < 2.0).astype(np.uint8), reach) > 0
             near1 = cv2.dilate((coc < 1.0).astype(np.uint8), reach) > 0
             precision = near2[marked].mean()
-            assert precision >= 0.88, f"{focus} m ISO {iso}: {precision:.1%} near focus"
+            # measured 0.881-0.897: the bound keeps two points below the worst case so that
+            # a library's rounding on another machine does not decide it; the density ratio
+            # and the median below are the sharper checks
+            assert precision >= 0.86, f"{focus} m ISO {iso}: {precision:.1%} near focus"
             # concentration: the marks favour the < 1 px zone far beyond its share of area
             assert near1[marked].mean() > 1.3 * near1.mean()
             median = float(np.median(coc[marked]))
