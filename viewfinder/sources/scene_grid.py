@@ -212,7 +212,8 @@ def sharp_grid(scene: Any, canvas: Any, spec: dict[str, Any]) -> np.ndarray:
     # procedural content is sampled at pixel centres: supersample it (block means of s x s)
     s = 1
     if plane.texture is None:
-        s = PROCEDURAL_SUPERSAMPLING if g >= PROCEDURAL_SUPERSAMPLING else min(g, 2)
+        # samples at most 2.5 px apart (4 a side from g = 6): far finer than the grid's blur
+        s = PROCEDURAL_SUPERSAMPLING if g >= 6 else min(g, 2)
     box = tuple(v * s / g for v in spec["box"])
     m_per_px = canvas.pixel_mm / canvas.focal_mm * plane.depth_m * g / s
     grid = _render_box(plane, box, m_per_px, cy0 * s, cx0 * s, cy1 * s, cx1 * s)
