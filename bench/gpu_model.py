@@ -774,6 +774,11 @@ def _tile_model(
         return rows * ((clip(g["px0"] - d, g["px1"] + d, W) + 1) // 2)
 
     out["lum"] = float(_block_loop(pairs(3), nth).mean())
+    # the develop from demosaiced sites (VF_TILE_SITE_RGB): quads of [py0, py1 + 1) x [px0,
+    # px1 + 1) clipped to the frame, from even bounds
+    ndy = (np.minimum(g["py1"] + 1, H) - (g["py0"] & ~1) + 1) >> 1
+    ndx = (np.minimum(g["px1"] + 1, W) - (g["px0"] & ~1) + 1) >> 1
+    out["site_quads"] = float(_block_loop(ndy * ndx, nth).mean())
     out["score"] = float(_block_loop(pairs(1), nth).mean())
     out["box"] = _trips2d(ph, pw + 2, block)
     out["fill_lum"] = _trips2d(ph[edge] + 6, pw[edge] + 6, block)
@@ -881,6 +886,9 @@ def _tile_trips(ctx: Ctx) -> dict[str, list[float]]:
         "a < ty.taps": [t["ty"]],
         "b < tx.taps": [t["tx"] * t["tap_rows"]],
         "q = tid; q < nlp; q += nth": [t["lum"]],
+        "q = tid; q < nd; q += nth": [t["site_quads"]],
+        "ta < ty_taps": [t["ty"]],
+        "tb < tx_taps": [t["tx"] * t["tap_rows"]],
         "q = tid; q < nsp; q += nth": [t["score"]],
         "y = py0 + ty; y < py1; y += by": [t["box"][0]],
         "x = sx0 + tx; x < px1 + 1; x += bx": [t["box"][1]],
@@ -920,18 +928,32 @@ _TILE_POOL_SITE = (
 )
 
 
+#: Source lines of the develop-from-demosaiced-sites tap body (after ``if (w == 0.0f)``).
+_TILE_SITE_TAP = (
+    "const int k = row + ix[j * tx_taps + tb];",
+    "acc[0] += w * pr[k];",
+    "acc[1] += w * pg[k];",
+    "acc[2] += w * pb[k];",
+)
+
+
 def _tile_weights(ctx: Ctx) -> dict[str, Any]:
     t = _tile(ctx)
     x_loop = "for (int x = x0; x < x1; ++x)"
     common = {line: t["quad_hist"] for line in _TILE_LOAD_HIST}
-    if "VF_TILE_FAST_K" in dict(ctx.launch.defines):
+    defines = dict(ctx.launch.defines)
+    if "VF_TILE_FAST_K" in defines:
         # the integer-scale develop and pooling: every site of the K x K block runs
         # straight-line code with its colour known (no taps skipped, no colour arm divergent,
         # no peeled loop iterations): weight 1
         return common
+    common.update({line: (t["pool_peel"], x_loop) for line in _TILE_POOL_SITE})
+    if "VF_TILE_SITE_RGB" in defines:
+        # the develop from demosaiced sites: the quads' demosaic has its colours constant (no
+        # arm weights); the taps' body where some lane of the warp has a nonzero weight
+        return {**common, **{line: t["tap_body"] for line in _TILE_SITE_TAP}}
     return {
         **common,
-        **{line: (t["pool_peel"], x_loop) for line in _TILE_POOL_SITE},
         **{line: t["arm_green"] for line in _GREEN_ARM},
         **{line: t["arm_rb"] for line in _RB_ARM},
         "const int x = tx.index": t["tap_body"],

@@ -108,6 +108,30 @@ __device__ __forceinline__ void vf_tile_footprint(const float* s, float w, float
     }
 }
 
+// The demosaic of a 2x2 quad from an even site (`s` points at it in the tile), into three
+// planes at `o` (the quad's first site) with row stride `dw`: vf_demosaic_* with the colours
+// constants.
+template <int CFA, int METHOD>
+__device__ __forceinline__ void vf_tile_quad_rgb(const float* s, float* pr, float* pg, float* pb,
+                                                 int o, int dw) {
+    const VfTileRel m{s};
+#pragma unroll
+    for (int a = 0; a < 2; ++a) {
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+            float rgb[3];
+            if (METHOD == VF_METHOD_MHC) {
+                vf_demosaic_mhc(m, CFA, a, b, rgb);
+            } else {
+                vf_demosaic_bilinear(m, CFA, a, b, rgb);
+            }
+            pr[o + a * dw + b] = rgb[0];
+            pg[o + a * dw + b] = rgb[1];
+            pb[o + a * dw + b] = rgb[2];
+        }
+    }
+}
+
 // Matrix, tone and stores of view pixel p from its linear area mean: vf_view_linear's matrix
 // and vf_preview_pixel's outputs, the same expressions.
 __device__ __forceinline__ void vf_tile_finish(const float* acc, const float* ccm, int curve,
@@ -176,6 +200,9 @@ extern "C" __global__ void vf_tile_pass(
         const int* geo = tile_geo + VF_TILE_GEO * tile;
         const int i0 = geo[0], j0 = geo[1], py0 = geo[2], py1 = geo[3], px0 = geo[4];
         const int px1 = geo[5], qmag = geo[6], lmag = geo[7], smag = geo[8];
+#ifdef VF_TILE_SITE_RGB
+        const int dmag = geo[9];
+#endif
         const int i1 = vf_mini(i0 + tile_v, view_h), j1 = vf_mini(j0 + tile_v, view_w);
         // the host sizes tiles so that P fits the shared arrays and the frame; refuse (write
         // nothing) else
@@ -273,6 +300,28 @@ extern "C" __global__ void vf_tile_pass(
         // 2. the develop of each view pixel of the tile, from the normalised sites
         //    (pixel p of the tile on thread p: a 10 x 10 tile keeps 4 warps busy, not 5 part-
         //    filled ones; i = p / tile_v by the host's multiplier, exact for p < 256)
+#ifdef VF_TILE_SITE_RGB
+        //    At other scales whose sites fit (the host checks): first the demosaic of every
+        //    site the tile's area taps reach ([py0, py1 + 1) x [px0, px1 + 1), clipped), once,
+        //    by 2x2 quads from even bounds (each site's colour a constant, the CFA code and
+        //    the method being ones), into three planes over s_lum (free until the luma); the
+        //    area taps then read them: vf_view_linear's loops and sums, its demosaic calls
+        //    made beforehand.
+        const int dy0 = py0 & ~1, dx0 = px0 & ~1;
+        const int ndy = (vf_mini(py1 + 1, height) - dy0 + 1) >> 1;
+        const int ndx = (vf_mini(px1 + 1, width) - dx0 + 1) >> 1;
+        const int dw = 2 * ndx, dplane = 2 * ndy * dw, nd = ndy * ndx;
+        float* const pr = s_lum;
+        float* const pg = s_lum + dplane;
+        float* const pb = s_lum + 2 * dplane;
+#pragma unroll 1
+        for (int q = tid; q < nd; q += nth) {
+            const int r = (q * dmag) >> 16, ly = 2 * r, lx = 2 * (q - r * ndx);
+            const float* s = s_n + (dy0 + ly - qy0) * VF_TILE_R + (dx0 + lx - qx0);
+            vf_tile_quad_rgb<VF_TILE_CFA, VF_TILE_METHOD>(s, pr, pg, pb, ly * dw + lx, dw);
+        }
+        __syncthreads();
+#endif
 #pragma unroll 1
         for (int p = tid; p < npix; p += nth) {
             const int di = (p * pix_magic) >> 16, i = i0 + di, j = j0 + p - di * tile_v;
@@ -287,6 +336,27 @@ extern "C" __global__ void vf_tile_pass(
                 vf_tile_finish(acc, ccm, curve, contrast, (long long)i * view_w + j, out_linear,
                                out_display, out_rgba);
             }
+#elif defined(VF_TILE_SITE_RGB)
+            {
+                float acc[3] = {0.0f, 0.0f, 0.0f};
+#pragma unroll 1
+                for (int ta = 0; ta < ty_taps; ++ta) {
+                    const float wya = wy[i * ty_taps + ta];
+                    if (wya == 0.0f) continue;
+                    const int row = (iy[i * ty_taps + ta] - dy0) * dw - dx0;
+#pragma unroll 1
+                    for (int tb = 0; tb < tx_taps; ++tb) {
+                        const float w = wya * wx[j * tx_taps + tb];
+                        if (w == 0.0f) continue;
+                        const int k = row + ix[j * tx_taps + tb];
+                        acc[0] += w * pr[k];
+                        acc[1] += w * pg[k];
+                        acc[2] += w * pb[k];
+                    }
+                }
+                vf_tile_finish(acc, ccm, curve, contrast, (long long)i * view_w + j, out_linear,
+                               out_display, out_rgba);
+            }
 #else
             {
                 const VfTilePlane mosaic{s_n, qy0, qx0, VF_TILE_R};
@@ -296,6 +366,9 @@ extern "C" __global__ void vf_tile_pass(
             }
 #endif
         }
+#ifdef VF_TILE_SITE_RGB
+        __syncthreads();  // the planes are read; the luma overwrites them
+#endif
 
         // 3. peaking: lum on P +- 3 (from s_t), the score on P +- 1 (into s_n, free now),
         //    its 3-row sums on P x P +- 1 (into s_t); in-frame sites computed as

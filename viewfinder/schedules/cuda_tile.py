@@ -71,6 +71,17 @@ def integer_scale(frame_shape: tuple[int, int], view_shape: tuple[int, int]) -> 
     return k, float(weight)
 
 
+def site_rgb_fits(frame_shape: tuple[int, int], view_shape: tuple[int, int], tile_v: int) -> bool:
+    """Whether every tile's demosaiced sites fit the three planes the develop keeps over the
+    luma array (VF_TILE_SITE_RGB): the sites its area taps reach, [py0, py1 + 1) x [px0,
+    px1 + 1), rounded out to even bounds, three floats each, within (TILE_MAX + 8)^2."""
+    g = tile_table(frame_shape, view_shape, tile_v)
+    H, W = frame_shape
+    rows = 2 * ((np.minimum(g[:, 3] + 1, H) - (g[:, 2] & ~1) + 1) >> 1)
+    cols = 2 * ((np.minimum(g[:, 5] + 1, W) - (g[:, 4] & ~1) + 1) >> 1)
+    return bool((3 * rows * cols).max() <= (TILE_MAX + 8) ** 2)
+
+
 def pixel_multiplier(tile_v: int) -> int:
     """m with (p * m) >> 16 == p // tile_v for every pixel p < tile_v**2 of a tile (checked)."""
     m = 65536 // tile_v + 1
@@ -86,7 +97,8 @@ def tile_table(
     py1, px0, px1 (its pool region, from ``vf_pool_range`` of its first and last pixels), and
     the multipliers m with (q * m) >> 16 == q // n (checked for every q of the tile) for n =
     the quads a row of its P +- 4 rounded out to even bounds, the pairs a row of its luma
-    region (P +- 3) and of its score region (P +- 1), both clipped to the frame; zeros."""
+    region (P +- 3) and of its score region (P +- 1), both clipped to the frame, and the quads
+    a row of the sites its area taps reach (:func:`site_rgb_fits`); zeros."""
     (H, W), (h, w) = frame_shape, view_shape
 
     def edges(n_view: int, src: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +123,11 @@ def tile_table(
     spr = (np.minimum(px1 + 1, W) - np.maximum(px0 - 1, 0) + 1) >> 1
     rows = {"q": nqy, "l": np.minimum(py1 + 3, H) - np.maximum(py0 - 3, 0)}
     rows["s"] = np.minimum(py1 + 1, H) - np.maximum(py0 - 1, 0)
-    cols = {"q": nqx, "l": lpr, "s": spr}
+    # quads a row of the sites the area taps reach, [py0, py1 + 1) x [px0, px1 + 1) clipped,
+    # from even bounds (the develop from demosaiced sites)
+    rows["d"] = (np.minimum(py1 + 1, H) - (py0 & ~1) + 1) >> 1
+    ndx = (np.minimum(px1 + 1, W) - (px0 & ~1) + 1) >> 1
+    cols = {"q": nqx, "l": lpr, "s": spr, "d": ndx}
     mags = {}
     for k, n in cols.items():
         mags[k] = 65536 // n + 1
@@ -120,7 +136,8 @@ def tile_table(
             assert np.array_equal((q * m) >> 16, q // nn), (k, nn, m)
     zero = np.zeros_like(I0)
     table = np.stack(
-        [I0, J0, py0, py1, px0, px1, mags["q"], mags["l"], mags["s"], zero, zero, zero], -1
+        [I0, J0, py0, py1, px0, px1, mags["q"], mags["l"], mags["s"], mags["d"], zero, zero],
+        -1,
     )
     return np.ascontiguousarray(table.reshape(-1, GEO_INTS), dtype=np.int32)
 
@@ -162,6 +179,8 @@ class TilePass:
         if bits > SHARED_HIST_BITS:
             defines["VF_HIST_GLOBAL"] = 1
         self.fast_k, self.fast_w = integer_scale(frame_shape, view_shape)
+        #: the develop from demosaiced sites (other scales, where they fit)
+        self.site_rgb = not self.fast_k and site_rgb_fits(frame_shape, view_shape, tile_v)
         self.pix_magic = pixel_multiplier(tile_v)
         self.tile_geo = xp.asarray(tile_table(frame_shape, view_shape, tile_v))
         self._defines = defines
@@ -171,18 +190,22 @@ class TilePass:
         self._site_key: tuple | None = None
 
     def kernel(self, cfa_code: int, method_code: int) -> Any:
-        """The module for the frame: one per CFA code and method at an integer scale (the
-        develop's footprint unrolled with both as constants), else one for all."""
+        """The module for the frame: one per CFA code and method (the develop's demosaic with
+        both as constants) at an integer scale (the footprint unrolled) or where the
+        demosaiced sites fit the shared planes, else one for all."""
         from ..kernels import get_kernel
 
-        key = (cfa_code, method_code) if self.fast_k else (0, 0)
+        per_cfa = bool(self.fast_k or self.site_rgb)
+        key = (cfa_code, method_code) if per_cfa else (0, 0)
         kernel = self._kernels.get(key)
         if kernel is None:
             defines = dict(self._defines)
+            if per_cfa:
+                defines.update(VF_TILE_CFA=cfa_code, VF_TILE_METHOD=method_code)
             if self.fast_k:
-                defines.update(
-                    VF_TILE_FAST_K=self.fast_k, VF_TILE_CFA=cfa_code, VF_TILE_METHOD=method_code
-                )
+                defines.update(VF_TILE_FAST_K=self.fast_k)
+            elif self.site_rgb:
+                defines.update(VF_TILE_SITE_RGB=1)
             kernel = get_kernel("tile", "vf_tile_pass", defines, xp=self.xp)
             self._kernels[key] = kernel
         return kernel
