@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cv2
+import numba
 import numpy as np
 
 from .. import optics
@@ -298,10 +299,22 @@ def _render_box(
     # coverage of each pixel by the rectangle, anti-aliased on the rim; premultiply
     ax = np.clip(np.minimum(np.arange(x0, x1) + 1 - bx0, bx1 - np.arange(x0, x1)), 0, 1)
     ay = np.clip(np.minimum(np.arange(y0, y1) + 1 - by0, by1 - np.arange(y0, y1)), 0, 1)
-    out[:, :, 3] = ay.astype(np.float32)[:, None] * ax.astype(np.float32)[None, :]
-    if premultiply:
-        out[:, :, :3] *= out[:, :, 3:4]
+    _coverage(out, ay.astype(np.float32), ax.astype(np.float32), premultiply)
     return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _coverage(out, ay, ax, premultiply):  # pragma: no cover - numba
+    """``out[..., 3] = ay * ax`` (float32), and the colour times it with ``premultiply``:
+    one pass over a layer that can be tens of megapixels."""
+    h, w = out.shape[:2]
+    for y in numba.prange(h):
+        for x in range(w):
+            a = ay[y] * ax[x]
+            out[y, x, 3] = a
+            if premultiply:
+                for c in range(3):
+                    out[y, x, c] *= a
 
 
 @dataclass(frozen=True)
