@@ -103,18 +103,19 @@ tile (see the comment above :func:`_tile_model`): the tile loop's trip count is 
 (the mean a block runs; ``tile.tiles_per_block_max`` is the longest block), the loops inside
 it are means over (tile, warp) pairs. Cross-check by hand of one loop, the luma loop
 ``for (int q = tid; q < nlp; q += nth)`` (sm_90, NVRTC 13.5, 8192x6144 -> 2048x1536, tile_v =
-10, P = 40 x 40 sites; pair q of the region, two horizontal neighbours, on thread q): its SASS
-body is 48 instructions: 12 LDS (the four columns of three stabilised values the pair
-shares), 18 FMUL/FFMA (four column taps, two row taps of the binomial), 2 STS, 13 of address
-and of the pair's row and column (``(q * lmag) >> 16``: no division), 3 of loop control (add,
-compare, branch). Trips: a warp issues an iteration while its first lane's q < nlp, so warp w
-runs ceil((nlp - 32 w) / 256) (``_block_loop``); the luma region P +- 3 clipped to the frame
-is 46 x 46 sites in interior tiles, 23 pairs a row, nlp = 1058: warps 0-1 run 5 iterations,
-2-7 four (4.25); the top row of tiles has 43 rows, the bottom one (6 view rows) 27, the left
-column 22 pairs a row and the right one (8 view columns, clipped at the frame) 18: 3.75,
-3.875, 3.125, 4.0, 3.25, 2.375, 2.5 and 2.0 for the other eight kinds; the mean over the
-31570 tiles is 4.23014. 59.7917 tiles a block: 59.7917 x 4.23014 x 48 = 12140 instructions
-per thread; the model's loop row says 12140 (tests/bench/test_gpu_model.py).
+10, P = 40 x 40 sites; strip q of the region, four horizontal neighbours, on thread q): its
+SASS body is 72 instructions: 18 LDS (the six columns of three stabilised values the strip
+shares), 30 FMUL/FFMA (six column taps, four row taps of the binomial), 4 STS, 17 of address
+and of the strip's row and column (``(q * lmag) >> 16`` and the last strip's clamp: no
+division), 3 of loop control (add, compare, branch). Trips: a warp issues an iteration while
+its first lane's q < nlp, so warp w runs ceil((nlp - 32 w) / 256) (``_block_loop``); the luma
+region P +- 3 clipped to the frame is 46 x 46 sites in interior tiles, 12 strips a row, nlp
+= 552: warps 0-1 run 3 iterations, 2-7 two (2.25); the top row of tiles has 43 rows, the
+bottom one (6 view rows) 27, the left column 11 strips a row and the right one (8 view
+columns, clipped at the frame) 9: 1.875, 2.125, 1.625, 2.0, 1.625, 1.25, 1.375 and 1.0 for
+the other eight kinds; the mean over the 31570 tiles is 2.23925. 59.7917 tiles a block:
+59.7917 x 2.23925 x 72 = 9640 instructions per thread; the model's loop row says 9640
+(tests/bench/test_gpu_model.py).
 
 Why the review of issue 13 differs (its figures: ~290 instructions per sensor pixel in
 ``vf_preview_raw``, ~5k per view pixel, ~1.6 GB and ~1.2 ms a frame): the MHC body is 350
@@ -767,19 +768,19 @@ def _tile_model(
     def clip(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
         return np.minimum(hi, n) - np.maximum(lo, 0)
 
-    # luma and score: pairs of horizontal neighbours, ``for (q = tid; q < n; q += nth)`` over
-    # rows x ceil(width / 2) pairs of the region clipped to the frame
-    def pairs(d: int) -> np.ndarray:
+    # luma and score: strips of 4 horizontal neighbours, ``for (q = tid; q < n; q += nth)``
+    # over rows x ceil(width / 4) strips of the region clipped to the frame
+    def strips(d: int, m: int) -> np.ndarray:
         rows = clip(g["py0"] - d, g["py1"] + d, H)
-        return rows * ((clip(g["px0"] - d, g["px1"] + d, W) + 1) // 2)
+        return rows * ((clip(g["px0"] - d, g["px1"] + d, W) + m - 1) // m)
 
-    out["lum"] = float(_block_loop(pairs(3), nth).mean())
+    out["lum"] = float(_block_loop(strips(3, 4), nth).mean())
     # the develop from demosaiced sites (VF_TILE_SITE_RGB): quads of [py0, py1 + 1) x [px0,
     # px1 + 1) clipped to the frame, from even bounds
     ndy = (np.minimum(g["py1"] + 1, H) - (g["py0"] & ~1) + 1) >> 1
     ndx = (np.minimum(g["px1"] + 1, W) - (g["px0"] & ~1) + 1) >> 1
     out["site_quads"] = float(_block_loop(ndy * ndx, nth).mean())
-    out["score"] = float(_block_loop(pairs(1), nth).mean())
+    out["score"] = float(_block_loop(strips(1, 4), nth).mean())
     out["box"] = _trips2d(ph, pw + 2, block)
     out["fill_lum"] = _trips2d(ph[edge] + 6, pw[edge] + 6, block)
     out["fill_score"] = _trips2d(ph[edge] + 2, pw[edge] + 2, block)

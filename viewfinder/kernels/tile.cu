@@ -380,23 +380,24 @@ extern "C" __global__ void vf_tile_pass(
             const VfTilePlane t{s_t, qy0, qx0, VF_TILE_R};
             const int ylo = vf_maxi(ly0, 0), yhi = vf_mini(py1 + 3, height);
             const int xlo = vf_maxi(lx0, 0), xhi = vf_mini(px1 + 3, width);
-            // two horizontal neighbours a thread (they share two of their four columns), pair
-            // q of the region on thread q (lmag from the table: q / pairs a row); where the
-            // region's width is odd the last pair's second site lands in a column no one reads
-            // (or that the mirrored fill rewrites)
-            const int lpr = (xhi - xlo + 1) >> 1, nlp = (yhi - ylo) * lpr;
+            // four horizontal neighbours a thread (they share their six columns' taps), strip
+            // q of the region on thread q (lmag from the table: q / strips a row); the last
+            // strip of a row starts at xhi - 4 (it redoes sites of the one before: the same
+            // values), so no read or write leaves the region (a region is >= 4 sites wide)
+            const int lpr = (xhi - xlo + 3) >> 2, nlp = (yhi - ylo) * lpr;
 #pragma unroll 1
             for (int q = tid; q < nlp; q += nth) {
-                const int r = (q * lmag) >> 16, y = ylo + r, x = xlo + 2 * (q - r * lpr);
+                const int r = (q * lmag) >> 16, y = ylo + r;
+                const int x = vf_mini(xlo + 4 * (q - r * lpr), xhi - 4);
                 const float* c = &s_t[(y - qy0) * VF_TILE_R + (x - qx0)];
-                // vf_peak_binomial's columns, then its rows, for sites x and x + 1
-                const float c0 = vf_tile_binom(c[-1 - VF_TILE_R], c[-1], c[-1 + VF_TILE_R]);
-                const float c1 = vf_tile_binom(c[-VF_TILE_R], c[0], c[VF_TILE_R]);
-                const float c2 = vf_tile_binom(c[1 - VF_TILE_R], c[1], c[1 + VF_TILE_R]);
-                const float c3 = vf_tile_binom(c[2 - VF_TILE_R], c[2], c[2 + VF_TILE_R]);
+                // vf_peak_binomial's columns, then its rows, for sites x .. x + 3
+                float col[6];
+#pragma unroll
+                for (int k = 0; k < 6; ++k)
+                    col[k] = vf_tile_binom(c[k - 1 - VF_TILE_R], c[k - 1], c[k - 1 + VF_TILE_R]);
                 float* o = &s_lum[(y - ly0) * VF_TILE_L + (x - lx0)];
-                o[0] = vf_tile_binom(c0, c1, c2);
-                o[1] = vf_tile_binom(c1, c2, c3);
+#pragma unroll
+                for (int k = 0; k < 4; ++k) o[k] = vf_tile_binom(col[k], col[k + 1], col[k + 2]);
             }
             __syncthreads();
             if (edge) {
@@ -407,16 +408,19 @@ extern "C" __global__ void vf_tile_pass(
             const VfTilePlane lum{s_lum, ly0, lx0, VF_TILE_L};
             const int sylo = vf_maxi(sy0, 0), syhi = vf_mini(py1 + 1, height);
             const int sxlo = vf_maxi(sx0, 0), sxhi = vf_mini(px1 + 1, width);
-            // pairs again (their stencils share 10 of 32 reads), smag from the table
-            const int spr = (sxhi - sxlo + 1) >> 1, nsp = (syhi - sylo) * spr;
+            // strips of four again (their stencils share 28 of 64 reads), smag from the
+            // table, the last strip of a row at sxhi - 4 (a region is >= 4 sites wide)
+            const int spr = (sxhi - sxlo + 3) >> 2, nsp = (syhi - sylo) * spr;
 #pragma unroll 1
             for (int q = tid; q < nsp; q += nth) {
-                const int r = (q * smag) >> 16, y = sylo + r, x = sxlo + 2 * (q - r * spr);
-                const float a = vf_peak_score(lum, y, x, far);
-                const float b = vf_peak_score(lum, y, x + 1, far);
+                const int r = (q * smag) >> 16, y = sylo + r;
+                const int x = vf_mini(sxlo + 4 * (q - r * spr), sxhi - 4);
+                float sc[4];
+#pragma unroll
+                for (int k = 0; k < 4; ++k) sc[k] = vf_peak_score(lum, y, x + k, far);
                 float* o = &s_n[(y - sy0) * VF_TILE_R + (x - sx0)];
-                o[0] = a;
-                o[1] = b;
+#pragma unroll
+                for (int k = 0; k < 4; ++k) o[k] = sc[k];
             }
             __syncthreads();
             if (edge) {

@@ -96,8 +96,9 @@ def tile_table(
     """Per tile (row-major), :data:`GEO_INTS` int32: i0, j0 (first view row / column), py0,
     py1, px0, px1 (its pool region, from ``vf_pool_range`` of its first and last pixels), and
     the multipliers m with (q * m) >> 16 == q // n (checked for every q of the tile) for n =
-    the quads a row of its P +- 4 rounded out to even bounds, the pairs a row of its luma
-    region (P +- 3) and of its score region (P +- 1), both clipped to the frame, and the quads
+    the quads a row of its P +- 4 rounded out to even bounds, the strips of four a row of its
+    luma region (P +- 3) and of its score region (P +- 1), both clipped to the frame, and the
+    quads
     a row of the sites its area taps reach (:func:`site_rgb_fits`); zeros."""
     (H, W), (h, w) = frame_shape, view_shape
 
@@ -119,8 +120,8 @@ def tile_table(
     nqx = (rx0 + (px1 - px0) + 9 - qx0) >> 1
     nqy = ((py0 - 4) + (py1 - py0) + 9 - ((py0 - 4) & ~1)) >> 1
     # pairs a row of the luma (P +- 3) and score (P +- 1) regions, clipped to the frame
-    lpr = (np.minimum(px1 + 3, W) - np.maximum(px0 - 3, 0) + 1) >> 1
-    spr = (np.minimum(px1 + 1, W) - np.maximum(px0 - 1, 0) + 1) >> 1
+    lpr = (np.minimum(px1 + 3, W) - np.maximum(px0 - 3, 0) + 3) >> 2  # strips of 4
+    spr = (np.minimum(px1 + 1, W) - np.maximum(px0 - 1, 0) + 3) >> 2
     rows = {"q": nqy, "l": np.minimum(py1 + 3, H) - np.maximum(py0 - 3, 0)}
     rows["s"] = np.minimum(py1 + 1, H) - np.maximum(py0 - 1, 0)
     # quads a row of the sites the area taps reach, [py0, py1 + 1) x [px0, px1 + 1) clipped,
