@@ -394,6 +394,11 @@ def _planes_pass(
             for q in range(lo, hi):
                 row[q] = gy * buf[b0 + q] + fy * buf[b1 + q]
             edge = pi[p, _MODE] == 1
+            if edge:  # the colour of each cell (premultiplied / alpha): the edges bring alpha
+                for q in range(lo, hi, 4):
+                    inv = one / max(row[q + 3], tiny)
+                    for c in range(3):
+                        row[q + c] *= inv
             ey = edges[pi[p, _EY] + yc - pi[p, _Y0]] if edge else one
             ex0 = pi[p, _EX] - pi[p, _X0] + x0
             grain = pi[p, _GRAIN] == 1
@@ -417,7 +422,7 @@ def _planes_pass(
                 gx = one - fx
                 if edge:  # the grid's colour (premultiplied / alpha), the edges' alpha
                     alpha = ey * edges[ex0 + xx]
-                    scale = t * alpha / max(gx * row[q0 + 3] + fx * row[q1 + 3], tiny)
+                    scale = t * alpha
                     if grain:
                         u = (x0 + xx - gu0) * inv_dsx
                         j = math.floor(u)
