@@ -93,7 +93,7 @@ the bounds exit. By opcode: 18 LDG (9 raw sites and 9 LUT entries), 15 VIMNMX + 
 + 4 FMUL (the 3x3 binomial), 4 S2R + 3 LDC + 6 ULDC (ids, parameters), one STG, the rest
 moves and exits. One thread per site: 142 instructions a sensor pixel; the model says 142.
 
-``vf_tile_pass`` (kernels/tile.cu v2, the default schedule): persistent blocks loop over the
+``vf_tile_pass`` (kernels/tile.cu v3, the default schedule): persistent blocks loop over the
 view tiles, so the launch's grid depends on the device: ``TilePass`` sizes it min(tiles, 4 x
 the SM count), and on cudasim the SM count is the host's CPU count. The entry's ``grid``
 recomputes it for the H200 (132 SMs): tiles = ceil(vw / tile_v) x ceil(vh / tile_v) from the
@@ -568,26 +568,31 @@ def _hist_trips(ctx: Ctx) -> dict[str, list[float]]:
 # tiles of tile_v x tile_v pixels, ``for (tile = blockIdx.x; tile < tiles; tile += gridDim.x)``;
 # a tile's pool region P (the union of its pixels' pooling blocks) is Ph x Pw sites. Per block:
 # zero the shared bins (``for (k = tid; k < 4 * nbins; k += 256)``: a remainder + a 4x unrolled
-# loop), the tile loop, the flush of the bins (the same loop, not unrolled). Per tile, every
-# loop is 2-D, ``for (y = y0 + ty; y < y1; y += 16) for (x = x0 + tx; x < x1; x += 16)``:
-#   - load P +- 4, rows and columns padded to whole multiples of 16 (every lane reaches the
-#     __match_any_sync); the column loop unswitched by nvcc on ``edge`` (two SASS loops, the
-#     interior one first); the body (``if (ly < rh && lx < rw)``) runs for warp iterations
-#     with a site, its histogram part for those with a site of P;
-#   - develop: rows i0..i1 x columns j0..j1 of the tile; in each pixel the area taps
-#     (ty_taps x tx_taps, zero-weight ones skipped as in vf_preview_raw);
-#   - peaking: luma over P +- 3, the score over P +- 1 (both clipped to the frame), the box's
-#     column sums over P x (Pw + 2); in edge tiles the mirrored fills over (Ph + 6)(Pw + 6)
-#     and (Ph + 2)(Pw + 2);
-#   - pooling: rows i0..i1 x columns j0..j1 again; in each pixel the y loop over its block's
-#     rows and the x loop over its columns, 4x unrolled by nvcc with the remainder (up to 3
-#     iterations) peeled before it.
-# A warp is two rows of 16 threads (ty = 2w, 2w + 1). A warp issues an iteration if any of its
-# lanes runs it: the row loop max over its two rows of ceil((n - ty) / 16), the column loop
-# ceil(n / 16) per row iteration (every warp holds tx = 0). Trip counts are means over the
-# (tile, warp) pairs, the inner loop's per iteration of the outer one (sum of R x C / sum of
-# R), from the exact geometry of every tile (the last row and column of tiles are partial;
-# edge tiles are those whose P +- 4 leaves the frame); the tile loop's is tiles / grid.
+# loop), the tile loop, the flush of the bins (one loop). Per tile (kernels/tile.cu v3), the
+# work loops are ``for (k = tid; k < n; k += 256)`` over items (a warp issues an iteration
+# while its first lane's k < n: warp w runs ceil((n - 32 w) / 256), ``_block_loop``), each
+# kept one SASS loop by ``#pragma unroll 1``:
+#   - load: the 2x2 quads of P +- 4 rounded out to even bounds, n rounded up to whole warps
+#     (every lane reaches the __match_any_sync); the 32-bit loop where the region is in the
+#     frame, the mirroring one else (two loops: trip counts as means over all tiles, zero in
+#     the tiles of the other kind); the histogram's atomics where some lane has a site of P;
+#   - develop: the tile_v^2 pixels (out-of-tile ones skipped); VF_TILE_FAST_K: the K x K
+#     footprint unrolled (no loop); VF_TILE_SITE_RGB: first the quads of the sites the taps
+#     reach, then per pixel the area taps (ty_taps x tx_taps, zero-weight ones skipped as in
+#     vf_preview_raw); neither: the taps with the demosaic per tap (CFA-arm divergence);
+#   - peaking: luma over P +- 3 and the score over P +- 1 (both clipped to the frame) in
+#     strips of 4 a row; the box's column sums over P x (Pw + 2) (2-D: rows ty + 16 k,
+#     columns tx + 16 k; not with VF_TILE_FAST_K); in edge tiles the mirrored fills over (Ph +
+#     6)(Pw + 6) and (Ph + 2)(Pw + 2) (2-D, weighted by the edge-tile fraction);
+#   - pooling: the pixels again; VF_TILE_FAST_K: the block unrolled; else the y loop over its
+#     block's rows and the x loop over its columns, 4x unrolled by nvcc with the remainder (up
+#     to 3 iterations) peeled before it.
+# In the 2-D loops a warp is two rows of 16 threads (ty = 2w, 2w + 1) and issues an iteration
+# if any of its lanes runs it: the row loop max over its two rows of ceil((n - ty) / 16), the
+# column loop ceil(n / 16) per row iteration. Trip counts are means over the (tile, warp)
+# pairs, the inner loop's per iteration of the outer one (sum of R x C / sum of R), from the
+# exact geometry of every tile (the last row and column of tiles are partial; edge tiles are
+# those whose P +- 4 leaves the frame); the tile loop's is tiles / grid.
 
 
 def _pool_edges(n_view: int, src: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1045,9 +1050,10 @@ KERNELS: dict[str, Spec] = {
     "vf_tile_pass": Spec(
         "persistent blocks of 16x16 threads (min(tiles, 4 x 132 SMs) on an H200) loop over "
         "the view tiles (tile_v^2 view pixels, pool region P); each tile reads each raw u16 "
-        "site of its P +- 4 once (every site once + the halo: sum over tiles of (Ph+8)(Pw+8) "
-        "/ (Ph Pw), 1.44x at P = 40, no L2 reuse of the halo assumed), the LUT, taps, matrix "
-        "and site constants once (L1/L2); writes RGBA8 (+ float views when not NULL) and the "
+        "site of its P +- 4, rounded out to even bounds, once (every site once + the halo: "
+        "sum over tiles of the region / (Ph Pw), 1.44x at P = 40, no L2 reuse of the halo "
+        "assumed), the LUT, taps, matrix, site constants and the per-tile table (48 B a tile) "
+        "once (L1/L2); writes RGBA8 (+ float views when not NULL) and the "
         "pooled byte once; histogram: per block (not per tile) a flush of 4 x nbins shared "
         "bins as 64-bit L2 atomics (non-empty ones only), the buffer written back once",
         _tile_traffic,

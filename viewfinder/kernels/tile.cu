@@ -8,21 +8,34 @@
 // vf_assists.cuh), evaluated in the same order, so its results equal vf_preview_raw,
 // vf_peak_luma/score/pool and vf_raw_histogram bit for bit; what changes is the schedule:
 //   - a site is read from DRAM once, mirrored at the frame's border once, normalised once
-//     (black, white balance, clip) and stabilised once (one LUT gather), at load;
+//     (black, white balance, clip) and stabilised once (one LUT gather), at load, by 2x2
+//     quads (one 32-bit load per row of a quad; each site's CFA parity a constant);
 //   - luma, score and its 3-row box sums live in shared memory, never in DRAM (the
-//     three-pass chain wrote and re-read two float32 planes of the full frame);
+//     three-pass chain wrote and re-read two float32 planes of the full frame); luma and
+//     score run in strips of four horizontal neighbours a thread (shared reads);
 //   - blocks are persistent: each loops over tiles, so its RAW histogram bins (shared memory
 //     up to 10 bits) are zeroed and flushed once per block, not once per tile; increments are
 //     aggregated per warp (__match_any_sync): a flat or clipped area costs one atomic per
 //     warp, not 32;
-//   - loops run over rows and columns with the thread's 2-D index: no divisions.
+//   - work item k of a loop (quad, strip, view pixel) runs on thread k; the row of an item
+//     is (k * m) >> 16 with m from the host's per-tile table (exact, host-checked): no
+//     divisions, and a 10 x 10 tile's pixels fill 4 warps, not 5 part-filled ones;
+//   - three develop variants, by #define (the host builds one module per CFA code and method
+//     for the first two; the maths and its order are the same in all three):
+//       VF_TILE_FAST_K (2 or 4: integer scales, the area taps checked on the host): the
+//         K x K footprint unrolled with every site's colour a constant, no tap tables; the
+//         pooling likewise, its box sums taken straight from the score (no column-sum pass);
+//       VF_TILE_SITE_RGB (other scales whose tiles fit): each site the taps reach demosaiced
+//         once (by quads, colours constant) into three planes, the taps read them;
+//       neither: vf_preview_pixel per view pixel (the demosaic per tap).
 //
 // Geometry: a tile is tile_v x tile_v view pixels; its pool region P (the union of its
 // pixels' pooling blocks, a partition of the frame) is at most VF_TILE_MAX sites a side (the
-// host picks tile_v for the scale). Shared arrays, over P +- 4 ("R") unless said:
+// host picks tile_v for the scale; its table gives each tile's P). Shared arrays, over P +- 4
+// rounded out to even bounds ("R") unless said:
 //   s_n    normalised mosaic for the develop; then the score (P +- 1)
-//   s_t    stabilised value; then the score's 3-row box sums (P x P +- 1)
-//   s_lum  luma over P +- 3
+//   s_t    stabilised value; then the score's 3-row box sums (P x P +- 1; not VF_TILE_FAST_K)
+//   s_lum  VF_TILE_SITE_RGB: the demosaiced planes; then luma over P +- 3
 //   s_clip raw-clip flags over P
 #include "vf_assists.cuh"
 #include "vf_preview.cuh"

@@ -7,8 +7,16 @@ kernels and ``vf_raw_histogram``; the view pass (``vf_view_pass``) then runs ove
 
 Geometry: a tile is ``tile_v`` x ``tile_v`` view pixels whose pooling blocks cover at most
 ``TILE_MAX`` sensor sites a side (the shared-memory tile); a grid of persistent blocks loops
-over the tiles. At scales beyond ``TILE_MAX`` sites a view pixel (a 50 MP frame in a view
-under 205 px wide) it does not apply and the per-stage kernels run instead.
+over the tiles; the host's table (:func:`tile_table`) gives each tile's view pixels, pool
+region and the multipliers that map a work item to its row without a division. At scales
+beyond ``TILE_MAX`` sites a view pixel (a 50 MP frame in a view under 205 px wide) it does
+not apply and the per-stage kernels run instead.
+
+The develop has three variants (kernels/tile.cu): at integer scales of 2 and 4
+(:func:`integer_scale`) the footprint unrolled with the CFA code and method compile-time
+constants; at other scales whose tiles' tap sites fit the shared planes
+(:func:`site_rgb_fits`) each site demosaiced once; else the demosaic per tap. The first two
+compile one module per CFA code and method (:meth:`TilePass.kernel`).
 """
 
 from __future__ import annotations
