@@ -358,9 +358,16 @@ class SimulatedCamera(ContrastAutofocus):
 
         progress(0.0)
         if lens is None:
-            grey = np.full((canvas.height, canvas.width, 3), 0.18, np.float32)
-            rate = rate_map(grey, None, NO_LENS_F_NUMBER, canvas, whole, sensor, white)
-            depth = np.full((canvas.height, canvas.width), np.nan, np.float32)
+            # a uniform 18% grey: each CFA site's rate, as rate_map() gives it, without the
+            # full-size RGB (600 MB at 50 MP); no depth (NaN), looked up per window
+            grey = np.full((2, 2, 3), 0.18, np.float32)
+            site = rate_map(grey, None, NO_LENS_F_NUMBER, canvas, (0, 0, 2, 2), sensor, white)
+            rate = np.tile(site, (canvas.height // 2, canvas.width // 2))
+            depth = None
+
+            def depth_fn(window: tuple[int, int, int, int]) -> tuple[np.ndarray, None]:
+                y0, x0, y1, x1 = window
+                return np.full((y1 - y0, x1 - x0), np.nan, np.float32), None
         elif hasattr(scene, "render_rate") and not (self.on_device and isinstance(scene, Scene)):
             # the scene writes the sensor's mosaic itself (no full-size RGB), and its depth is
             # looked up per frame window when truth() asks (the planes on a device blur and
