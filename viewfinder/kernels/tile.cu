@@ -441,7 +441,7 @@ extern "C" __global__ void vf_tile_pass(
                                       height, width);
                 __syncthreads();
             }
-#ifndef VF_TILE_FAST_K
+#if !defined(VF_TILE_FAST_K) && !defined(VF_TILE_POOL_B)
             // the box's column sums, in vf_peak_level's order: score(y-1) + score(y) + score(y+1)
 #pragma unroll 1
             for (int y = py0 + ty; y < py1; y += by) {
@@ -457,15 +457,25 @@ extern "C" __global__ void vf_tile_pass(
         }
 
         // 4. per view pixel: the highest peaking level and the raw-clip bit of its block
-#ifdef VF_TILE_FAST_K
-        //    (integer scale: the K x K block unrolled, vf_peak_level's box sums taken here
-        //    from the score, in its order, without the column-sum pass)
+#if defined(VF_TILE_FAST_K) || defined(VF_TILE_POOL_B)
+        //    (integer scale, or blocks of at most VF_TILE_POOL_B sites a side (host-checked):
+        //    the block unrolled, K x K sites with the sites outside a smaller block masked,
+        //    vf_peak_level's box sums taken here from the score, in its order, without the
+        //    column-sum pass)
 #pragma unroll 1
         for (int p = tid; p < npix; p += nth) {
             const int di = (p * pix_magic) >> 16, i = i0 + di, j = j0 + p - di * tile_v;
             if (i >= i1 || j >= j1) continue;
+#ifdef VF_TILE_FAST_K
             constexpr int K = VF_TILE_FAST_K;
-            const int y0 = K * i, x0 = K * j;
+            const int y0 = K * i, x0 = K * j, ny = K, nx = K;
+#else
+            constexpr int K = VF_TILE_POOL_B;
+            int y0, y1, x0, x1;
+            vf_pool_range(i, height, view_h, &y0, &y1);
+            vf_pool_range(j, width, view_w, &x0, &x1);
+            const int ny = y1 - y0, nx = x1 - x0;
+#endif
             int level = 0, clip = 0;
             if (do_peak) {
                 // score rows y0 - 1 .. y0 + K and columns x0 - 1 .. x0 + K; luma of the block
@@ -474,8 +484,8 @@ extern "C" __global__ void vf_tile_pass(
                 bool oky[K], okx[K];  // sites within 2 of the frame's border get level 0
 #pragma unroll
                 for (int a = 0; a < K; ++a) {
-                    oky[a] = y0 + a >= 2 && y0 + a < height - 2;
-                    okx[a] = x0 + a >= 2 && x0 + a < width - 2;
+                    oky[a] = a < ny && y0 + a >= 2 && y0 + a < height - 2;
+                    okx[a] = a < nx && x0 + a >= 2 && x0 + a < width - 2;
                 }
 #pragma unroll
                 for (int a = 0; a < K; ++a) {
@@ -501,7 +511,9 @@ extern "C" __global__ void vf_tile_pass(
 #pragma unroll
                 for (int a = 0; a < K; ++a) {
 #pragma unroll
-                    for (int b = 0; b < K; ++b) clip |= cl[a * VF_TILE_MAX + b];
+                    for (int b = 0; b < K; ++b) {
+                        if (a < ny && b < nx) clip |= cl[a * VF_TILE_MAX + b];
+                    }
                 }
             }
             pooled[(size_t)i * (unsigned)view_w + j] =

@@ -90,6 +90,17 @@ def site_rgb_fits(frame_shape: tuple[int, int], view_shape: tuple[int, int], til
     return bool((3 * rows * cols).max() <= (TILE_MAX + 8) ** 2)
 
 
+def max_pool_block(frame_shape: tuple[int, int], view_shape: tuple[int, int]) -> int:
+    """The largest pooling block's side, sites (``vf_pool_range`` over every view row and
+    column)."""
+    out = 1
+    for src, dst in zip(frame_shape, view_shape, strict=True):
+        j = np.arange(dst, dtype=np.int64)
+        s, e = j * src // dst, (j + 1) * src // dst
+        out = max(out, int(np.where(e > s, e - s, 1).max()))
+    return out
+
+
 def pixel_multiplier(tile_v: int) -> int:
     """m with (p * m) >> 16 == p // tile_v for every pixel p < tile_v**2 of a tile (checked)."""
     m = 65536 // tile_v + 1
@@ -188,6 +199,10 @@ class TilePass:
         if bits > SHARED_HIST_BITS:
             defines["VF_HIST_GLOBAL"] = 1
         self.fast_k, self.fast_w = integer_scale(frame_shape, view_shape)
+        # pooling blocks of at most 2 sites a side (1920 -> 1280, 1:1): unrolled and masked
+        block = max_pool_block(frame_shape, view_shape)
+        if not self.fast_k and block <= 2:
+            defines["VF_TILE_POOL_B"] = block
         #: the develop from demosaiced sites (other scales, where they fit)
         self.site_rgb = not self.fast_k and site_rgb_fits(frame_shape, view_shape, tile_v)
         self.pix_magic = pixel_multiplier(tile_v)
