@@ -256,13 +256,11 @@ def _render_box(
     x0: int,
     y1: int,
     x1: int,
-    premultiply: bool = True,
 ) -> np.ndarray:
-    """Sharp RGBA (y1-y0, x1-x0, 4) float32 of ``plane`` over a window of a pixel grid on
-    which the plane's rectangle is ``box`` (x0, y0, x1, y1 in pixel-edge coordinates) and one
-    pixel spans ``m_per_px`` metres of the plane (procedural content). ``premultiply=False``
-    leaves the colour as it is (a texture continues beyond the rectangle: replicated, or
-    wrapped when tiled); the alpha channel is the rectangle's coverage of each pixel."""
+    """Sharp premultiplied RGBA (y1-y0, x1-x0, 4) float32 of ``plane`` over a window of a
+    pixel grid on which the plane's rectangle is ``box`` (x0, y0, x1, y1 in pixel-edge
+    coordinates) and one pixel spans ``m_per_px`` metres of the plane (procedural content);
+    alpha is the rectangle's coverage of each pixel."""
     bx0, by0, bx1, by1 = box
     h, w = y1 - y0, x1 - x0
     out = np.empty((h, w, 4), np.float32)
@@ -299,22 +297,21 @@ def _render_box(
     # coverage of each pixel by the rectangle, anti-aliased on the rim; premultiply
     ax = np.clip(np.minimum(np.arange(x0, x1) + 1 - bx0, bx1 - np.arange(x0, x1)), 0, 1)
     ay = np.clip(np.minimum(np.arange(y0, y1) + 1 - by0, by1 - np.arange(y0, y1)), 0, 1)
-    _coverage(out, ay.astype(np.float32), ax.astype(np.float32), premultiply)
+    _coverage(out, ay.astype(np.float32), ax.astype(np.float32))
     return out
 
 
 @numba.njit(parallel=True, cache=True)
-def _coverage(out, ay, ax, premultiply):  # pragma: no cover - numba
-    """``out[..., 3] = ay * ax`` (float32), and the colour times it with ``premultiply``:
-    one pass over a layer that can be tens of megapixels."""
+def _coverage(out, ay, ax):  # pragma: no cover - numba
+    """``out[..., 3] = ay * ax`` (float32) and the colour times it: one pass over a layer that
+    can be tens of megapixels."""
     h, w = out.shape[:2]
     for y in numba.prange(h):
         for x in range(w):
             a = ay[y] * ax[x]
             out[y, x, 3] = a
-            if premultiply:
-                for c in range(3):
-                    out[y, x, c] *= a
+            for c in range(3):
+                out[y, x, c] *= a
 
 
 @dataclass(frozen=True)

@@ -4,19 +4,20 @@ What :func:`viewfinder.sources.scene.render` does with a sharp full-size RGBA la
 (812 MB each for the sky at 8192 x 6144), this does with a small grid per plane and one Numba
 pass over the sensor, as the motorcycle scene does (:mod:`viewfinder.sources.scene_depth`):
 
-- Each plane gets a grid of ``g`` x ``g`` sensor pixels per cell (``g`` a whole number). Where
-  the blur decides (``g = blur // 8``, the downscaling that :func:`viewfinder.optics.defocus_blur`
-  already applies to blurs of 16 px and more) the grid holds the premultiplied RGBA of the
-  plane, drawn directly at the grid's size (area-averaged texture, exact coverage of the
-  rectangle), blurred on the grid by the PSF scaled by ``1 / g`` ("premultiplied" mode). With
-  ``g = 1`` this is exactly the full-resolution renderer's maths.
-- Where the photograph decides (a photo texel spans ``2 g`` sensor pixels or more, and the blur
-  is smaller), the grid holds the plane's colour only (the texture continued beyond its
-  rectangle), blurred on the grid, and the pass adds at the sensor's resolution what the grid
-  cannot hold ("edge" mode): the rectangle's coverage, blurred by the line spread of the PSF
-  (separable: exact along the edges, an approximation within a blur radius of the corners),
+- Each plane gets a grid of ``g`` x ``g`` sensor pixels per cell (``g`` a whole number) holding
+  its premultiplied RGBA, drawn directly at the grid's size (texture area-averaged where it is
+  finer than a cell, procedural content supersampled 2 x 2 or 4 x 4, exact coverage of the
+  rectangle) and blurred on the grid by the PSF scaled by ``1 / g``.
+- Charts and colour checker ("premultiplied" mode): ``g = blur // 8``, the downscaling that
+  :func:`viewfinder.optics.defocus_blur` already applies to blurs of 16 px and more; the pass
+  upsamples colour and alpha. With ``g = 1`` this is the full-resolution renderer's maths.
+- Photos ("edge" mode, when ``g >= 2``): ``g`` is the larger of ``blur // 6`` and half a photo
+  texel (their colour has no pixel-sharp edge to resolve), and the pass adds at the sensor's
+  size what the grid cannot hold: the rectangle's coverage, blurred by the line spread of the
+  PSF (separable: exact along the edges, an approximation within a blur radius of the
+  corners), times the grid's colour (premultiplied over alpha: what lies inside the plane),
   and the surface grain (:data:`~viewfinder.sources.scene_content.DETAIL_SCALE` times finer
-  than the photo), whose 128 x 128 tile is blurred by the PSF in tile texels.
+  than the photo) from its 128 x 128 tile blurred by the PSF in tile texels.
 - The pass (:func:`_planes_pass`) composites the planes near to far ("under", stopping where
   the nearer ones are opaque), upsamples each grid bilinearly (cell centres aligned with the
   blocks of pixels they cover, as the device renderer's block means are), and writes the
@@ -46,10 +47,10 @@ from .scene_content import DETAIL_AMPLITUDE, DETAIL_SCALE, _detail_tile
 PREMULTIPLIED, EDGE = 0, 1
 #: Bytes of sharp grids kept for reuse (a focus or aperture change only blurs again).
 GRID_CACHE_BYTES = 384 << 20
-#: A blur circle spans at least this many grid cells (the grid is as coarse as that allows:
-#: the blurred plane has next to nothing finer than a quarter of its blur circle).
+#: A blur circle spans at least this many grid cells (a blurred sharp edge is then drawn
+#: within a few thousandths by the bilinear upsampling).
 CELLS_PER_BLUR = 8
-#: The same for a photo's colour field in the edge mode (smooth: no edge to resolve).
+#: The same for a photo's colour in the edge mode (the rectangle's edges come at full size).
 CELLS_PER_BLUR_EDGE = 6
 #: A plane's photo texel must span at least this many grid cells (else the grid is finer).
 CELLS_PER_TEXEL = 2.0
@@ -197,7 +198,7 @@ def plane_specs(
 
 
 def sharp_grid(scene: Any, canvas: Any, spec: dict[str, Any]) -> np.ndarray:
-    """The sharp grid of a plane (RGBA, premultiplied or not by its mode), kept for reuse."""
+    """The sharp premultiplied RGBA grid of a plane, kept for reuse."""
     plane, g, mode, cells = spec["plane"], spec["g"], spec["mode"], spec["cells"]
     key = (id(plane), canvas, g, mode, cells)
     cache = scene._grids
