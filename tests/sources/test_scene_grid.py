@@ -155,3 +155,45 @@ def test_planes_camera_full_frame_takes_the_grid_path_and_keeps_its_truth():
         truth["coc_px"][truth["depth_m"] == 3.0], np.float32(0.0)
     )  # in focus
     assert frame.data.dtype == np.uint16
+
+
+def test_numba_chart_board_and_colour_checker_follow_the_numpy_formulas():
+    from viewfinder.sources import scene_content as content
+
+    px = 4e-5
+    x, y = np.meshgrid(
+        np.linspace(-0.15, 0.15, 601, dtype=np.float32),
+        np.linspace(-0.1, 0.1, 401, dtype=np.float32),
+    )
+    star = content.siemens_star(x + 0.06, y, px, radius=0.05)
+    edge = content.slanted_edge(x - 0.06, y, px)
+    ref = np.where(x < 0, star, edge)
+    board = content._chart_board(x, y, px)
+    assert board.shape == (401, 601, 3) and board.dtype == np.float32
+    # float64 in Numba, float32 in NumPy: only a point exactly on the star's rim may flip
+    rim = np.abs(np.hypot(x + 0.06, y) - 0.05) < 1e-6
+    np.testing.assert_allclose(board[:, :, 0][~rim], ref[~rim], atol=1e-3)
+    np.testing.assert_array_equal(board[:, :, 0], board[:, :, 2])
+    # the colour checker: patch colours on a black frame, sampled at the patch centres
+    cx = (np.arange(6) - 2.5) * 0.045
+    cy = (np.arange(4) - 1.5) * 0.045
+    xs, ys = np.meshgrid(cx.astype(np.float32), cy.astype(np.float32))
+    np.testing.assert_array_equal(
+        content._color_checker(xs, ys, px).reshape(24, 3), content.COLOR_CHECKER_LINEAR
+    )
+    frame = content._color_checker(np.float32([[0.0225, 0.2]]), np.float32([[0.0, 0.0]]), px)
+    np.testing.assert_array_equal(frame, np.float32(0.01))  # between patches, and outside
+
+
+def test_empty_m_mount_is_a_uniform_grey_without_depth():
+    from viewfinder.sources.simulated import SimulatedCamera
+
+    cam = SimulatedCamera((640, 480), backend="numpy", motion=False, noise=False)
+    cam.set_mode("m")
+    frame = cam.read()
+    assert frame.meta["status"] == "no lens attached"
+    sites = [frame.data[sy::2, sx::2] for sy in (0, 1) for sx in (0, 1)]
+    assert all(s.min() == s.max() for s in sites)  # each CFA site flat
+    truth = cam.truth()
+    assert np.isnan(truth["depth_m"]).all() and np.isnan(truth["coc_px"]).all()
+    assert truth["depth_m"].shape == (480, 640)
