@@ -420,6 +420,34 @@ def test_builtin_lens_sees_beyond_the_photograph():
     assert frame.data.mean() > frame.black_level + 20
 
 
+def test_beyond_the_photograph_a_soft_surround_not_mirrored_copies():
+    """The built-in lens (23 mm equivalent) sees past the photograph: beyond a short fade the
+    surround is the picture's edge colours, blurred and dimmed, without the detail of mirrored
+    copies of the subject (a kaleidoscope of motorcycles), and without a frame line at the
+    photograph's edge."""
+    scene = sd.DepthPhotoScene()
+    w, h = 640, 480
+    canvas = Canvas(w, h, 13.1072 / w, 8.7)
+    rgb, _ = scene.render_view(canvas, Optics(8.7, 1.9, 2.3))
+    luma = rgb.mean(axis=2)
+    known = scene.depth_window(canvas, (0, 0, h, w))[1]
+    ys, xs = np.nonzero(known)
+    y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+    assert 0 < x0 and x1 < w - 1 and 0 < y0 and y1 < h - 1  # the photo sits inside the view
+
+    def detail(a):  # mean absolute Laplacian relative to the mean level
+        return float(np.abs(cv2.Laplacian(a, cv2.CV_32F)).mean() / a.mean())
+
+    inner = detail(luma[y0 + 20 : y1 - 20, x0 + 20 : x1 - 20])
+    fade = int(sd.OUTSIDE_FADE * scene.photo.depth_m.shape[1] / scene.photo_px(canvas)) + 4
+    outer = detail(luma[:, : max(x0 - fade, 8)])
+    assert outer < 0.05 * inner, f"surround detail {outer:.4f} vs picture {inner:.4f}"
+    # the edge: the brightness just outside continues the brightness just inside
+    row = slice(y0 + 40, y1 - 40)
+    inside, outside = luma[row, x0 + 1 : x0 + 3].mean(), luma[row, x0 - 3 : x0 - 1].mean()
+    assert abs(outside / inside - 1) < 0.15
+
+
 def test_window_render_matches_the_full_render(no_grain):
     """The autofocus renders windows: they agree with the full frame's pixels (but for a
     few where the inpainting behind a foreground edge, which sees only the window's

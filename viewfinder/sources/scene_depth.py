@@ -20,7 +20,8 @@ photographer stood and looks at the middle of the picture (a lens shift from the
 principal point, which changes no ray). One canvas pixel covers ``A = pixel * F / f`` photo
 pixels: 0.046 for the Summilux-M 35 at 8192 x 6144, so a photo pixel spans 22 sensor pixels.
 Lenses wider than the photograph (the built-in 23 mm equivalent) see beyond its edges: there
-the picture continues mirrored and dimmed (a stand-in, ``depth_known`` False).
+the picture continues mirrored for a short fade and then as its edges blurred and dimmed (a
+soft surround, ``depth_known`` False).
 
 Rendering (:meth:`DepthPhotoScene.render_view`, :meth:`DepthPhotoScene.render_rate`):
 
@@ -145,8 +146,14 @@ NYQUIST_TAPER = (0.42, 0.5)
 #: smooth paint a little (it does not read as noise there).
 STRUCTURE_FLOOR = 0.6
 STRUCTURE_FULL = 1.5
-#: Brightness of the mirrored stand-in beyond the photograph's edges.
+#: Brightness of the stand-in beyond the photograph's edges.
 OUTSIDE_GAIN = 0.45
+#: Beyond the edges the mirrored picture fades, over this share of the photograph's width,
+#: into the picture blurred by a Gaussian of ``OUTSIDE_BLUR`` x its width and its edges
+#: continued outward: a dim, soft surround instead of mirrored copies of the subject (which a
+#: 23 mm view showed as a kaleidoscope of motorcycles).
+OUTSIDE_FADE = 0.06
+OUTSIDE_BLUR = 0.05
 
 
 @dataclass(frozen=True)
@@ -759,6 +766,13 @@ class DepthPhotoScene:
             np.concatenate([self.photo.rgb, structure_map(self.photo.rgb)[:, :, None]], axis=2),
             dtype=np.float32,
         )
+        #: the picture as the surround continues it (see OUTSIDE_BLUR), (h, w, 3)
+        self._surround = cv2.GaussianBlur(
+            np.ascontiguousarray(self.photo.rgb, dtype=np.float32),
+            (0, 0),
+            OUTSIDE_BLUR * self.photo.rgb.shape[1],
+            borderType=cv2.BORDER_REPLICATE,
+        )
         known_depth = self.photo.depth_m
         self.depth_range_m = (float(known_depth.min()), float(known_depth.max()))
         #: layers composited by the last render (for the benchmark and the tests)
@@ -839,6 +853,20 @@ class DepthPhotoScene:
         )
         rgb = np.maximum(rgb, 0) * (OUTSIDE_GAIN + (1 - OUTSIDE_GAIN) * inside)[:, :, None]
         md = np.float64([[1 / scale, 0, jx0 / scale], [0, 1 / scale, jy0 / scale]])
+        far = self._outside_weight(scale, box)
+        if far is not None:  # the work grid reaches beyond the photograph
+            surround = cv2.warpAffine(
+                self._surround,
+                md,
+                size,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            # the mirrored picture at full brightness next to the edge (no frame line), fading
+            # into the dim surround
+            rgb = np.maximum(rgbs[:, :, :3], 0)
+            rgb = rgb + far[:, :, None] * (OUTSIDE_GAIN * surround - rgb)
+            grain *= 1.0 - far
         depth = cv2.warpAffine(
             np.ascontiguousarray(photo.depth_m),
             md,
@@ -852,6 +880,21 @@ class DepthPhotoScene:
                 self._work.pop(next(iter(self._work)))
             self._work[key] = out
         return out
+
+    def _outside_weight(self, scale: float, box: tuple[int, int, int, int]) -> np.ndarray | None:
+        """Weight (h, w) of the blurred surround on the work grid ``box``: 0 inside the
+        photograph, rising smoothly to 1 at ``OUTSIDE_FADE`` of its width beyond the edges;
+        None when the box lies inside the photograph."""
+        jy0, jx0, jy1, jx1 = box
+        ph, pw = self.photo.depth_m.shape
+        u = (np.arange(jx0, jx1, dtype=np.float32)) / np.float32(scale)  # photo x of work x
+        v = (np.arange(jy0, jy1, dtype=np.float32)) / np.float32(scale)
+        dx = np.maximum(np.maximum(-u, u - (pw - 1)), 0.0)
+        dy = np.maximum(np.maximum(-v, v - (ph - 1)), 0.0)
+        if not (dx.any() or dy.any()):
+            return None
+        t = np.minimum(np.hypot(dy[:, None], dx[None, :]) / np.float32(OUTSIDE_FADE * pw), 1.0)
+        return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
 
     # -- rendering -------------------------------------------------------------------------
     def _composite(
