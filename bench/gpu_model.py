@@ -792,6 +792,7 @@ def _tile_model(
     rem, unr = _block_loop(np.array([4 * nbins]), nth, by=4)
     out["zero_bins"] = (float(rem.mean()), float(unr.mean()))
     out["flush_bins"] = float(_block_loop(np.array([4 * nbins]), nth).mean())
+    out["tone_copy"] = float(_block_loop(np.array([256]), nth).mean())  # the tone thresholds
 
     # 2. and 4. the pixel loops (develop, pooling), per warp iteration
     # the pixel loop runs over the whole tile_v^2 (out-of-tile pixels skipped): per warp
@@ -872,6 +873,7 @@ def _tile_traffic(ctx: Ctx) -> tuple[float, float]:
     # block) and its buffer is written back once
     small = a["lut"] * bool(a["do_peak"]) + a["iy"] + a["wy"] + a["ix"] + a["wx"]
     small += a["ccm"] + a["site_black"] + a["site_scale"] + a["tile_geo"]
+    small += a["pool_y"] + a["pool_x"] + a["tone_tab"]
     read = 2 * _tile(ctx)["raw_sites_loaded"] + small
     write = a["out_rgba"] + a["out_linear"] + a["out_display"] + a["pooled"]
     write += a["hist"] * bool(a["do_hist"])
@@ -883,6 +885,7 @@ def _tile_trips(ctx: Ctx) -> dict[str, list[float]]:
     return {  # the longer key first where one contains another (the first match is used)
         "k < 4 * VF_HIST_BINS; k += nth) s_bins[k] = 0": list(t["zero_bins"]),
         "k < 4 * VF_HIST_BINS; k += nth)": [t["flush_bins"]],
+        "k = tid; k < 256; k += nth) s_tone[k]": [t["tone_copy"]],
         "tile = blockIdx.x; tile < tiles; tile += gridDim.x": [t["tile_loop"]],
         # the quad loops: the mirroring one (edge tiles) first: its key contains the other's
         "q = tid; q < nq_pad; q += nth) {  // mirrored": [t["quad_edge"]],
@@ -1448,7 +1451,8 @@ def resolve_uniform_branches(ins: list[Ins], labels: dict[str, int], params: dic
     # registers/predicates to forget at each label: those written on the paths that meet there
     sources: dict[int, list[int]] = {}
     for i, x in enumerate(ins):
-        if x.target in labels:
+        # BSSY names its reconvergence point but transfers no control: not a path
+        if x.target in labels and not x.op.startswith("BSSY"):
             sources.setdefault(labels[x.target], []).append(i)
     forget: dict[int, set[str]] = {}
     for lab, srcs in sources.items():
@@ -1534,6 +1538,26 @@ def resolve_uniform_branches(ins: list[Ins], labels: dict[str, int], params: dic
             preds[dst] = r
             if len(x.operands) > 1 and x.operands[1] not in ("PT", "UPT"):
                 preds[x.operands[1].lstrip("!")] = None
+            continue
+        if base in ("PLOP3", "UPLOP3") and len(x.operands) >= 7 and not x.guard:
+            # Pd, Pd2 = LUT(a, b, c): bit (4 a + 2 b + c) of each immediate (nvcc moves a
+            # uniform predicate into a predicate register this way: PLOP3.LUT P1, PT, PT, PT,
+            # UP0, 0x40, 0x0 is P1 = !UP0); known where every input the result depends on is
+            ins3 = [pred(o) for o in x.operands[2:5]]
+            for dst, lut_op in ((x.operands[0], x.operands[5]), (x.operands[1], x.operands[6])):
+                lut = _imm(lut_op)
+                outs = (
+                    {
+                        (lut >> (4 * a + 2 * b + c)) & 1
+                        for a in ((ins3[0],) if ins3[0] is not None else (0, 1))
+                        for b in ((ins3[1],) if ins3[1] is not None else (0, 1))
+                        for c in ((ins3[2],) if ins3[2] is not None else (0, 1))
+                    }
+                    if lut is not None
+                    else {0, 1}
+                )
+                if dst.lstrip("!") not in ("PT", "UPT"):
+                    preds[dst.lstrip("!")] = bool(outs.pop()) if len(outs) == 1 else None
             continue
         for w in written:
             if w.startswith(("P", "UP")):

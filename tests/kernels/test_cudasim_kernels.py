@@ -134,6 +134,72 @@ def check_tile_pass() -> None:
             assert a.assists.peaking.get().any(), f"{case}: no peaking marks to compare"
 
 
+#: (curve code, contrast): sRGB, linear, the S-curve off, mild, default and at full strength
+#: (where the evaluated curve's last bits break a step's window: the curve is kept)
+TONES = [(0, 0.5), (1, 0.5), (2, 0.0), (2, 0.3), (2, 0.5), (2, 1.0)]
+
+
+def check_tone_thresholds() -> None:
+    """vf_tone_thresholds' table against the device's own vf_tone bytes (every float within
+    300 of each threshold, 200k uniform ones, the ends) and NumPy's tone (1 LSB: NumPy's
+    powf is not glibc's); the table is taken wherever its windows hold."""
+    from viewfinder.schedules.cuda_tile import TilePass
+    from viewfinder.stages.tone import tone
+
+    tp = TilePass(cp, (64, 64), (32, 32), 10)
+    code = vk.module_code("tile", tuple(sorted(tp._defines.items()))) + (
+        'extern "C" __global__ void tone_bytes(const float* x, int n, int curve, float k,'
+        " unsigned char* out) { for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n;"
+        " i += blockDim.x * gridDim.x) out[i] = (unsigned char)vf_tone_byte(x[i], curve, k); }"
+    )
+    device_bytes = cp.RawModule(code=code, options=vk.NVRTC_OPTIONS).get_function("tone_bytes")
+    rng = np.random.default_rng(5)
+    names = {0: "srgb", 1: "linear", 2: "contrast"}
+    for curve, contrast in TONES:
+        ok = tp.commit_tone(curve, contrast)
+        assert ok or (curve, contrast) == (2, 1.0), (curve, contrast)
+        if not ok:
+            continue
+        tab = tp.tone_table.get()
+        assert tab[0] == -np.inf and np.all(np.diff(tab[1:].view(np.int32)) > 0)
+        near = (tab[1:].view(np.int32)[:, None] + np.arange(-300, 301)[None]).ravel()
+        near = near[(near >= 0) & (near <= 0x3F800000)].astype(np.int32).view(np.float32)
+        ends = np.float32([-1.0, -0.0, 0.0, 1e-30, 0.0031308, 1.0, 1.5, 1e30])
+        x = np.concatenate([near, rng.random(200_000, dtype=np.float32), ends])
+        out = cp.zeros(x.size, cp.uint8)
+        args = (cp.asarray(x), np.int32(x.size), np.int32(curve), np.float32(contrast), out)
+        device_bytes((64, 1, 1), (256, 1, 1), args)
+        got = np.searchsorted(tab[1:], x, side="right")
+        np.testing.assert_array_equal(got, out.get(), f"{curve} {contrast}")
+        ref = np.clip(tone(x, names[curve], contrast), 0, 1) * np.float32(255) + np.float32(0.5)
+        assert np.abs(got - ref.astype(np.uint8).astype(int)).max() <= 1
+
+
+def check_tile_tones() -> None:
+    """The tiled pass (tone thresholds where they hold, the curve else) against the per-stage
+    one, bit for bit, for every tone of TONES at 1.5:1, 4:1 and 1:1, and with float views
+    (the curve: the display floats need its value)."""
+    for (shape, view, cfa, method, bits), floats in (
+        (TILE_CASES[1], False),
+        (TILE_CASES[3], False),
+        (TILE_CASES[4], False),
+        (TILE_CASES[1], True),
+    ):
+        for curve, contrast in TONES:
+            tone = {0: "srgb", 1: "linear", 2: "contrast"}[curve]
+            s = Settings(demosaic=method, view_size=view, tone=tone, contrast=contrast)
+            tiled = Pipeline(s, backend="cudasim", schedule="tiled", float_outputs=floats)
+            staged = Pipeline(s, backend="cudasim", schedule="per-stage", float_outputs=floats)
+            frame = _tile_case_frame(shape, cfa, bits, 0)
+            dev = replace(frame, data=cp.asarray(frame.data))
+            a, b = tiled.process(dev), staged.process(dev)
+            case = f"{shape} -> {view} {tone} {contrast} floats={floats}"
+            assert a.path == "cuda-tiled" and b.path == "cuda-fused", case
+            np.testing.assert_array_equal(a.image.get(), b.image.get(), case)
+            if floats:
+                np.testing.assert_array_equal(a.display.get(), b.display.get(), case)
+
+
 def check_peaking() -> None:
     frame = _test_frame()
     pooled = []
@@ -210,6 +276,8 @@ CHECKS: dict[str, tuple[Callable[[], None], set[str]]] = {
     "preview-hq": (lambda: check_preview("hq"), {"vf_preview_rgb"}),
     "peaking": (check_peaking, {"vf_peak_luma", "vf_peak_score", "vf_peak_pool"}),
     "tile-pass": (check_tile_pass, {"vf_tile_pass"}),
+    "tone-thresholds": (check_tone_thresholds, {"vf_tone_thresholds"}),
+    "tile-tones": (check_tile_tones, {"vf_tile_pass", "vf_tone_thresholds"}),
     "view-pass": (check_view_pass, {"vf_view_pass"}),
     "raw-histogram": (check_raw_histogram, {"vf_raw_histogram"}),
     "sim-expose": (check_sim_expose, {"vf_sim_expose"}),
@@ -290,7 +358,8 @@ def test_a_removed_syncthreads_in_histogram_cu_is_caught(tmp_path, which):
 
 def swap_int_parameters(text: str, kernel: str) -> str:
     """Swap the first two adjacent ``int`` parameters of ``kernel``'s signature."""
-    m = re.search(r'extern "C" __global__ void ' + kernel + r"\s*\(([^)]*)\)", text)
+    # (a launch-bounds macro may stand between ``void`` and the name: tile.cu's VF_TILE_BOUNDS)
+    m = re.search(r'extern "C" __global__ void (?:[A-Z_]+ )?' + kernel + r"\s*\(([^)]*)\)", text)
     assert m, kernel
     params = m.group(1)
     swapped = re.sub(r"int (\w+), int (\w+)", r"int \2, int \1", params, count=1)

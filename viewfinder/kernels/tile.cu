@@ -146,15 +146,36 @@ __device__ __forceinline__ void vf_tile_quad_rgb(const float* s, float* pr, floa
 }
 
 // Matrix, tone and stores of view pixel p from its linear area mean: vf_view_linear's matrix
-// and vf_preview_pixel's outputs, the same expressions.
+// and vf_preview_pixel's outputs, the same expressions. With `tone_tab` (vf_tone_thresholds'
+// table, the kernel's argument; the host passes it only when no display float is written;
+// `tone` is the block's copy) each RGBA8 byte is the
+// number of thresholds <= the linear value, found in 8 compare-and-select steps: the byte
+// vf_to_u8(vf_tone(v)) gives (the table holds, for each byte k, the smallest float that
+// reaches it), without evaluating the curve's powf.
 __device__ __forceinline__ void vf_tile_finish(const float* acc, const float* ccm, int curve,
-                                               float contrast, long long p, float* out_linear,
-                                               float* out_display, unsigned char* out_rgba) {
+                                               float contrast, const float* tone_tab,
+                                               const float* tone, long long p,
+                                               float* out_linear, float* out_display,
+                                               unsigned char* out_rgba) {
     float lin[3];
     for (int c = 0; c < 3; ++c) {
         lin[c] = ccm[3 * c] * acc[0] + ccm[3 * c + 1] * acc[1] + ccm[3 * c + 2] * acc[2];
     }
     unsigned char* o = out_rgba + 4 * p;
+    if (tone_tab) {  // a kernel argument: uniform
+        for (int c = 0; c < 3; ++c) {
+            int b = 0;  // 4 x the largest k found so far with tone[k] <= lin[c], in bytes
+#pragma unroll
+            for (int s = 128; s >= 1; s >>= 1) {
+                const float t = *(const float*)((const char*)tone + b + 4 * s);
+                b += t <= lin[c] ? 4 * s : 0;
+            }
+            if (out_linear) out_linear[3 * p + c] = lin[c];
+            o[c] = (unsigned char)(b >> 2);
+        }
+        o[3] = 255;
+        return;
+    }
     for (int c = 0; c < 3; ++c) {
         const float d = vf_tone(lin[c], curve, contrast);
         if (out_linear) out_linear[3 * p + c] = lin[c];
@@ -164,6 +185,52 @@ __device__ __forceinline__ void vf_tile_finish(const float* acc, const float* cc
     o[3] = 255;
 }
 
+// The RGBA8 byte of a linear value, vf_to_u8(vf_tone(v, curve, contrast)).
+VF_HD int vf_tone_byte(float v, int curve, float contrast) {
+    return vf_to_u8(vf_tone(v, curve, contrast));
+}
+
+#ifndef VF_TONE_WINDOW
+#define VF_TONE_WINDOW 4096
+#endif
+// The tone curve as thresholds (made when the curve or its contrast changes, one thread a
+// byte value k of 256): tab[k] = the smallest float x in [0, 1] with vf_tone_byte(x) >= k
+// (tab[0] = -inf), found by bisection over the bit patterns of [0, 1] (non-negative floats
+// order as their bits) with the device's own vf_tone. The table gives vf_tone_byte(v) = the
+// number of k >= 1 with tab[k] <= v, for every float v, where vf_tone_byte is a step function
+// of v: true of the curves' exact maths (contrast in [0, 1]); the evaluated curve's last-bit
+// errors could only move a step within a few ulps of its threshold, so each thread checks the
+// VF_TONE_WINDOW floats either side of its threshold (bytes < k below, >= k from it on) and
+// sets *bad where one is not (the host then keeps the curve's evaluation).
+extern "C" __global__ void vf_tone_thresholds(int curve, float contrast, float* tab, int* bad) {
+    const int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k > 255) return;
+    if (k == 0) {
+        tab[0] = __int_as_float(0xff800000);  // -inf: every value has at least byte 0
+        return;
+    }
+    int lo = 0, hi = 0x3f800000;  // the bits of 0.0f and 1.0f
+    if (vf_tone_byte(__int_as_float(lo), curve, contrast) >= k ||
+        vf_tone_byte(__int_as_float(hi), curve, contrast) < k) {
+        *bad = 1;
+        return;
+    }
+    while (hi - lo > 1) {  // byte(lo) < k <= byte(hi)
+        const int mid = lo + ((hi - lo) >> 1);
+        if (vf_tone_byte(__int_as_float(mid), curve, contrast) >= k) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    tab[k] = __int_as_float(hi);
+    for (int d = 1; d <= VF_TONE_WINDOW; ++d) {
+        if (hi - d >= 0 && vf_tone_byte(__int_as_float(hi - d), curve, contrast) >= k) *bad = 1;
+        if (hi + d <= 0x3f800000 && vf_tone_byte(__int_as_float(hi + d), curve, contrast) < k)
+            *bad = 1;
+    }
+}
+
 // A 1-2-1 binomial tap, the expression of vf_peak_binomial's (the same rounding).
 VF_HD float vf_tile_binom(float a, float b, float c) { return 0.25f * a + 0.5f * b + 0.25f * c; }
 
@@ -171,13 +238,25 @@ VF_HD int vf_site4i(int k, int a0, int a1, int a2, int a3) {
     return (k & 2) ? ((k & 1) ? a3 : a2) : ((k & 1) ? a1 : a0);
 }
 
-extern "C" __global__ void vf_tile_pass(
+// Four blocks of VF_TILE_BX x VF_TILE_BY threads an SM (TilePass sizes the persistent grid
+// for that): at most 64 registers a thread, which the integer-scale develop (K x K unrolled)
+// exceeds unbounded (72 at 4:1: three blocks an SM, a quarter of the grid a second wave);
+// the others stay under it. Empty for cudasim's g++ (no __CUDACC__).
+#if defined(__CUDACC__) && defined(VF_TILE_FAST_K)
+#define VF_TILE_BOUNDS __launch_bounds__(VF_TILE_BX * VF_TILE_BY, 4)
+#else
+#define VF_TILE_BOUNDS
+#endif
+
+extern "C" __global__ void VF_TILE_BOUNDS vf_tile_pass(
     const unsigned short* __restrict__ raw, int width, int height, int cfa, int method,
     const float* __restrict__ site_black, const float* __restrict__ site_scale,
     const int* __restrict__ iy, const float* __restrict__ wy, int ty_taps,
     const int* __restrict__ ix, const float* __restrict__ wx, int tx_taps,
-    const float* __restrict__ ccm, int curve, float contrast, int view_w, int view_h, int tile_v,
-    float wk, int pix_magic, const int* __restrict__ tile_geo,
+    const float* __restrict__ ccm, int curve, float contrast, const float* __restrict__ tone_tab,
+    int view_w, int view_h, int tile_v,
+    float wk, int pix_magic, const int* __restrict__ tile_geo, const int* __restrict__ pool_y,
+    const int* __restrict__ pool_x,
     float* __restrict__ out_linear, float* __restrict__ out_display,
     unsigned char* __restrict__ out_rgba, int do_peak, const float* __restrict__ lut, int nlut,
     float far, float t1, float t2, float t3, float fg, int do_raw, float white,
@@ -186,6 +265,7 @@ extern "C" __global__ void vf_tile_pass(
     __shared__ float s_t[VF_TILE_R * VF_TILE_R];
     __shared__ float s_lum[VF_TILE_L * VF_TILE_L];
     __shared__ unsigned char s_clip[VF_TILE_MAX * VF_TILE_MAX];
+    __shared__ float s_tone[256];
 #ifndef VF_HIST_GLOBAL
     __shared__ unsigned int s_bins[4 * VF_HIST_BINS];
 #endif
@@ -207,6 +287,12 @@ extern "C" __global__ void vf_tile_pass(
         for (int k = tid; k < 4 * VF_HIST_BINS; k += nth) s_bins[k] = 0;
     }
 #endif
+    // the tone thresholds, once a block (the tile loop's first barrier orders them); the
+    // host passes them only where no display float is written (that needs the curve's value)
+    if (tone_tab) {
+#pragma unroll 1
+        for (int k = tid; k < 256; k += nth) s_tone[k] = tone_tab[k];
+    }
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         // the view tile [i0, i1) x [j0, j1) and its pool region P = [py0, py1) x [px0, px1),
         // from the host's table (vf_pool_range of the tile's first and last pixels)
@@ -346,8 +432,8 @@ extern "C" __global__ void vf_tile_pass(
                 const float* s = s_n + (VF_TILE_FAST_K * i - qy0) * VF_TILE_R +
                                  (VF_TILE_FAST_K * j - qx0);
                 vf_tile_footprint<VF_TILE_FAST_K, VF_TILE_CFA, VF_TILE_METHOD>(s, w, acc);
-                vf_tile_finish(acc, ccm, curve, contrast, (long long)i * view_w + j, out_linear,
-                               out_display, out_rgba);
+                vf_tile_finish(acc, ccm, curve, contrast, tone_tab, s_tone, (long long)i * view_w + j,
+                               out_linear, out_display, out_rgba);
             }
 #elif defined(VF_TILE_SITE_RGB)
             {
@@ -367,8 +453,8 @@ extern "C" __global__ void vf_tile_pass(
                         acc[2] += w * pb[k];
                     }
                 }
-                vf_tile_finish(acc, ccm, curve, contrast, (long long)i * view_w + j, out_linear,
-                               out_display, out_rgba);
+                vf_tile_finish(acc, ccm, curve, contrast, tone_tab, s_tone, (long long)i * view_w + j,
+                               out_linear, out_display, out_rgba);
             }
 #else
             {
@@ -471,10 +557,9 @@ extern "C" __global__ void vf_tile_pass(
             const int y0 = K * i, x0 = K * j, ny = K, nx = K;
 #else
             constexpr int K = VF_TILE_POOL_B;
-            int y0, y1, x0, x1;
-            vf_pool_range(i, height, view_h, &y0, &y1);
-            vf_pool_range(j, width, view_w, &x0, &x1);
-            const int ny = y1 - y0, nx = x1 - x0;
+            // vf_pool_range of row i and column j, from the host's tables (no divisions)
+            const int y0 = pool_y[2 * i], ny = pool_y[2 * i + 1] - y0;
+            const int x0 = pool_x[2 * j], nx = pool_x[2 * j + 1] - x0;
 #endif
             int level = 0, clip = 0;
             if (do_peak) {

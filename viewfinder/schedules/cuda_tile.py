@@ -101,6 +101,13 @@ def max_pool_block(frame_shape: tuple[int, int], view_shape: tuple[int, int]) ->
     return out
 
 
+def pool_table(src: int, dst: int) -> np.ndarray:
+    """(dst, 2) int32: ``vf_pool_range`` of every view index, [start, stop) of its sites."""
+    j = np.arange(dst, dtype=np.int64)
+    s, e = j * src // dst, (j + 1) * src // dst
+    return np.ascontiguousarray(np.stack([s, np.where(e > s, e, s + 1)], -1), dtype=np.int32)
+
+
 def pixel_multiplier(tile_v: int) -> int:
     """m with (p * m) >> 16 == p // tile_v for every pixel p < tile_v**2 of a tile (checked)."""
     m = 65536 // tile_v + 1
@@ -207,11 +214,20 @@ class TilePass:
         self.site_rgb = not self.fast_k and site_rgb_fits(frame_shape, view_shape, tile_v)
         self.pix_magic = pixel_multiplier(tile_v)
         self.tile_geo = xp.asarray(tile_table(frame_shape, view_shape, tile_v))
+        #: each view row's and column's pooling block [start, stop) (vf_pool_range), (n, 2)
+        self.pool_y = xp.asarray(pool_table(frame_shape[0], view_shape[0]))
+        self.pool_x = xp.asarray(pool_table(frame_shape[1], view_shape[1]))
         self._defines = defines
         self._kernels: dict[tuple[int, int], Any] = {}
         self.site_black = xp.zeros(4, xp.float32)
         self.site_scale = xp.zeros(4, xp.float32)
         self._site_key: tuple | None = None
+        # the tone curve as byte thresholds (vf_tone_thresholds), for the two develops that
+        # finish in tile.cu (the per-tap one calls vf_preview_pixel)
+        self.tone_table = xp.zeros(256, xp.float32) if (self.fast_k or self.site_rgb) else None
+        self._tone_bad = xp.zeros(1, xp.int32) if self.tone_table is not None else None
+        self._tone_key: tuple | None = None
+        self._tone_ok = False
 
     def kernel(self, cfa_code: int, method_code: int) -> Any:
         """The module for the frame: one per CFA code and method (the develop's demosaic with
@@ -244,6 +260,27 @@ class TilePass:
             self.site_scale[...] = self.xp.asarray(scale4)
             self._site_key = key
 
+    def commit_tone(self, curve: int, contrast: float) -> bool:
+        """Make the tone thresholds for ``(curve, contrast)`` when they change (a launch and a
+        4-byte read-back: settings changes only); whether the table may replace the curve
+        (its windows checked on the device, see ``vf_tone_thresholds``)."""
+        if self.tone_table is None:
+            return False
+        key = (int(curve), float(np.float32(contrast)))
+        if key != self._tone_key:
+            from ..kernels import get_kernel
+
+            kernel = get_kernel("tile", "vf_tone_thresholds", self._defines, xp=self.xp)
+            self._tone_bad.fill(0)
+            kernel(
+                (1, 1, 1),
+                (256, 1, 1),
+                (np.int32(key[0]), np.float32(key[1]), self.tone_table, self._tone_bad),
+            )
+            self._tone_ok = int(self._tone_bad.get()[0]) == 0
+            self._tone_key = key
+        return self._tone_ok
+
     def run(
         self,
         raw: Any,
@@ -266,6 +303,8 @@ class TilePass:
         iy, wy, ix, wx, ccm = taps
         no_peaking = (None, 0.0, (0.0, 0.0, 0.0), 0.0)
         lut, far, (t1, t2, t3), fg = peaking if peaking is not None else no_peaking
+        # the thresholds stand for the curve where no display float is asked for
+        table = outputs[1] is None and self.commit_tone(tone[0], tone[1])
         self.kernel(cfa_code, method_code)(
             self.grid,
             BLOCK,
@@ -286,12 +325,15 @@ class TilePass:
                 ccm,
                 i32(tone[0]),
                 f32(tone[1]),
+                self.tone_table if table else None,
                 i32(w),
                 i32(h),
                 i32(self.tile_v),
                 f32(self.fast_w),
                 i32(self.pix_magic),
                 self.tile_geo,
+                self.pool_y,
+                self.pool_x,
                 *outputs,
                 i32(lut is not None),
                 lut,
