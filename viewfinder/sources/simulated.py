@@ -4,8 +4,9 @@ Two IMX989-class sensors: one behind the built-in 8.7 mm f/1.9 autofocus lens (m
 ``"builtin"``), one behind a Leica M bayonet (mode ``"m"``) that takes the manual lenses of
 the catalogue. Per frame only the sensor exposure runs (numba on the CPU, one CUDA kernel on
 the GPU): the defocused scene is rendered into a cached map of photo-electron rates whenever the
-lens, aperture, focus or size changes (on CuPy the blur and compositing run on the device; the
-sharp layers are drawn once on the CPU), and gentle motion moves the read window over that map
+lens, aperture, focus or size changes (both scenes write that mosaic on the CPU in bounded
+memory, with no full-size RGB; on CuPy it is uploaded once per change and frames are exposed
+from the device copy), and gentle motion moves the read window over that map
 in even-pixel steps (which keeps the CFA). The lens's vignetting is baked into the map, so it
 sways with the view by those few pixels (invisible on a fall-off that spans the frame).
 
@@ -368,10 +369,11 @@ class SimulatedCamera(ContrastAutofocus):
             def depth_fn(window: tuple[int, int, int, int]) -> tuple[np.ndarray, None]:
                 y0, x0, y1, x1 = window
                 return np.full((y1 - y0, x1 - x0), np.nan, np.float32), None
-        elif hasattr(scene, "render_rate") and not (self.on_device and isinstance(scene, Scene)):
+        elif hasattr(scene, "render_rate"):
             # the scene writes the sensor's mosaic itself (no full-size RGB), and its depth is
-            # looked up per frame window when truth() asks (the planes on a device blur and
-            # composite there instead, below)
+            # looked up per frame window when truth() asks. On a device too: the mosaic is
+            # rendered on the CPU in bounded memory and uploaded once per change (set_rate);
+            # cached frames are exposed from the device copy
             state = Optics(lens.focal_mm, aperture, focus)
             matrix, vig = rate_factors(lens, aperture, canvas, whole, sensor, white)
             if isinstance(scene, Scene):
