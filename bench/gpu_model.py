@@ -568,7 +568,8 @@ def _hist_trips(ctx: Ctx) -> dict[str, list[float]]:
 # tiles of tile_v x tile_v pixels, ``for (tile = blockIdx.x; tile < tiles; tile += gridDim.x)``;
 # a tile's pool region P (the union of its pixels' pooling blocks) is Ph x Pw sites. Per block:
 # zero the shared bins (``for (k = tid; k < 4 * nbins; k += 256)``: a remainder + a 4x unrolled
-# loop), the tile loop, the flush of the bins (one loop). Per tile (kernels/tile.cu v3), the
+# loop), the copy of the tone thresholds (``for (k = tid; k < 256; k += nth)``, v4: one trip
+# where tone_on), the tile loop, the flush of the bins (one loop). Per tile (tile.cu v3/v4), the
 # work loops are ``for (k = tid; k < n; k += 256)`` over items (a warp issues an iteration
 # while its first lane's k < n: warp w runs ceil((n - 32 w) / 256), ``_block_loop``), each
 # kept one SASS loop by ``#pragma unroll 1``:

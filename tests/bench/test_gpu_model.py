@@ -13,16 +13,17 @@ import pytest
 
 from bench import gpu_model
 
-# The model of the kernels after the tiled pass v3 (bench/results/2026-12-02-model-after.json,
+# The model of the kernels after the tiled pass v4 (bench/results/2026-12-02-model-after.json,
 # MHC, default assists, the default schedule: vf_tile_pass + vf_view_pass, the tile pass's
 # persistent grid as on an H200). Bounds are 1.5x these: a change that doubles the traffic or
 # the instructions fails. Before the rewrite (2026-12-02-model-before.json): 1.36 GB and
 # 1.35 ms at 50 MP; the tiled pass v1 (its "tiled_v1"): 188 MB and 1.18 ms; v2 ("tiled_v2"):
-# 195.6 MB and 0.903 ms, 1080p 22.2 MB and 0.074 ms.
+# 195.6 MB and 0.903 ms, 1080p 22.2 MB and 0.074 ms; v3 ("tiled_v3"): 197.1 MB and 0.470 ms,
+# 1080p 22.4 MB and 0.056 ms.
 AFTER_DRAM_BYTES = 197.1e6  # 8192x6144 -> 2048x1536
-AFTER_ISSUE_FLOOR_MS = 0.470
+AFTER_ISSUE_FLOOR_MS = 0.464
 AFTER_1080P_DRAM_BYTES = 22.4e6  # 1920x1080 -> 1280x720
-AFTER_1080P_ISSUE_FLOOR_MS = 0.056
+AFTER_1080P_ISSUE_FLOOR_MS = 0.048
 BOUND = 1.5
 
 ROW_KEYS = {
@@ -285,3 +286,33 @@ def test_cli_writes_json(tmp_path, capsys) -> None:
     )
     assert "frame (kernels)" in capsys.readouterr().out
     assert json.loads(out.read_text())["config"]["size"] == [64, 48]
+
+
+def test_predicate_copies_of_uniform_branches_are_resolved() -> None:
+    """A pointer argument tested once before a loop and copied into a predicate register
+    inside it (PLOP3.LUT P1 = !UP0, nvcc's form), across a BSSY: the branch is known."""
+    Ins = gpu_model.Ins
+
+    def ins(off: int, op: str, operands: list[str], guard: str = "", target=None) -> Ins:
+        return Ins(off, guard, op, operands, target, ())
+
+    code = [
+        ins(0, "ULDC.64", ["UR4", "c[0x0][0x210]"]),
+        ins(1, "BSSY", ["B0"], target=".L_join"),
+        ins(2, "UISETP.NE.U32.AND", ["UP0", "UPT", "UR4", "URZ", "UPT"]),
+        ins(3, "UISETP.NE.AND.EX", ["UP0", "UPT", "UR5", "URZ", "UPT", "UP0"]),
+        ins(4, "BSYNC", ["B0"]),  # .L_join: BSSY's reconvergence point, no path from 1
+        ins(5, "IADD3", ["R0", "R0", "0x1", "RZ"]),  # .L_loop
+        ins(6, "PLOP3.LUT", ["P1", "PT", "PT", "PT", "UP0", "0x40", "0x0"]),
+        ins(7, "BRA", [], guard="@P1", target=".L_skip"),
+        ins(8, "IADD3", ["R1", "R1", "0x1", "RZ"]),
+        ins(9, "ISETP.GE.AND", ["P0", "PT", "R0", "R2", "PT"]),  # .L_skip
+        ins(10, "BRA", [], guard="@!P0", target=".L_loop"),
+        ins(11, "EXIT", []),
+    ]
+    labels = {".L_join": 4, ".L_loop": 5, ".L_skip": 9}
+    for pointer, skipped in ((1, False), (0, True)):
+        params = {0x210: (pointer, 32), 0x214: (0, 32)}
+        known = gpu_model.resolve_uniform_branches(code, labels, params)
+        assert known.get(7) is skipped, (pointer, known)
+        assert 10 not in known  # the loop's own branch stays data-dependent

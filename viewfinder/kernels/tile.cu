@@ -17,6 +17,9 @@
 //     up to 10 bits) are zeroed and flushed once per block, not once per tile; increments are
 //     aggregated per warp (__match_any_sync): a flat or clipped area costs one atomic per
 //     warp, not 32;
+//   - the tone curve's RGBA8 byte from 255 thresholds (vf_tone_thresholds, made with the
+//     device's own curve when it changes; 8 compare-and-select steps, no powf) where they
+//     hold and no display float is written; the pooling blocks' ranges from host tables;
 //   - work item k of a loop (quad, strip, view pixel) runs on thread k; the row of an item
 //     is (k * m) >> 16 with m from the host's per-tile table (exact, host-checked): no
 //     divisions, and a 10 x 10 tile's pixels fill 4 warps, not 5 part-filled ones;
@@ -146,14 +149,13 @@ __device__ __forceinline__ void vf_tile_quad_rgb(const float* s, float* pr, floa
 }
 
 // Matrix, tone and stores of view pixel p from its linear area mean: vf_view_linear's matrix
-// and vf_preview_pixel's outputs, the same expressions. With `tone_tab` (vf_tone_thresholds'
-// table, the kernel's argument; the host passes it only when no display float is written;
-// `tone` is the block's copy) each RGBA8 byte is the
-// number of thresholds <= the linear value, found in 8 compare-and-select steps: the byte
-// vf_to_u8(vf_tone(v)) gives (the table holds, for each byte k, the smallest float that
-// reaches it), without evaluating the curve's powf.
+// and vf_preview_pixel's outputs, the same expressions. With `tone_on` (the kernel's
+// argument: vf_tone_thresholds' table holds and no display float is written; `tone` is the
+// block's copy of the table) each RGBA8 byte is the number of thresholds <= the linear
+// value, found in 8 compare-and-select steps: the byte vf_to_u8(vf_tone(v)) gives (the table
+// holds, for each byte k, the smallest float that reaches it), without the curve's powf.
 __device__ __forceinline__ void vf_tile_finish(const float* acc, const float* ccm, int curve,
-                                               float contrast, const float* tone_tab,
+                                               float contrast, int tone_on,
                                                const float* tone, long long p,
                                                float* out_linear, float* out_display,
                                                unsigned char* out_rgba) {
@@ -162,7 +164,7 @@ __device__ __forceinline__ void vf_tile_finish(const float* acc, const float* cc
         lin[c] = ccm[3 * c] * acc[0] + ccm[3 * c + 1] * acc[1] + ccm[3 * c + 2] * acc[2];
     }
     unsigned char* o = out_rgba + 4 * p;
-    if (tone_tab) {  // a kernel argument: uniform
+    if (tone_on) {  // a kernel argument: uniform
         for (int c = 0; c < 3; ++c) {
             int b = 0;  // 4 x the largest k found so far with tone[k] <= lin[c], in bytes
 #pragma unroll
@@ -254,7 +256,7 @@ extern "C" __global__ void VF_TILE_BOUNDS vf_tile_pass(
     const int* __restrict__ iy, const float* __restrict__ wy, int ty_taps,
     const int* __restrict__ ix, const float* __restrict__ wx, int tx_taps,
     const float* __restrict__ ccm, int curve, float contrast, const float* __restrict__ tone_tab,
-    int view_w, int view_h, int tile_v,
+    int tone_on, int view_w, int view_h, int tile_v,
     float wk, int pix_magic, const int* __restrict__ tile_geo, const int* __restrict__ pool_y,
     const int* __restrict__ pool_x,
     float* __restrict__ out_linear, float* __restrict__ out_display,
@@ -287,9 +289,9 @@ extern "C" __global__ void VF_TILE_BOUNDS vf_tile_pass(
         for (int k = tid; k < 4 * VF_HIST_BINS; k += nth) s_bins[k] = 0;
     }
 #endif
-    // the tone thresholds, once a block (the tile loop's first barrier orders them); the
-    // host passes them only where no display float is written (that needs the curve's value)
-    if (tone_tab) {
+    // the tone thresholds, once a block (the tile loop's first barrier orders them); the host
+    // sets tone_on only where no display float is written (that needs the curve's value)
+    if (tone_on) {
 #pragma unroll 1
         for (int k = tid; k < 256; k += nth) s_tone[k] = tone_tab[k];
     }
@@ -432,8 +434,8 @@ extern "C" __global__ void VF_TILE_BOUNDS vf_tile_pass(
                 const float* s = s_n + (VF_TILE_FAST_K * i - qy0) * VF_TILE_R +
                                  (VF_TILE_FAST_K * j - qx0);
                 vf_tile_footprint<VF_TILE_FAST_K, VF_TILE_CFA, VF_TILE_METHOD>(s, w, acc);
-                vf_tile_finish(acc, ccm, curve, contrast, tone_tab, s_tone, (long long)i * view_w + j,
-                               out_linear, out_display, out_rgba);
+                vf_tile_finish(acc, ccm, curve, contrast, tone_on, s_tone,
+                               (long long)i * view_w + j, out_linear, out_display, out_rgba);
             }
 #elif defined(VF_TILE_SITE_RGB)
             {
@@ -453,8 +455,8 @@ extern "C" __global__ void VF_TILE_BOUNDS vf_tile_pass(
                         acc[2] += w * pb[k];
                     }
                 }
-                vf_tile_finish(acc, ccm, curve, contrast, tone_tab, s_tone, (long long)i * view_w + j,
-                               out_linear, out_display, out_rgba);
+                vf_tile_finish(acc, ccm, curve, contrast, tone_on, s_tone,
+                               (long long)i * view_w + j, out_linear, out_display, out_rgba);
             }
 #else
             {

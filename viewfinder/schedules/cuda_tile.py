@@ -16,7 +16,10 @@ The develop has three variants (kernels/tile.cu): at integer scales of 2 and 4
 (:func:`integer_scale`) the footprint unrolled with the CFA code and method compile-time
 constants; at other scales whose tiles' tap sites fit the shared planes
 (:func:`site_rgb_fits`) each site demosaiced once; else the demosaic per tap. The first two
-compile one module per CFA code and method (:meth:`TilePass.kernel`).
+compile one module per CFA code and method (:meth:`TilePass.kernel`). Those two take the
+tone curve's RGBA8 bytes from a threshold table made on the device when the curve changes
+(:meth:`TilePass.commit_tone`), and pooling blocks of at most 2 sites a side their ranges
+from host tables (:func:`pool_table`).
 """
 
 from __future__ import annotations
@@ -303,8 +306,9 @@ class TilePass:
         iy, wy, ix, wx, ccm = taps
         no_peaking = (None, 0.0, (0.0, 0.0, 0.0), 0.0)
         lut, far, (t1, t2, t3), fg = peaking if peaking is not None else no_peaking
-        # the thresholds stand for the curve where no display float is asked for
-        table = outputs[1] is None and self.commit_tone(tone[0], tone[1])
+        # the thresholds stand for the curve where they hold and no display float is asked
+        # for (the table is passed either way: the launch's buffers do not change with it)
+        table = self.commit_tone(tone[0], tone[1])
         self.kernel(cfa_code, method_code)(
             self.grid,
             BLOCK,
@@ -325,7 +329,8 @@ class TilePass:
                 ccm,
                 i32(tone[0]),
                 f32(tone[1]),
-                self.tone_table if table else None,
+                self.tone_table,
+                i32(table and outputs[1] is None),
                 i32(w),
                 i32(h),
                 i32(self.tile_v),
