@@ -197,3 +197,42 @@ def test_empty_m_mount_is_a_uniform_grey_without_depth():
     truth = cam.truth()
     assert np.isnan(truth["depth_m"]).all() and np.isnan(truth["coc_px"]).all()
     assert truth["depth_m"].shape == (480, 640)
+
+
+def test_procedural_fill_equals_the_content_function_times_coverage():
+    # the chart board and the colour checker are drawn straight into a premultiplied RGBA
+    # grid (no meshgrid, one pass): bit for bit what the content function and the coverage
+    # pass give, rim pixels included
+    scene = sc.Scene(0)
+    canvas = canvas_of(2048, 1536)
+    for name in ("charts", "color_checker"):
+        plane = scene.plane(name)
+        box = canvas.box_px(plane)
+        m_per_px = canvas.pixel_mm / canvas.focal_mm * plane.depth_m
+        y0, x0 = int(box[1]) - 3, int(box[0]) - 3
+        y1, x1 = int(box[3]) + 4, int(box[2]) + 4
+        got = sc._render_box(plane, box, m_per_px, y0, x0, y1, x1)
+        xs = (np.arange(x0, x1, dtype=np.float32) + 0.5 - (box[0] + box[2]) / 2) * m_per_px
+        ys = (np.arange(y0, y1, dtype=np.float32) + 0.5 - (box[1] + box[3]) / 2) * m_per_px
+        rgb = plane.content(*np.meshgrid(xs, ys), m_per_px)
+        ax = np.clip(np.minimum(np.arange(x0, x1) + 1 - box[0], box[2] - np.arange(x0, x1)), 0, 1)
+        ay = np.clip(np.minimum(np.arange(y0, y1) + 1 - box[1], box[3] - np.arange(y0, y1)), 0, 1)
+        a = ay.astype(np.float32)[:, None] * ax.astype(np.float32)[None, :]
+        np.testing.assert_array_equal(got[:, :, 3], a)
+        np.testing.assert_array_equal(got[:, :, :3], rgb * a[:, :, None])
+        assert 0 < a.mean() < 1 and a.max() == 1
+
+
+def test_separable_psf_runs_as_two_passes_with_the_same_result():
+    rng = np.random.default_rng(3)
+    grid = rng.random((120, 160, 4), dtype=np.float32)
+    # a blur circle within a pixel: the Airy core's Gaussian alone, one row times one column
+    for diameter, airy in ((0.0, 6.7), (0.8, 1.2)):
+        assert sg._separable(diameter, airy) is not None
+        ref = sg.cv2.filter2D(grid, -1, optics.blur_kernel(diameter, airy), borderType=0)
+        got = sg.blur(grid, diameter, airy, np.empty_like(grid))
+        np.testing.assert_allclose(got, ref, atol=2e-6)
+    # a disc is not separable: the full 2-D kernel
+    assert sg._separable(6.0, 1.2) is None
+    ref = sg.cv2.filter2D(grid, -1, optics.blur_kernel(6.0, 1.2), borderType=0)
+    np.testing.assert_array_equal(sg.blur(grid, 6.0, 1.2, np.empty_like(grid)), ref)

@@ -6,8 +6,8 @@ offset and the ``Frame`` with its metadata. Also measured: the cost of a change 
 the blurred layers), one contrast-autofocus sweep, and, as peers in the same process, NumPy's
 own noise generators at the same size (what a straightforward per-frame implementation pays).
 On a CUDA device: 8192x6144 frames on the device (CUDA events and wall clock with a sync),
-with ``host=True`` (device -> pinned host copy), and an aperture change (blur and composite on
-the device).
+with ``host=True`` (device -> pinned host copy), and an aperture change (the mosaic rendered
+on the CPU, scene_grid, and uploaded once).
 
     python -m bench.bench_sim [--quick] [--gpu-only] [--gpu-sizes 8192x6144,...] [--repeat N]
     python -m bench.bench_sim --full-size planes|motorcycle
@@ -15,7 +15,10 @@ the device).
 ``--full-size SCENE``: the 8192x6144 M camera (Summilux-M 35 at f/1.4) on the CPU, in a fresh
 process each: the first frame (scene render, exposure) in seconds and the process's peak
 memory, then a focus change, an aperture change and a cached frame; JSON
-``<date>-cpu2-sim-<scene>.json``.
+``<date>-cpu2-sim-<scene>.json``. The planes also get their worst changes
+(:data:`WORST_CASES`): focused on the charts (1 m) or the colour checker (2 m) at f/8 and
+f/1.4, the sharp plane drawn at full size; each timed the first time (no grid kept: drawn,
+blurred, composited) and again with its grids kept (blurred and composited).
 
 With several ``--gpu-sizes`` the JSON's ``gpu`` holds the last size and ``gpu_sizes`` them all.
 """
@@ -30,10 +33,12 @@ import numba
 import numpy as np
 
 from viewfinder.backend import cupy_module
-from viewfinder.bench.harness import gpu_measure, measure, parse_sizes, write_results
+from viewfinder.bench.harness import _summary, gpu_measure, measure, parse_sizes, write_results
 from viewfinder.sources.simulated import SimulatedCamera
 
 CPU_SIZES = [(1920, 1080), (2048, 1536), (4096, 3072)]
+#: (focus m, f-number) of the planes' costliest changes: a chart plane sharp, at full size.
+WORST_CASES = ((1.0, 8.0), (2.0, 8.0), (1.0, 1.4), (2.0, 1.4))
 
 
 def fps(stats: dict[str, float]) -> float:
@@ -96,7 +101,7 @@ def gpu_frames(repeat: int, size: tuple[int, int] = (8192, 6144)) -> dict[str, o
         if not host:
             apertures = iter([2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0, 1.4] * 4)
 
-            def change(c=cam, stops=apertures) -> None:  # blur and composite on the device
+            def change(c=cam, stops=apertures) -> None:  # render on the host, upload once
                 c.set_aperture(next(stops))
                 c.read()
 
@@ -154,7 +159,42 @@ def full_size(scene: str, repeat: int = 5) -> dict[str, object]:
         "cached_read": measure(cam.read, repeat=repeat * 4, warmup=2),
         "peak_rss_after_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if scene == "planes":
+        out["worst_changes"] = worst_changes(cam, max(3, repeat // 2))
+        out["peak_rss_after_worst_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cam.close()
+    return out
+
+
+def worst_changes(cam: SimulatedCamera, repeat: int) -> list[dict[str, object]]:
+    """Each of :data:`WORST_CASES` rendered ``repeat`` times the first time (the scene's
+    grids dropped first) and again (grids kept), each with its read()."""
+    import time
+
+    scene = cam.scene
+    out = []
+    for focus, stop in WORST_CASES:
+        first, again = [], []
+        for _ in range(repeat):
+            cam.set_aperture(stop)
+            cam.set_focus(focus)
+            for kept, samples in ((False, first), (True, again)):
+                cam._caches.clear()  # render this state again
+                if not kept:
+                    with scene._lock:
+                        scene._grids.clear()
+                        scene._grid_bytes = 0
+                t0 = time.perf_counter()
+                cam.read()
+                samples.append((time.perf_counter() - t0) * 1e3)
+        out.append(
+            {
+                "focus_m": focus,
+                "f_number": stop,
+                "first_time": _summary(first),
+                "grids_kept": _summary(again),
+            }
+        )
     return out
 
 
@@ -183,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['aperture_change_and_read']['median_ms']:.0f} ms, cached frame "
             f"{r['cached_read']['median_ms']:.1f} ms"
         )
+        for w in r.get("worst_changes", []):
+            print(
+                f"  focus {w['focus_m']:g} m at f/{w['f_number']:g}: first time "
+                f"{w['first_time']['median_ms']:.0f} ms (p90 {w['first_time']['p90_ms']:.0f}), "
+                f"grids kept {w['grids_kept']['median_ms']:.0f} ms"
+            )
         print(f"wrote {write_results('sim-' + args.full_size, payload)}")
         return 0
     gpu_sizes = parse_sizes(args.gpu_sizes)

@@ -21,7 +21,9 @@ module ``scene_grid``): each plane is drawn and blurred on a grid as coarse as i
 photograph allows, and one Numba pass composites the grids at the sensor's size, adds what is
 finer than a grid (rectangle edges, surface grain) and writes the sensor's mosaic, with no
 full-size RGB: a 50 MP frame in seconds and well under 1.5 GB, a focus change in about one.
-:func:`render` stays the reference (and serves windows: autofocus, and the device renderer).
+:func:`render` stays the reference (and serves windows: autofocus; its ``device=`` blur is
+kept for scene objects without ``render_rate``). On a CuPy camera the planes take the grid road
+too: the mosaic is rendered on the CPU and uploaded once per change.
 
 Modules: ``scene_content`` (the charts, colour checker, photos and surface grain the planes
 show), ``scene_compositing`` ("over" compositing and the padding of layers for their blur),
@@ -288,16 +290,21 @@ def _render_box(
                 _detail_tile(), md, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
             )
             out[:, :, :3] *= (1.0 + DETAIL_AMPLITUDE * grain)[:, :, None]
-    else:
+    # coverage of each pixel by the rectangle, anti-aliased on the rim
+    ax = np.clip(np.minimum(np.arange(x0, x1) + 1 - bx0, bx1 - np.arange(x0, x1)), 0, 1)
+    ay = np.clip(np.minimum(np.arange(y0, y1) + 1 - by0, by1 - np.arange(y0, y1)), 0, 1)
+    ax, ay = ax.astype(np.float32), ay.astype(np.float32)
+    if plane.texture is None:
         # procedural content, sampled at pixel centres in plane metres
         xs = (np.arange(x0, x1, dtype=np.float32) + 0.5 - (bx0 + bx1) / 2) * m_per_px
         ys = (np.arange(y0, y1, dtype=np.float32) + 0.5 - (by0 + by1) / 2) * m_per_px
+        fill = getattr(plane.content, "fill", None)
+        if fill is not None:  # drawn, covered and premultiplied in one pass (no meshgrid)
+            fill(xs, ys, float(m_per_px), ay, ax, out)
+            return out
         xg, yg = np.meshgrid(xs, ys)
         out[:, :, :3] = plane.content(xg, yg, m_per_px)
-    # coverage of each pixel by the rectangle, anti-aliased on the rim; premultiply
-    ax = np.clip(np.minimum(np.arange(x0, x1) + 1 - bx0, bx1 - np.arange(x0, x1)), 0, 1)
-    ay = np.clip(np.minimum(np.arange(y0, y1) + 1 - by0, by1 - np.arange(y0, y1)), 0, 1)
-    _coverage(out, ay.astype(np.float32), ax.astype(np.float32))
+    _coverage(out, ay, ax)  # premultiply
     return out
 
 

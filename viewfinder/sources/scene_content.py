@@ -109,27 +109,44 @@ def _chart_board(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
     return np.repeat(out[..., None], 3, axis=-1)
 
 
+@numba.njit(inline="always", fastmath=True)
+def _chart_value(xi, yi, px):  # pragma: no cover - numba
+    """The chart board's reflectance at (``xi``, ``yi``) m (float64)."""
+    spokes, radius = 36, 0.05
+    if xi < 0:  # the star, centred 0.06 m left of the board's centre
+        sx = xi + 0.06
+        r = math.hypot(sx, yi)
+        if r > radius:
+            return 0.5
+        if r * 2 * math.pi / (2 * spokes) < 2 * px:
+            return 0.05 + 0.85 * 0.5  # unresolvable centre
+        s = math.sin(spokes * math.atan2(yi, sx))
+        return 0.05 + 0.85 * min(max(0.5 + s * r / (spokes * px), 0.0), 1.0)
+    # the slanted edge, 0.06 m right of it, 0.2 to 0.8
+    a = math.radians(5.0)
+    d = ((xi - 0.06) * math.cos(a) - yi * math.sin(a)) / px
+    return 0.2 + 0.6 * min(max(0.5 + d, 0.0), 1.0)
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _chart_board_kernel(x, y, px, out):  # pragma: no cover - numba
-    spokes, radius = 36, 0.05
-    a = math.radians(5.0)
-    ca, sa = math.cos(a), math.sin(a)
     for i in numba.prange(x.size):
-        xi, yi = np.float64(x[i]), np.float64(y[i])
-        if xi < 0:  # the star, centred 0.06 m left of the board's centre
-            sx = xi + 0.06
-            r = math.hypot(sx, yi)
-            if r > radius:
-                v = 0.5
-            elif r * 2 * math.pi / (2 * spokes) < 2 * px:
-                v = 0.05 + 0.85 * 0.5  # unresolvable centre
-            else:
-                s = math.sin(spokes * math.atan2(yi, sx))
-                v = 0.05 + 0.85 * min(max(0.5 + s * r / (spokes * px), 0.0), 1.0)
-        else:  # the slanted edge, 0.06 m right of it, 0.2 to 0.8
-            d = ((xi - 0.06) * ca - yi * sa) / px
-            v = 0.2 + 0.6 * min(max(0.5 + d, 0.0), 1.0)
-        out[i] = v
+        out[i] = _chart_value(np.float64(x[i]), np.float64(y[i]), px)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _chart_board_fill(xs, ys, px, ay, ax, out):  # pragma: no cover - numba
+    """Premultiplied RGBA of the board on a pixel grid: sample (``xs[j]``, ``ys[i]``) m,
+    coverage ``ay[i] * ax[j]``, into ``out`` (h, w, 4) float32 (one pass, no meshgrid)."""
+    for i in numba.prange(ys.size):
+        yi = np.float64(ys[i])
+        for j in range(xs.size):
+            a = ay[i] * ax[j]
+            v = np.float32(_chart_value(np.float64(xs[j]), yi, px)) * a
+            out[i, j, 0] = v
+            out[i, j, 1] = v
+            out[i, j, 2] = v
+            out[i, j, 3] = a
 
 
 def _color_checker(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
@@ -145,17 +162,48 @@ def _color_checker(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
     return out
 
 
-@numba.njit(parallel=True, cache=True)
-def _color_checker_kernel(x, y, table, out):  # pragma: no cover - numba
+@numba.njit(inline="always")
+def _checker_patch(xi, yi):  # pragma: no cover - numba
+    """Row-major index of the colour checker's patch at (``xi``, ``yi``) m, -1 on the frame."""
     pitch, patch = 0.045, 0.040
     lo, hi = (pitch - patch) / 2, (pitch + patch) / 2
+    fx = xi + 3 * pitch
+    fy = yi + 2 * pitch
+    col = math.floor(fx / pitch)
+    row = math.floor(fy / pitch)
+    fx -= col * pitch
+    fy -= row * pitch
+    if 0 <= col < 6 and 0 <= row < 4 and lo <= fx < hi and lo <= fy < hi:
+        return row * 6 + col
+    return -1
+
+
+@numba.njit(parallel=True, cache=True)
+def _color_checker_kernel(x, y, table, out):  # pragma: no cover - numba
     for i in numba.prange(x.size):
-        fx = np.float64(x[i]) + 3 * pitch
-        fy = np.float64(y[i]) + 2 * pitch
-        col = math.floor(fx / pitch)
-        row = math.floor(fy / pitch)
-        fx -= col * pitch
-        fy -= row * pitch
-        on = 0 <= col < 6 and 0 <= row < 4 and lo <= fx < hi and lo <= fy < hi
+        k = _checker_patch(np.float64(x[i]), np.float64(y[i]))
         for c in range(3):
-            out[i, c] = table[row * 6 + col, c] if on else np.float32(0.01)
+            out[i, c] = table[k, c] if k >= 0 else np.float32(0.01)
+
+
+@numba.njit(parallel=True, cache=True)
+def _color_checker_fill(xs, ys, px, ay, ax, out):  # pragma: no cover - numba
+    """Premultiplied RGBA of the colour checker on a pixel grid (see
+    :func:`_chart_board_fill`)."""
+    table = COLOR_CHECKER_LINEAR
+    for i in numba.prange(ys.size):
+        yi = np.float64(ys[i])
+        for j in range(xs.size):
+            a = ay[i] * ax[j]
+            k = _checker_patch(np.float64(xs[j]), yi)
+            for c in range(3):
+                out[i, j, c] = (table[k, c] if k >= 0 else np.float32(0.01)) * a
+            out[i, j, 3] = a
+
+
+#: Procedural content drawn straight into a premultiplied RGBA grid:
+#: ``fill(xs, ys, px, ay, ax, out)`` with the samples' plane coordinates (m) per column and
+#: row, the rectangle's coverage per row and column, and ``out`` (h, w, 4) float32.
+#: ``scene._render_box`` uses it; it equals the content function followed by the coverage.
+_chart_board.fill = _chart_board_fill  # type: ignore[attr-defined]
+_color_checker.fill = _color_checker_fill  # type: ignore[attr-defined]

@@ -6,8 +6,10 @@ pass over the sensor, as the motorcycle scene does (:mod:`viewfinder.sources.sce
 
 - Each plane gets a grid of ``g`` x ``g`` sensor pixels per cell (``g`` a whole number) holding
   its premultiplied RGBA, drawn directly at the grid's size (texture area-averaged where it is
-  finer than a cell, procedural content supersampled 2 x 2 or 4 x 4, exact coverage of the
-  rectangle) and blurred on the grid by the PSF scaled by ``1 / g``.
+  finer than a cell, procedural content supersampled 2 x 2 or 4 x 4 and drawn in one Numba
+  pass where it has one, exact coverage of the rectangle) and blurred on the grid by the PSF
+  scaled by ``1 / g`` (two 1-D passes where the PSF is separable: a blur circle within a
+  pixel, the Airy core alone, as for a sharp chart at f/8).
 - Charts and colour checker ("premultiplied" mode): ``g = blur // 8``, the downscaling that
   :func:`viewfinder.optics.defocus_blur` already applies to blurs of 16 px and more; the pass
   upsamples colour and alpha. With ``g = 1`` this is the full-resolution renderer's maths.
@@ -21,8 +23,9 @@ pass over the sensor, as the motorcycle scene does (:mod:`viewfinder.sources.sce
 - The pass (:func:`_planes_pass`) composites the planes near to far ("under", stopping where
   the nearer ones are opaque), upsamples each grid bilinearly (cell centres aligned with the
   blocks of pixels they cover, as the device renderer's block means are), and writes the
-  sensor's RGGB mosaic of photo-electron rates (crosstalk and exposure applied to the grids,
-  vignetting as a row times a column factor), or linear RGB for a window render.
+  sensor's RGGB mosaic of photo-electron rates (crosstalk and exposure applied to each
+  blended grid row, vignetting as a row times a column factor), or linear RGB for a window
+  render.
 
 No full-size RGB or RGBA array exists at any time: memory is the output, the grids (a plane
 drawn at ``g = 1`` covers its rectangle only) and the sharp grids kept for reuse
@@ -138,6 +141,32 @@ def blurred_grain(coc: float, airy: float, dsx: float) -> np.ndarray:
     padded = np.pad(tile, half, mode="wrap")
     out = cv2.filter2D(padded, -1, k, borderType=cv2.BORDER_CONSTANT)
     return np.ascontiguousarray(out[half : half + _TILE_SIDE, half : half + _TILE_SIDE])
+
+
+def blur(grid: np.ndarray, diameter: float, airy: float, dst: np.ndarray) -> np.ndarray:
+    """``grid`` (h, w, C) float32 convolved with :func:`viewfinder.optics.blur_kernel`
+    (``diameter``, ``airy``; zero outside) into ``dst``. A PSF of one row times one column
+    (a blur circle within a pixel: the Airy core's Gaussian alone) runs as two 1-D passes:
+    an 11 x 11 kernel over a sharp 50 MP frame's chart board costs 4x less."""
+    sep = _separable(diameter, airy)
+    if sep is not None:
+        return cv2.sepFilter2D(grid, -1, sep[0], sep[1], dst=dst, borderType=cv2.BORDER_CONSTANT)
+    psf = _psf(diameter, airy)
+    return cv2.filter2D(grid, -1, psf, dst=dst, borderType=cv2.BORDER_CONSTANT)
+
+
+@functools.lru_cache(maxsize=64)
+def _separable(diameter: float, airy: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """(kernel x, kernel y) of :func:`_psf` when it is their outer product (to float32
+    precision), else None."""
+    k = _psf(diameter, airy).astype(np.float64)
+    kx, ky = k.sum(axis=0), k.sum(axis=1)  # a rank-1 kernel is ky kx^T, each summing to 1
+    if np.abs(np.outer(ky, kx) - k).max() > 1e-7 * k.max():
+        return None
+    kx, ky = kx.astype(np.float32), ky.astype(np.float32)
+    kx.setflags(write=False)
+    ky.setflags(write=False)
+    return kx, ky
 
 
 @functools.lru_cache(maxsize=64)
@@ -298,8 +327,6 @@ def render_planes(
                 tiles.append(tile.ravel())
                 t_off += _TILE_SIDE * _TILE_SIDE
     buf = np.empty(max(off, 1), np.float32)
-    m4 = np.eye(4, dtype=np.float32)
-    m4[:3, :3] = m
     index = {id(s["plane"]): i for i, s in enumerate(specs)}
     planes = scene.planes
     for k, plane in enumerate(planes):  # far to near, as render() reports them
@@ -315,11 +342,10 @@ def render_planes(
         o = int(pi[i, _OFF])
         # blurred straight into the pass's buffer (no full-size temporary for a g = 1 plane)
         dst = buf[o : o + sizes[i]].reshape(gh, gw, 4)
-        src = grid
-        if not (s["coc"] / g < 0.5 and s["airy"] / g < 1.0):
-            psf = _psf(s["coc"] / g, s["airy"] / g)
-            src = cv2.filter2D(grid, -1, psf, dst=dst, borderType=cv2.BORDER_CONSTANT)
-        cv2.transform(src, m4, dst=dst)
+        if s["coc"] / g < 0.5 and s["airy"] / g < 1.0:
+            np.copyto(dst, grid)
+        else:
+            blur(grid, s["coc"] / g, s["airy"] / g, dst)
         del grid
     edge_buf = np.concatenate(edges) if edges else np.zeros(1, np.float32)
     tile_buf = np.concatenate(tiles) if tiles else np.zeros(1, np.float32)
@@ -329,7 +355,7 @@ def render_planes(
         vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
     out = np.empty((h, w, 1 if mosaic else 3), np.float32)
     row_len = int(max((pi[:n, _GW] * pi[:n, _CH]).max(initial=0), 1))
-    _planes_pass(y0, x0, pi[:n], pf[:n], buf, edge_buf, tile_buf, row_len, vy, vx, mosaic, out)
+    _planes_pass(y0, x0, pi[:n], pf[:n], m, buf, edge_buf, tile_buf, row_len, vy, vx, mosaic, out)
     return out[:, :, 0] if mosaic else out
 
 
@@ -364,19 +390,23 @@ def _cell(xc, inv_g, j0, gw):  # pragma: no cover - numba
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _planes_pass(
-    y0, x0, pi, pf, buf, edges, tiles, row_len, vy, vx, mosaic, out
+    y0, x0, pi, pf, m, buf, edges, tiles, row_len, vy, vx, mosaic, out
 ):  # pragma: no cover - numba
-    """Composite the planes' grids (near to far) into ``out``: see :func:`render_planes`."""
+    """Composite the planes' grids (near to far) into ``out``: see :func:`render_planes`.
+    ``m`` (3, 3) turns a grid's linear RGB into the output's channels."""
     h, w = out.shape[0], out.shape[1]
     n = pi.shape[0]
     side = _TILE_SIDE
     one = np.float32(1.0)
     tiny = np.float32(1e-12)
+    m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
+    m10, m11, m12 = m[1, 0], m[1, 1], m[1, 2]
+    m20, m21, m22 = m[2, 0], m[2, 1], m[2, 2]
     for yy in numba.prange(h):
         yc = y0 + yy
         sy = yc & 1
         trans = np.ones(w, np.float32)
-        acc = np.zeros((3, w), np.float32)
+        acc = np.zeros((1 if mosaic else 3, w), np.float32)
         row = np.empty(row_len, np.float32)
         for p in range(n):  # near to far: "under"
             if yc < pi[p, _Y0] or yc >= pi[p, _Y1]:
@@ -389,17 +419,26 @@ def _planes_pass(
             b1 = off + r1 * gw * ch
             gy = one - fy
             xs, xe = pi[p, _X0] - x0, pi[p, _X1] - x0
-            # the two grid rows blended once per output row: each pixel then blends two cells
+            edge = pi[p, _MODE] == 1
+            # the two grid rows blended once per output row (each pixel then blends two
+            # cells), the edge mode's colour per cell (premultiplied / alpha: the edges bring
+            # alpha), and the output's channels (m)
             lo = _cell(pi[p, _X0], inv_g, jx0, gw)[0] * ch
             hi = _cell(pi[p, _X1] - 1, inv_g, jx0, gw)[1] * ch + ch
-            for q in range(lo, hi):
-                row[q] = gy * buf[b0 + q] + fy * buf[b1 + q]
-            edge = pi[p, _MODE] == 1
-            if edge:  # the colour of each cell (premultiplied / alpha): the edges bring alpha
-                for q in range(lo, hi, 4):
-                    inv = one / max(row[q + 3], tiny)
-                    for c in range(3):
-                        row[q + c] *= inv
+            for q in range(lo, hi, 4):
+                cr = gy * buf[b0 + q] + fy * buf[b1 + q]
+                cg = gy * buf[b0 + q + 1] + fy * buf[b1 + q + 1]
+                cb = gy * buf[b0 + q + 2] + fy * buf[b1 + q + 2]
+                ca = gy * buf[b0 + q + 3] + fy * buf[b1 + q + 3]
+                if edge:
+                    inv = one / max(ca, tiny)
+                    cr *= inv
+                    cg *= inv
+                    cb *= inv
+                row[q] = m00 * cr + m01 * cg + m02 * cb
+                row[q + 1] = m10 * cr + m11 * cg + m12 * cb
+                row[q + 2] = m20 * cr + m21 * cg + m22 * cb
+                row[q + 3] = ca
             ey = edges[pi[p, _EY] + yc - pi[p, _Y0]] if edge else one
             ex0 = pi[p, _EX] - pi[p, _X0] + x0
             grain = pi[p, _GRAIN] == 1
@@ -421,7 +460,7 @@ def _planes_pass(
                 c0, c1, fx = _cell(x0 + xx, inv_g, jx0, gw)
                 q0, q1 = c0 * ch, c1 * ch
                 gx = one - fx
-                if edge:  # the grid's colour (premultiplied / alpha), the edges' alpha
+                if edge:  # the grid's colour, the edges' alpha
                     alpha = ey * edges[ex0 + xx]
                     scale = t * alpha
                     if grain:
