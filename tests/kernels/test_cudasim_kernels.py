@@ -178,7 +178,8 @@ def check_tone_thresholds() -> None:
 def check_tile_tones() -> None:
     """The tiled pass (tone thresholds where they hold, the curve else) against the per-stage
     one, bit for bit, for every tone of TONES at 1.5:1, 4:1 and 1:1, and with float views
-    (the curve: the display floats need its value)."""
+    (the curve: the display floats need its value); the default assists (the module
+    without the RAW zebra's clip flags)."""
     for (shape, view, cfa, method, bits), floats in (
         (TILE_CASES[1], False),
         (TILE_CASES[3], False),
@@ -196,6 +197,14 @@ def check_tile_tones() -> None:
             case = f"{shape} -> {view} {tone} {contrast} floats={floats}"
             assert a.path == "cuda-tiled" and b.path == "cuda-fused", case
             np.testing.assert_array_equal(a.image.get(), b.image.get(), case)
+            np.testing.assert_array_equal(a.view.get(), b.view.get(), case)
+            # the default assists: RAW zebra off (the module without its clip flags)
+            assert not s.zebra.raw and a.assists is not None, case
+            for name in ("peaking", "zebra"):
+                got, want = getattr(a.assists, name), getattr(b.assists, name)
+                assert (got is None) == (want is None), f"{case} {name}"
+                if got is not None:
+                    np.testing.assert_array_equal(got.get(), want.get(), f"{case} {name}")
             if floats:
                 np.testing.assert_array_equal(a.display.get(), b.display.get(), case)
 

@@ -55,6 +55,11 @@
 #ifndef VF_TILE_BY
 #define VF_TILE_BY 16
 #endif
+// RAW zebra compiled in (the host builds one module without it, for when it is off: its
+// per-site clip flag is not even predicated work then)
+#ifndef VF_TILE_RAW
+#define VF_TILE_RAW 1
+#endif
 #define VF_TILE_HALO 4
 #define VF_TILE_R (VF_TILE_MAX + 2 * VF_TILE_HALO + 2)  // rounded out to even bounds
 #define VF_TILE_L (VF_TILE_MAX + 8)  // P +- 3, and a column for the pairs' odd widths
@@ -336,7 +341,7 @@ extern "C" __global__ void VF_TILE_BOUNDS vf_tile_pass(
                           0.0f, 1.0f);
             if (do_peak) s_t[ly * VF_TILE_R + lx] = lut[(int)v < nlut ? (int)v : nlut - 1];
             const bool own = y >= py0 && y < py1 && x >= px0 && x < px1;
-            if (own && do_raw) s_clip[(y - py0) * VF_TILE_MAX + (x - px0)] = fv >= white;
+            if (VF_TILE_RAW && own && do_raw) s_clip[(y - py0) * VF_TILE_MAX + (x - px0)] = fv >= white;
             const int top = VF_HIST_BINS - 1;
             return own ? vf_site4i(k, c0, c1, c2, c3) * VF_HIST_BINS + ((int)v < top ? (int)v : top)
                        : -1;
@@ -593,7 +598,7 @@ extern "C" __global__ void VF_TILE_BOUNDS vf_tile_pass(
                     }
                 }
             }
-            if (do_raw) {
+            if (VF_TILE_RAW && do_raw) {
                 const unsigned char* cl = s_clip + (y0 - py0) * VF_TILE_MAX + (x0 - px0);
 #pragma unroll
                 for (int a = 0; a < K; ++a) {
@@ -629,7 +634,7 @@ extern "C" __global__ void VF_TILE_BOUNDS vf_tile_pass(
                             level = vf_maxi(level, (v > fmaxf(t1, f)) + (v > fmaxf(t2, 2.0f * f)) +
                                                        (v > fmaxf(t3, 4.0f * f)));
                         }
-                        if (do_raw) clip |= s_clip[(y - py0) * VF_TILE_MAX + (x - px0)];
+                        if (VF_TILE_RAW && do_raw) clip |= s_clip[(y - py0) * VF_TILE_MAX + (x - px0)];
                     }
                 }
                 pooled[(size_t)i * (unsigned)view_w + j] =

@@ -221,7 +221,7 @@ class TilePass:
         self.pool_y = xp.asarray(pool_table(frame_shape[0], view_shape[0]))
         self.pool_x = xp.asarray(pool_table(frame_shape[1], view_shape[1]))
         self._defines = defines
-        self._kernels: dict[tuple[int, int], Any] = {}
+        self._kernels: dict[tuple[int, int, bool], Any] = {}
         self.site_black = xp.zeros(4, xp.float32)
         self.site_scale = xp.zeros(4, xp.float32)
         self._site_key: tuple | None = None
@@ -232,17 +232,18 @@ class TilePass:
         self._tone_key: tuple | None = None
         self._tone_ok = False
 
-    def kernel(self, cfa_code: int, method_code: int) -> Any:
+    def kernel(self, cfa_code: int, method_code: int, raw_zebra: bool = True) -> Any:
         """The module for the frame: one per CFA code and method (the develop's demosaic with
         both as constants) at an integer scale (the footprint unrolled) or where the
-        demosaiced sites fit the shared planes, else one for all."""
+        demosaiced sites fit the shared planes, else one for all; each with and without the
+        RAW zebra's clip flags (VF_TILE_RAW)."""
         from ..kernels import get_kernel
 
         per_cfa = bool(self.fast_k or self.site_rgb)
-        key = (cfa_code, method_code) if per_cfa else (0, 0)
+        key = ((cfa_code, method_code) if per_cfa else (0, 0)) + (bool(raw_zebra),)
         kernel = self._kernels.get(key)
         if kernel is None:
-            defines = dict(self._defines)
+            defines = dict(self._defines, VF_TILE_RAW=int(bool(raw_zebra)))
             if per_cfa:
                 defines.update(VF_TILE_CFA=cfa_code, VF_TILE_METHOD=method_code)
             if self.fast_k:
@@ -309,7 +310,7 @@ class TilePass:
         # the thresholds stand for the curve where they hold and no display float is asked
         # for (the table is passed either way: the launch's buffers do not change with it)
         table = self.commit_tone(tone[0], tone[1])
-        self.kernel(cfa_code, method_code)(
+        self.kernel(cfa_code, method_code, raw_white is not None)(
             self.grid,
             BLOCK,
             (
