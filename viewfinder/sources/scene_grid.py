@@ -8,8 +8,8 @@ pass over the sensor, as the motorcycle scene does (:mod:`viewfinder.sources.sce
   its premultiplied RGBA, drawn directly at the grid's size (texture area-averaged where it is
   finer than a cell, procedural content supersampled 2 x 2 or 4 x 4 and drawn in one Numba
   pass where it has one, exact coverage of the rectangle) and blurred on the grid by the PSF
-  scaled by ``1 / g`` (two 1-D passes where the PSF is separable: a blur circle within a
-  pixel, the Airy core alone, as for a sharp chart at f/8).
+  scaled by ``1 / g`` (pairs of 1-D passes where the PSF is the sum of up to three outer
+  products: the Airy core alone, or a small disc under it, as for a chart sharp at f/8).
 - Charts and colour checker ("premultiplied" mode): ``g = blur // 8``, the downscaling that
   :func:`viewfinder.optics.defocus_blur` already applies to blurs of 16 px and more; the pass
   upsamples colour and alpha. With ``g = 1`` this is the full-resolution renderer's maths.
@@ -145,28 +145,63 @@ def blurred_grain(coc: float, airy: float, dsx: float) -> np.ndarray:
 
 def blur(grid: np.ndarray, diameter: float, airy: float, dst: np.ndarray) -> np.ndarray:
     """``grid`` (h, w, C) float32 convolved with :func:`viewfinder.optics.blur_kernel`
-    (``diameter``, ``airy``; zero outside) into ``dst``. A PSF of one row times one column
-    (a blur circle within a pixel: the Airy core's Gaussian alone) runs as two 1-D passes:
-    an 11 x 11 kernel over a sharp 50 MP frame's chart board costs 4x less."""
-    sep = _separable(diameter, airy)
-    if sep is not None:
-        return cv2.sepFilter2D(grid, -1, sep[0], sep[1], dst=dst, borderType=cv2.BORDER_CONSTANT)
-    psf = _psf(diameter, airy)
-    return cv2.filter2D(grid, -1, psf, dst=dst, borderType=cv2.BORDER_CONSTANT)
+    (``diameter``, ``airy``; zero outside) into ``dst``.
+
+    A PSF that is a sum of a few outer products of a row and a column (to 1e-6 of its sum;
+    :func:`_separable`) runs as that many pairs of 1-D passes, in strips of rows: a blur
+    circle within a pixel (the Airy core's Gaussian alone) is one, a small disc under the
+    Airy core at f/8 two to four. Over a sharp 50 MP frame's chart board that is 2-4x less
+    than the 2-D kernel (OpenCV's DFT from 13 x 13)."""
+    terms = _separable(diameter, airy)
+    if terms is None:
+        psf = _psf(diameter, airy)
+        return cv2.filter2D(grid, -1, psf, dst=dst, borderType=cv2.BORDER_CONSTANT)
+    if len(terms) == 1:
+        kx, ky = terms[0]
+        return cv2.sepFilter2D(grid, -1, kx, ky, dst=dst, borderType=cv2.BORDER_CONSTANT)
+    h = grid.shape[0]
+    half = terms[0][1].size // 2
+    step = 256
+    for r0 in range(0, h, step):
+        r1 = min(r0 + step, h)
+        s0, s1 = max(r0 - half, 0), min(r1 + half, h)
+        src = grid[s0:s1]
+        out = dst[r0:r1]
+        for i, (kx, ky) in enumerate(terms):
+            part = cv2.sepFilter2D(src, -1, kx, ky, borderType=cv2.BORDER_CONSTANT)
+            part = part.reshape(src.shape)[r0 - s0 : r0 - s0 + (r1 - r0)]
+            if i == 0:
+                out[...] = part
+            else:
+                out += part
+    return dst
+
+
+#: At most this many 1-D pairs stand for a 2-D PSF (more cost as much as the 2-D kernel).
+MAX_SEPARABLE_TERMS = 3
 
 
 @functools.lru_cache(maxsize=64)
-def _separable(diameter: float, airy: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """(kernel x, kernel y) of :func:`_psf` when it is their outer product (to float32
-    precision), else None."""
+def _separable(diameter: float, airy: float) -> tuple[tuple[np.ndarray, np.ndarray], ...] | None:
+    """((kernel x, kernel y), ...) whose outer products sum to :func:`_psf` within 1e-6 of
+    its sum (absolute, summed over the kernel), float32; None when that takes more than
+    :data:`MAX_SEPARABLE_TERMS` pairs, or the kernel is small enough to run as is."""
     k = _psf(diameter, airy).astype(np.float64)
-    kx, ky = k.sum(axis=0), k.sum(axis=1)  # a rank-1 kernel is ky kx^T, each summing to 1
-    if np.abs(np.outer(ky, kx) - k).max() > 1e-7 * k.max():
-        return None
-    kx, ky = kx.astype(np.float32), ky.astype(np.float32)
-    kx.setflags(write=False)
-    ky.setflags(write=False)
-    return kx, ky
+    u, sv, vt = np.linalg.svd(k)
+    for r in range(1, MAX_SEPARABLE_TERMS + 1):
+        if r > 1 and k.shape[0] < 13:  # OpenCV's direct 2-D kernel is cheap below 13 x 13
+            return None
+        approx = (u[:, :r] * sv[:r]) @ vt[:r]
+        if np.abs(approx - k).sum() <= 1e-6:
+            terms = []
+            for i in range(r):
+                kx = (vt[i] * sv[i]).astype(np.float32)
+                ky = u[:, i].astype(np.float32)
+                kx.setflags(write=False)
+                ky.setflags(write=False)
+                terms.append((kx, ky))
+            return tuple(terms)
+    return None
 
 
 @functools.lru_cache(maxsize=64)
