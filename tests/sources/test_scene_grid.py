@@ -244,3 +244,71 @@ def test_separable_psf_runs_as_two_passes_with_the_same_result():
     assert sg._separable(6.0, 1.2) is None
     ref = sg.cv2.filter2D(grid, -1, optics.blur_kernel(6.0, 1.2), borderType=0)
     np.testing.assert_array_equal(sg.blur(grid, 6.0, 1.2, np.empty_like(grid)), ref)
+
+
+def patches(h: int, w: int, n: int, seed: int) -> np.ndarray:
+    """(h, w, 4) float32: ``n`` uniform rectangles over zeros (some on the grid's border,
+    some larger than it), an anti-aliased rim row and column as a plane's coverage gives."""
+    rng = np.random.default_rng(seed)
+    grid = np.zeros((h, w, 4), np.float32)
+    for _ in range(n):
+        y0, x0 = rng.integers(-h // 4, h), rng.integers(-w // 4, w)
+        y1, x1 = y0 + rng.integers(1, h + 2), x0 + rng.integers(1, w + 2)
+        grid[max(y0, 0) : y1, max(x0, 0) : x1] = rng.random(4, dtype=np.float32)
+    grid[rng.integers(h)] *= np.float32(0.3)
+    grid[:, rng.integers(w)] *= np.float32(0.7)
+    return grid
+
+
+#: (diameter, airy) in grid cells: a point, 1 px, the Airy core alone (one pair of 1-D
+#: passes), a small disc under it (three pairs), sharp-edged discs of 6, 8.8 and 13 px
+PIECEWISE_PSFS = [
+    (0.0, 0.0),
+    (1.0, 0.0),
+    (0.0, 6.7),
+    (4.4, 6.7),
+    (6.0, 1.2),
+    (8.84, 3.35),
+    (13.0, 0.0),
+]
+
+
+@pytest.mark.parametrize("diameter, airy", PIECEWISE_PSFS)
+@pytest.mark.parametrize("shape", [(1, 1), (5, 41), (37, 53), (61, 19), (130, 171)], ids=str)
+def test_piecewise_constant_blur_equals_the_2d_filter(shape, diameter, airy):
+    # only what lies near a change is blurred in 2-D; the rest from the line spreads: the
+    # same as OpenCV's 2-D filter (zero outside) to float rounding, on grids of odd sizes
+    for seed, n in ((0, 3), (1, 8)):
+        grid = patches(*shape, n, seed)
+        ref = sg.cv2.filter2D(grid, -1, optics.blur_kernel(diameter, airy), borderType=0)
+        got = sg.blur(grid, diameter, airy, np.full_like(grid, np.nan))
+        assert np.abs(got - ref).max() <= 1e-5 * max(float(np.abs(ref).max()), 1e-30)
+
+
+def test_piecewise_blur_takes_the_pieces_where_the_grid_is_flat(monkeypatch):
+    # a 13 px disc over the sharp colour checker of a 4096 px wide frame: the 2-D kernel
+    # runs on boxes around the corners of its patches only, the result the 2-D filter's
+    scene, canvas = sc.Scene(0), canvas_of(4096, 3072)
+    lens = sc.Optics(35.0, 2.8, 2.2)
+    window = (0, 0, canvas.height, canvas.width)
+    spec = next(
+        s for s in sg.plane_specs(scene, canvas, lens, window) if s["plane"].name == "color_checker"
+    )
+    assert spec["g"] == 1 and spec["coc"] > 6
+    grid = sg.sharp_grid(scene, canvas, spec)
+    seen = []
+    full = sg.blur_full
+    monkeypatch.setattr(sg, "blur_full", lambda g, *a: seen.append(g.size) or full(g, *a))
+    # and a small disc under f/8's Airy core (three pairs of 1-D passes)
+    for diameter, airy in ((spec["coc"], spec["airy"]), (4.4, 6.7)):
+        seen.clear()
+        got = sg.blur(grid, diameter, airy, np.full_like(grid, np.nan))
+        assert seen and sum(seen) < 0.25 * grid.size
+        ref = sg.cv2.filter2D(grid, -1, sg._psf(diameter, airy), borderType=0)
+        assert np.abs(got - ref).max() <= 1e-5 * float(ref.max())
+    # a photo-like grid (every row and column different) goes whole to the 2-D filter
+    seen.clear()
+    rng = np.random.default_rng(5)
+    noise = rng.random((64, 96, 4), dtype=np.float32)
+    sg.blur(noise, 8.84, 3.35, np.empty_like(noise))
+    assert seen == [noise.size]

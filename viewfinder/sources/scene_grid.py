@@ -147,6 +147,158 @@ def blur(grid: np.ndarray, diameter: float, airy: float, dst: np.ndarray) -> np.
     """``grid`` (h, w, C) float32 convolved with :func:`viewfinder.optics.blur_kernel`
     (``diameter``, ``airy``; zero outside) into ``dst``.
 
+    Where the grid is piecewise constant (the colour checker's patches, the charts' flat
+    parts) only what lies within the PSF's reach of a change is blurred in 2-D: a run of
+    identical rows farther than the PSF's radius from any other row is the 1-D blur of one
+    row by the PSF's column sums (its line spread), copied; within the bands of rows near a
+    change, a run of identical columns likewise by the row sums; the rest (boxes around the
+    corners and the non-constant content) by :func:`blur_full`. Exact up to float rounding:
+    a sharp colour checker at 50 MP blurs by a 4-13 px disc in tens of milliseconds instead
+    of OpenCV's 0.4 s DFT."""
+    k = _psf(diameter, airy)
+    half = k.shape[0] // 2
+    h, w = grid.shape[:2]
+    if half < PIECEWISE_MIN_HALF or grid.ndim != 3 or not grid.flags.c_contiguous:
+        return blur_full(grid, diameter, airy, dst)
+    terms = _separable(diameter, airy)
+    if terms is not None and len(terms) == 1:  # two 1-D passes: cheaper than finding changes
+        return blur_full(grid, diameter, airy, dst)
+    rough_rows = _rough(_row_changes(grid), half, h)
+    if terms is not None and rough_rows.mean() > PIECEWISE_MAX_SEPARABLE:
+        return blur_full(grid, diameter, airy, dst)  # not worth looking for columns
+    rows = _runs(rough_rows)
+    kx, ky = _line_kernels(diameter, airy)
+    # the plan: per run of rows, its runs of columns (those near a change blurred in 2-D)
+    plan, area = [], 0
+    for a, b, is_rough in rows:
+        cols = []
+        if is_rough:
+            sa, sb = max(a - half, 0), min(b + half, h)
+            cols = _runs(_rough(_col_changes(grid, sa, sb), half, w))
+            area += (b - a) * sum(c1 - c0 for c0, c1, c_rough in cols if c_rough)
+        # where most of it is near a change (a photo, a Siemens star), the whole grid's blur
+        # is cheaper than its pieces (the more so for pairs of 1-D passes)
+        if area > (PIECEWISE_MAX_SEPARABLE if terms else PIECEWISE_MAX_2D) * h * w:
+            return blur_full(grid, diameter, airy, dst)
+        plan.append((a, b, is_rough, cols))
+    for a, b, is_rough, cols in plan:
+        if not is_rough:  # identical rows, far from any change: one row's 1-D blur
+            row = cv2.filter2D(grid[a : a + 1], -1, kx, borderType=cv2.BORDER_CONSTANT)
+            dst[a:b] = row.reshape(1, w, -1)
+            continue
+        for c0, c1, c_rough in cols:
+            if not c_rough:  # identical columns: one column's 1-D blur
+                col = _padded(grid, a - half, b + half, c0, c0 + 1)
+                col = cv2.filter2D(col, -1, ky, borderType=cv2.BORDER_CONSTANT)
+                dst[a:b, c0:c1] = col[half : half + b - a].reshape(b - a, 1, -1)
+                continue
+            box = _padded(grid, a - half, b + half, c0 - half, c1 + half)
+            out = blur_full(box, diameter, airy, np.empty_like(box))
+            dst[a:b, c0:c1] = out[half : half + b - a, half : half + c1 - c0]
+    return dst
+
+
+#: PSFs of a smaller radius (cells) go straight to :func:`blur_full` (cheap anyway).
+PIECEWISE_MIN_HALF = 3
+#: :func:`blur` blurs the whole grid when more than this fraction of it is near a change
+#: (pairs of 1-D passes; OpenCV's 2-D kernel or DFT).
+PIECEWISE_MAX_SEPARABLE, PIECEWISE_MAX_2D = 0.3, 0.8
+
+
+@functools.lru_cache(maxsize=64)
+def _line_kernels(diameter: float, airy: float) -> tuple[np.ndarray, np.ndarray]:
+    """The PSF's column sums as a (1, k) kernel and its row sums as a (k, 1) one, float32."""
+    k = _psf(diameter, airy).astype(np.float64)
+    kx = k.sum(axis=0).astype(np.float32).reshape(1, -1)
+    ky = k.sum(axis=1).astype(np.float32).reshape(-1, 1)
+    kx.setflags(write=False)
+    ky.setflags(write=False)
+    return kx, ky
+
+
+def _rough(changes: np.ndarray, half: int, n: int) -> np.ndarray:
+    """(n,) bool: rows (or columns) with a change (``changes[i]``: i differs from i - 1,
+    zero outside; n + 1 entries) within ``half`` of them, i.e. at i - half + 1 .. i + half."""
+    cs = np.concatenate(([0], np.cumsum(changes, dtype=np.int64)))
+    i = np.arange(n)
+    hi = np.minimum(i + half, n) + 1
+    lo = np.clip(i - half + 1, 0, n + 1)
+    return cs[hi] - cs[lo] > 0
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int, bool]]:
+    """Runs of equal values of a bool array: [(start, stop, value), ...]."""
+    if not mask.size:
+        return []
+    cuts = np.flatnonzero(mask[1:] != mask[:-1]) + 1
+    starts = np.concatenate(([0], cuts))
+    stops = np.concatenate((cuts, [mask.size]))
+    return [(int(a), int(b), bool(mask[a])) for a, b in zip(starts, stops, strict=True)]
+
+
+def _padded(grid: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """``grid[r0:r1, c0:c1]`` with zeros where it reaches outside, contiguous."""
+    h, w = grid.shape[:2]
+    out = np.zeros((r1 - r0, c1 - c0, *grid.shape[2:]), grid.dtype)
+    ya, yb, xa, xb = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
+    out[ya - r0 : yb - r0, xa - c0 : xb - c0] = grid[ya:yb, xa:xb]
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _row_changes(grid):  # pragma: no cover - numba
+    """(h + 1,) uint8: row i differs from row i - 1 (rows -1 and h are zero)."""
+    h, w, c = grid.shape
+    out = np.zeros(h + 1, np.uint8)
+    for i in numba.prange(h + 1):
+        for x in range(w):
+            differ = False
+            for k in range(c):
+                a = grid[i, x, k] if i < h else np.float32(0.0)
+                b = grid[i - 1, x, k] if i > 0 else np.float32(0.0)
+                if a != b:
+                    differ = True
+                    break
+            if differ:
+                out[i] = 1
+                break
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _col_changes(grid, r0, r1):  # pragma: no cover - numba
+    """(w + 1,) uint8: column j of rows ``r0:r1`` differs from column j - 1 (columns -1 and
+    w are zero). Row by row in chunks (contiguous reads), the chunks' answers or-ed."""
+    h, w, c = grid.shape
+    n = max(min(16, r1 - r0), 1)
+    part = np.zeros((n, w + 1), np.uint8)
+    zero = np.float32(0.0)
+    for t in numba.prange(n):
+        seen = part[t]
+        for i in range(r0 + (r1 - r0) * t // n, r0 + (r1 - r0) * (t + 1) // n):
+            for k in range(c):
+                if grid[i, 0, k] != zero:
+                    seen[0] = 1
+                if grid[i, w - 1, k] != zero:
+                    seen[w] = 1
+            for j in range(1, w):
+                if seen[j]:
+                    continue
+                for k in range(c):
+                    if grid[i, j, k] != grid[i, j - 1, k]:
+                        seen[j] = 1
+                        break
+    out = np.zeros(w + 1, np.uint8)
+    for t in range(n):
+        for j in range(w + 1):
+            out[j] |= part[t, j]
+    return out
+
+
+def blur_full(grid: np.ndarray, diameter: float, airy: float, dst: np.ndarray) -> np.ndarray:
+    """``grid`` (h, w, C) float32 convolved with :func:`viewfinder.optics.blur_kernel`
+    (``diameter``, ``airy``; zero outside) into ``dst``, all of it.
+
     A PSF that is a sum of a few outer products of a row and a column (to 1e-6 of its sum;
     :func:`_separable`) runs as that many pairs of 1-D passes, in strips of rows: a blur
     circle within a pixel (the Airy core's Gaussian alone) is one, a small disc under the
