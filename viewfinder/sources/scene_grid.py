@@ -9,7 +9,8 @@ pass over the sensor, as the motorcycle scene does (:mod:`viewfinder.sources.sce
   finer than a cell, procedural content supersampled 2 x 2 or 4 x 4 and drawn in one Numba
   pass where it has one, exact coverage of the rectangle) and blurred on the grid by the PSF
   scaled by ``1 / g`` (pairs of 1-D passes where the PSF is the sum of up to three outer
-  products: the Airy core alone, or a small disc under it, as for a chart sharp at f/8).
+  products: the Airy core alone, or a small disc under it, as for a chart sharp at f/8; a
+  piecewise-constant grid, as the colour checker's, in 2-D only near its changes).
 - Charts and colour checker ("premultiplied" mode): ``g = blur // 8``, the downscaling that
   :func:`viewfinder.optics.defocus_blur` already applies to blurs of 16 px and more; the pass
   upsamples colour and alpha. With ``g = 1`` this is the full-resolution renderer's maths.
