@@ -312,3 +312,108 @@ def test_piecewise_blur_takes_the_pieces_where_the_grid_is_flat(monkeypatch):
     noise = rng.random((64, 96, 4), dtype=np.float32)
     sg.blur(noise, 8.84, 3.35, np.empty_like(noise))
     assert seen == [noise.size]
+
+
+def _pass_reference(y0, x0, pi, pf, m, buf, edges, tiles, vy, vx, mosaic, h, w):
+    """The pass's maths pixel by pixel: every plane over its whole reach, taps per pixel."""
+    f32, one = np.float32, np.float32(1.0)
+    acc = np.zeros((h, w, 1 if mosaic else 3), np.float32)
+    cell = sg._cell.py_func
+    for yy in range(h):
+        yc = y0 + yy
+        trans = np.ones(w, np.float32)
+        for p in range(pi.shape[0]):
+            if not pi[p, sg._Y0] <= yc < pi[p, sg._Y1]:
+                continue
+            inv_g = 1.0 / pf[p, sg._G]
+            gh, gw, off = pi[p, sg._GH], pi[p, sg._GW], pi[p, sg._OFF]
+            grid = buf[off : off + gh * gw * 4].reshape(gh, gw, 4)
+            r0, r1, fy = cell(yc, inv_g, pi[p, sg._JY0], gh)
+            rows = (one - fy) * grid[r0] + fy * grid[r1]
+            edge = pi[p, sg._MODE] == sg.EDGE
+            if edge:
+                rows[:, :3] /= np.maximum(rows[:, 3:], f32(1e-12))
+            rows[:, :3] = rows[:, :3] @ m.T
+            for xx in range(pi[p, sg._X0] - x0, pi[p, sg._X1] - x0):
+                t = trans[xx]
+                if t < sg.OPAQUE:
+                    continue
+                c0, c1, fx = cell(x0 + xx, inv_g, pi[p, sg._JX0], gw)
+                colour = (one - fx) * rows[c0] + fx * rows[c1]
+                if edge:
+                    alpha = edges[pi[p, sg._EY] + yc - pi[p, sg._Y0]]
+                    alpha *= edges[pi[p, sg._EX] + x0 + xx - pi[p, sg._X0]]
+                    scale = t * alpha
+                    if pi[p, sg._GRAIN]:
+                        u = (x0 + xx - pf[p, sg._GU0]) / pf[p, sg._DSX]
+                        v = (yc - pf[p, sg._GV0]) / pf[p, sg._DSX]
+                        tile = tiles[pi[p, sg._TILE] :][: 128 * 128].reshape(128, 128)
+                        ju, jv = int(np.floor(u)), int(np.floor(v))
+                        fu, fv = f32(u - ju), f32(v - jv)
+                        t2 = tile[np.ix_([jv % 128, (jv + 1) % 128], [ju % 128, (ju + 1) % 128])]
+                        top = (one - fu) * t2[0, 0] + fu * t2[0, 1]
+                        bot = (one - fu) * t2[1, 0] + fu * t2[1, 1]
+                        scale *= one + f32(pf[p, sg._AMP]) * ((one - fv) * top + fv * bot)
+                else:
+                    alpha, scale = colour[3], t
+                if mosaic:
+                    c = (yc & 1) + ((x0 + xx) & 1)
+                    acc[yy, xx, 0] += scale * colour[c]
+                else:
+                    acc[yy, xx] += scale * colour[:3]
+                trans[xx] = t * (one - alpha)
+    return acc * (vy[:, None, None] * vx[None, :, None])
+
+
+@pytest.mark.parametrize("mosaic", [True, False])
+def test_planes_pass_skips_what_nearer_opaque_planes_hide(mosaic):
+    """A plane wholly hidden along a row by an opaque nearer one is skipped there, one partly
+    hidden composited between its first and last visible pixel: the same as every pixel."""
+    rng = np.random.default_rng(3)
+    y0, x0 = (2, 4) if mosaic else (3, 5)
+    h, w = 48, 64
+    # near to far: an opaque card (rows 12-32, from the window's left edge to column 44), a
+    # photo with edges and grain behind it (columns 12-34: hidden in the card's rows), a
+    # translucent backdrop everywhere (from the card's right edge in its rows)
+    specs = [  # mode, g, (y0, y1, x0, x1) on the canvas, grid cells (jy0, jx0, gh, gw)
+        (sg.PREMULTIPLIED, 1, (12, 33, 0, 45), (12, 0, 21, 45)),
+        (sg.EDGE, 4, (0, 60, 12, 35), (-1, 2, 17, 8)),
+        (sg.PREMULTIPLIED, 8, (0, 60, 0, 80), (-1, -1, 10, 13)),
+    ]
+    pi = np.zeros((3, sg._NI), np.int64)
+    pf = np.zeros((3, sg._NF), np.float64)
+    grids, edges, off = [], [], 0
+    for p, (mode, g, (ry0, ry1, rx0, rx1), (jy0, jx0, gh, gw)) in enumerate(specs):
+        ry0, ry1, rx0, rx1 = max(ry0, y0), min(ry1, y0 + h), max(rx0, x0), min(rx1, x0 + w)
+        grid = rng.uniform(0.1, 1.0, (gh, gw, 4)).astype(np.float32)
+        if p == 0:
+            grid[..., 3] = 1.0  # opaque
+        elif p == 2:
+            grid[..., 3] *= 0.6
+            grid[..., :3] *= grid[..., 3:]
+        ints = (mode, off, gh, gw, 4, jy0, jx0)
+        pi[p, [sg._MODE, sg._OFF, sg._GH, sg._GW, sg._CH, sg._JY0, sg._JX0]] = ints
+        pi[p, [sg._Y0, sg._Y1, sg._X0, sg._X1]] = (ry0, ry1, rx0, rx1)
+        pf[p, sg._G] = g
+        grids.append(grid.ravel())
+        off += grid.size
+        if mode == sg.EDGE:
+            ey = np.clip(rng.uniform(-0.2, 1.5, ry1 - ry0), 0, 1).astype(np.float32)
+            ex = np.clip(rng.uniform(-0.2, 1.5, rx1 - rx0), 0, 1).astype(np.float32)
+            pi[p, [sg._EY, sg._EX, sg._GRAIN, sg._TILE]] = (0, ey.size, 1, 0)
+            pf[p, [sg._DSX, sg._GU0, sg._GV0, sg._AMP]] = (1.7, -3.2, 5.9, 0.3)
+            edges = [ey, ex]
+    buf = np.concatenate(grids)
+    edge_buf = np.concatenate(edges)
+    tiles = rng.normal(0, 1, 128 * 128).astype(np.float32)
+    m = rng.uniform(0.0, 2.0, (3, 3)).astype(np.float32)
+    vy = rng.uniform(0.5, 1.0, h).astype(np.float32)
+    vx = rng.uniform(0.5, 1.0, w).astype(np.float32)
+    out = np.full((h, w, 1 if mosaic else 3), np.nan, np.float32)
+    row_len = int((pi[:, sg._GW] * 4).max())
+    sg._planes_pass(y0, x0, pi, pf, m, buf, edge_buf, tiles, row_len, vy, vx, mosaic, out)
+    ref = _pass_reference(y0, x0, pi, pf, m, buf, edge_buf, tiles, vy, vx, mosaic, h, w)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    # the photo is hidden along the card's rows: only the card there
+    card = out[12 - y0 : 33 - y0, 12 - x0 : 35 - x0]
+    assert np.all(card > 0) and np.array_equal(ref > 0, out > 0)

@@ -577,104 +577,154 @@ def _cell(xc, inv_g, j0, gw):  # pragma: no cover - numba
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
+def _column_taps(x0, w, pi, pf):  # pragma: no cover - numba
+    """Per plane and window column (within the plane's reach): the bilinear taps' offsets
+    into a grid row (``q0``, ``q1``: cell times channels) and weight of the second (``fx``),
+    and the grain tile's columns (``u0``, ``u1``) and weight (``fu``). They hold for every
+    row: :func:`_planes_pass` looks them up instead of computing them per pixel."""
+    n = pi.shape[0]
+    side = _TILE_SIDE
+    q0 = np.zeros((n, w), np.int32)
+    q1 = np.zeros((n, w), np.int32)
+    fx = np.zeros((n, w), np.float32)
+    u0 = np.zeros((n, w), np.int32)
+    u1 = np.zeros((n, w), np.int32)
+    fu = np.zeros((n, w), np.float32)
+    for p in numba.prange(n):
+        inv_g = 1.0 / pf[p, _G]
+        gw, ch, jx0 = pi[p, _GW], pi[p, _CH], pi[p, _JX0]
+        grain = pi[p, _GRAIN] == 1
+        inv_dsx = 1.0 / pf[p, _DSX] if grain else 0.0
+        gu0 = pf[p, _GU0]
+        for xx in range(pi[p, _X0] - x0, pi[p, _X1] - x0):
+            c0, c1, f = _cell(x0 + xx, inv_g, jx0, gw)
+            q0[p, xx], q1[p, xx], fx[p, xx] = c0 * ch, c1 * ch, f
+            if grain:
+                u = (x0 + xx - gu0) * inv_dsx
+                j = math.floor(u)
+                fu[p, xx] = np.float32(u - j)
+                u0[p, xx] = j & (side - 1)
+                u1[p, xx] = (j + 1) & (side - 1)
+    return q0, q1, fx, u0, u1, fu
+
+
+#: Rows per band of :func:`_planes_pass` (the bands interleaved over the threads).
+PASS_BAND = 8
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
 def _planes_pass(
     y0, x0, pi, pf, m, buf, edges, tiles, row_len, vy, vx, mosaic, out
 ):  # pragma: no cover - numba
     """Composite the planes' grids (near to far) into ``out``: see :func:`render_planes`.
-    ``m`` (3, 3) turns a grid's linear RGB into the output's channels."""
+    ``m`` (3, 3) turns a grid's linear RGB into the output's channels.
+
+    Bands of :data:`PASS_BAND` rows in parallel (even bands, then odd: the threads' shares
+    alike), the column taps from :func:`_column_taps`; within a row a plane is composited
+    only between the first and the last pixel the nearer planes leave visible (none: the
+    plane is skipped, its grid rows not blended)."""
     h, w = out.shape[0], out.shape[1]
     n = pi.shape[0]
-    side = _TILE_SIDE
     one = np.float32(1.0)
     tiny = np.float32(1e-12)
     m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
     m10, m11, m12 = m[1, 0], m[1, 1], m[1, 2]
     m20, m21, m22 = m[2, 0], m[2, 1], m[2, 2]
-    for yy in numba.prange(h):
-        yc = y0 + yy
-        sy = yc & 1
-        trans = np.ones(w, np.float32)
-        acc = np.zeros((1 if mosaic else 3, w), np.float32)
+    tq0, tq1, tfx, tu0, tu1, tfu = _column_taps(x0, w, pi, pf)
+    side = _TILE_SIDE
+    nb = -(-h // PASS_BAND)
+    half = (nb + 1) // 2
+    for k in numba.prange(nb):
+        band = 2 * k if k < half else 2 * (k - half) + 1
+        trans = np.empty(w, np.float32)
+        acc = np.empty((1 if mosaic else 3, w), np.float32)
         row = np.empty(row_len, np.float32)
-        for p in range(n):  # near to far: "under"
-            if yc < pi[p, _Y0] or yc >= pi[p, _Y1]:
-                continue
-            inv_g = 1.0 / pf[p, _G]
-            gh, gw, ch, off = pi[p, _GH], pi[p, _GW], pi[p, _CH], pi[p, _OFF]
-            jx0 = pi[p, _JX0]
-            r0, r1, fy = _cell(yc, inv_g, pi[p, _JY0], gh)
-            b0 = off + r0 * gw * ch
-            b1 = off + r1 * gw * ch
-            gy = one - fy
-            xs, xe = pi[p, _X0] - x0, pi[p, _X1] - x0
-            edge = pi[p, _MODE] == 1
-            # the two grid rows blended once per output row (each pixel then blends two
-            # cells), the edge mode's colour per cell (premultiplied / alpha: the edges bring
-            # alpha), and the output's channels (m)
-            lo = _cell(pi[p, _X0], inv_g, jx0, gw)[0] * ch
-            hi = _cell(pi[p, _X1] - 1, inv_g, jx0, gw)[1] * ch + ch
-            for q in range(lo, hi, 4):
-                cr = gy * buf[b0 + q] + fy * buf[b1 + q]
-                cg = gy * buf[b0 + q + 1] + fy * buf[b1 + q + 1]
-                cb = gy * buf[b0 + q + 2] + fy * buf[b1 + q + 2]
-                ca = gy * buf[b0 + q + 3] + fy * buf[b1 + q + 3]
-                if edge:
-                    inv = one / max(ca, tiny)
-                    cr *= inv
-                    cg *= inv
-                    cb *= inv
-                row[q] = m00 * cr + m01 * cg + m02 * cb
-                row[q + 1] = m10 * cr + m11 * cg + m12 * cb
-                row[q + 2] = m20 * cr + m21 * cg + m22 * cb
-                row[q + 3] = ca
-            ey = edges[pi[p, _EY] + yc - pi[p, _Y0]] if edge else one
-            ex0 = pi[p, _EX] - pi[p, _X0] + x0
-            grain = pi[p, _GRAIN] == 1
-            amp = np.float32(pf[p, _AMP])
-            inv_dsx = 1.0 / pf[p, _DSX] if grain else 0.0
-            gu0 = pf[p, _GU0]
-            tb0 = tb1 = 0
-            fv = np.float32(0.0)
-            if grain:
-                v = (yc - pf[p, _GV0]) * inv_dsx
-                j = math.floor(v)
-                fv = np.float32(v - j)
-                tb0 = pi[p, _TILE] + (j & (side - 1)) * side
-                tb1 = pi[p, _TILE] + ((j + 1) & (side - 1)) * side
-            for xx in range(xs, xe):
-                t = trans[xx]
-                if t < OPAQUE:
+        for yy in range(band * PASS_BAND, min((band + 1) * PASS_BAND, h)):
+            yc = y0 + yy
+            sy = yc & 1
+            trans[:] = one
+            acc[:] = np.float32(0.0)
+            for p in range(n):  # near to far: "under"
+                if yc < pi[p, _Y0] or yc >= pi[p, _Y1]:
                     continue
-                c0, c1, fx = _cell(x0 + xx, inv_g, jx0, gw)
-                q0, q1 = c0 * ch, c1 * ch
-                gx = one - fx
-                if edge:  # the grid's colour, the edges' alpha
-                    alpha = ey * edges[ex0 + xx]
-                    scale = t * alpha
-                    if grain:
-                        u = (x0 + xx - gu0) * inv_dsx
-                        j = math.floor(u)
-                        fu = np.float32(u - j)
-                        u0 = j & (side - 1)
-                        u1 = (j + 1) & (side - 1)
-                        top = (one - fu) * tiles[tb0 + u0] + fu * tiles[tb0 + u1]
-                        bot = (one - fu) * tiles[tb1 + u0] + fu * tiles[tb1 + u1]
-                        scale *= one + amp * ((one - fv) * top + fv * bot)
-                else:
-                    alpha = gx * row[q0 + 3] + fx * row[q1 + 3]
-                    scale = t
+                xs, xe = pi[p, _X0] - x0, pi[p, _X1] - x0
+                # only what the nearer planes leave visible
+                while xs < xe and trans[xs] < OPAQUE:
+                    xs += 1
+                while xe > xs and trans[xe - 1] < OPAQUE:
+                    xe -= 1
+                if xs == xe:
+                    continue
+                inv_g = 1.0 / pf[p, _G]
+                gh, gw, off = pi[p, _GH], pi[p, _GW], pi[p, _OFF]
+                r0, r1, fy = _cell(yc, inv_g, pi[p, _JY0], gh)
+                b0 = off + r0 * gw * pi[p, _CH]
+                b1 = off + r1 * gw * pi[p, _CH]
+                gy = one - fy
+                edge = pi[p, _MODE] == 1
+                # the two grid rows blended once per output row (each pixel then blends two
+                # cells), the edge mode's colour per cell (premultiplied / alpha: the edges
+                # bring alpha), and the output's channels (m; in the mosaic only this row's)
+                lo, hi = tq0[p, xs], tq1[p, xe - 1] + 4
+                for q in range(lo, hi, 4):
+                    cr = gy * buf[b0 + q] + fy * buf[b1 + q]
+                    cg = gy * buf[b0 + q + 1] + fy * buf[b1 + q + 1]
+                    cb = gy * buf[b0 + q + 2] + fy * buf[b1 + q + 2]
+                    ca = gy * buf[b0 + q + 3] + fy * buf[b1 + q + 3]
+                    if edge:
+                        inv = one / max(ca, tiny)
+                        cr *= inv
+                        cg *= inv
+                        cb *= inv
+                    if not mosaic or sy == 0:
+                        row[q] = m00 * cr + m01 * cg + m02 * cb
+                    row[q + 1] = m10 * cr + m11 * cg + m12 * cb
+                    if not mosaic or sy == 1:
+                        row[q + 2] = m20 * cr + m21 * cg + m22 * cb
+                    row[q + 3] = ca
+                ey = edges[pi[p, _EY] + yc - pi[p, _Y0]] if edge else one
+                ex0 = pi[p, _EX] - pi[p, _X0] + x0
+                grain = pi[p, _GRAIN] == 1
+                amp = np.float32(pf[p, _AMP])
+                tb0 = tb1 = 0
+                fv = np.float32(0.0)
+                if grain:
+                    v = (yc - pf[p, _GV0]) * (1.0 / pf[p, _DSX])
+                    j = math.floor(v)
+                    fv = np.float32(v - j)
+                    tb0 = pi[p, _TILE] + (j & (side - 1)) * side
+                    tb1 = pi[p, _TILE] + ((j + 1) & (side - 1)) * side
+                gv = one - fv
+                q0s, q1s, fxs = tq0[p], tq1[p], tfx[p]
+                for xx in range(xs, xe):
+                    t = trans[xx]
+                    if t < OPAQUE:
+                        continue
+                    q0, q1, fx = q0s[xx], q1s[xx], fxs[xx]
+                    gx = one - fx
+                    if edge:  # the grid's colour, the edges' alpha
+                        alpha = ey * edges[ex0 + xx]
+                        scale = t * alpha
+                        if grain:
+                            u0, u1, fu = tu0[p, xx], tu1[p, xx], tfu[p, xx]
+                            top = (one - fu) * tiles[tb0 + u0] + fu * tiles[tb0 + u1]
+                            bot = (one - fu) * tiles[tb1 + u0] + fu * tiles[tb1 + u1]
+                            scale *= one + amp * (gv * top + fv * bot)
+                    else:
+                        alpha = gx * row[q0 + 3] + fx * row[q1 + 3]
+                        scale = t
+                    if mosaic:
+                        c = sy + ((x0 + xx) & 1)
+                        acc[0, xx] += scale * (gx * row[q0 + c] + fx * row[q1 + c])
+                    else:
+                        for c in range(3):
+                            acc[c, xx] += scale * (gx * row[q0 + c] + fx * row[q1 + c])
+                    trans[xx] = t * (one - alpha)
+            g = vy[yy]
+            for xx in range(w):
+                gg = g * vx[xx]
                 if mosaic:
-                    c = sy + ((x0 + xx) & 1)
-                    acc[0, xx] += scale * (gx * row[q0 + c] + fx * row[q1 + c])
+                    out[yy, xx, 0] = acc[0, xx] * gg
                 else:
                     for c in range(3):
-                        acc[c, xx] += scale * (gx * row[q0 + c] + fx * row[q1 + c])
-                trans[xx] = t * (one - alpha)
-        g = vy[yy]
-        for xx in range(w):
-            gg = g * vx[xx]
-            if mosaic:
-                out[yy, xx, 0] = acc[0, xx] * gg
-            else:
-                for c in range(3):
-                    out[yy, xx, c] = acc[c, xx] * gg
+                        out[yy, xx, c] = acc[c, xx] * gg
