@@ -491,3 +491,30 @@ def test_cli_scene_option(tmp_path, capsys):
     args = ["capture", "--scene", "motorcycle", "--size", "320x240", "--count", "1"]
     assert main([*args, "--format", "png16", "--out", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("*.png"))) == 1
+
+
+def test_mosaic_pass_matches_the_sensor_pass():
+    """The mosaic pass (planes, each row's two channels) writes exactly the per-pixel
+    sensor pass's mosaic, from odd and even windows, with a tile wrap inside the row."""
+    rng = np.random.default_rng(5)
+    src = rng.random((9, 40, 5), dtype=np.float32)
+    src[:, :, 3] *= 6.0  # blur circles of 0-6 work px
+    tiles, periods, offsets, lut = sd.detail_octaves(0.02, 1.5, 3)
+    for y0, x0, w in ((0, 0, 301), (6, 2, 300), (3, 1, 77)):
+        h = 23
+        xi, xw = sd._cubic_taps(0.12 * np.arange(w) + 0.7, src.shape[1])
+        yi, yw = sd._cubic_taps(0.3 * np.arange(h) + 0.4, src.shape[0])
+        vy = rng.random(h, dtype=np.float32) + 0.5
+        vx = rng.random(w, dtype=np.float32) + 0.5
+        offs = offsets.copy()
+        offs[:, 1] = periods - 100  # every octave's tile row wraps inside the row
+        tmp = np.empty((src.shape[0], w, 5), np.float32)
+        sd._rows_pass(src, xi, xw, tmp)
+        want = np.empty((h, w, 1), np.float32)
+        args = (yi, yw, np.float32(2.5), y0, x0, tiles, periods, offs, lut, vy, vx)
+        sd._sensor_pass(tmp, *args, True, want)
+        planes = np.empty((5, src.shape[0], w), np.float32)
+        sd._rows_pass_planar(src, xi, xw, planes)
+        got = np.empty((h, w), np.float32)
+        sd._mosaic_pass(planes, *args, got)
+        np.testing.assert_array_equal(got, want[:, :, 0])

@@ -727,6 +727,74 @@ def _sensor_pass(
                     out[y, x, ch] = max(v, zero) * g
 
 
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _rows_pass_planar(src, xi, xw, out):  # pragma: no cover - numba
+    """:func:`_rows_pass` into planes: out[c, r, x] from src[r, xi[x, :], c]."""
+    ch, rows, w = out.shape
+    for r in numba.prange(rows):
+        for x in range(w):
+            for c in range(ch):
+                out[c, r, x] = (
+                    xw[x, 0] * src[r, xi[x, 0], c]
+                    + xw[x, 1] * src[r, xi[x, 1], c]
+                    + xw[x, 2] * src[r, xi[x, 2], c]
+                    + xw[x, 3] * src[r, xi[x, 3], c]
+                )
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _mosaic_pass(
+    tmp, yi, yw, coc_scale, y0, x0, tiles, periods, offsets, lut, vig_y, vig_x, out
+):  # pragma: no cover - numba
+    """:func:`_sensor_pass`'s mosaic, the same sums in the same order, from the planes
+    ``tmp`` (5, rows, w) (contiguous rows: the loops vectorise) into ``out`` (h, w): per
+    row, the blur circle and grain amplitude, then each RGGB site's channel over the
+    row's even and odd columns."""
+    h = yi.shape[0]
+    w = tmp.shape[2]
+    n_oct = tiles.shape[0]
+    m = lut.shape[1]
+    steps = np.float32(LUT_STEPS)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    for y in numba.prange(h):
+        grain = np.zeros(w, np.float32)
+        li = np.empty(w, np.uint32)
+        a0, a1, a2, a3 = yw[y, 0], yw[y, 1], yw[y, 2], yw[y, 3]
+        r0, r1, r2, r3 = yi[y, 0], yi[y, 1], yi[y, 2], yi[y, 3]
+        c0, c1, c2, c3 = tmp[3, r0], tmp[3, r1], tmp[3, r2], tmp[3, r3]
+        for x in range(w):
+            c = a0 * c0[x] + a1 * c1[x] + a2 * c2[x] + a3 * c3[x]
+            k = int(max(c, zero) * coc_scale * steps + np.float32(0.5))
+            li[x] = np.uint32(min(k, m - 1))
+        for o in range(n_oct):
+            p = periods[o]
+            row = tiles[o, (y0 + y + offsets[o, 0]) % p]
+            lrow = lut[o]
+            tx = (x0 + offsets[o, 1]) % p
+            x = 0
+            while x < w:  # runs of the tile row without a wrap: a branch-free loop
+                run = min(w - x, p - tx)
+                for i in range(run):
+                    grain[x + i] += lrow[li[x + i]] * row[tx + i]
+                x += run
+                tx = 0
+        vy = vig_y[y]
+        g0, g1, g2, g3 = tmp[4, r0], tmp[4, r1], tmp[4, r2], tmp[4, r3]
+        for x in range(w):  # the gain, kept in grain
+            amp = a0 * g0[x] + a1 * g1[x] + a2 * g2[x] + a3 * g3[x]
+            grain[x] = max(one + grain[x] * amp, zero) * vy * vig_x[x]
+        sy = (y0 + y) & 1
+        orow = out[y]
+        for par in range(2):  # RGGB: channel sy + sx, 0 R, 1 G, 2 B
+            ch = sy + ((x0 + par) & 1)
+            v0, v1, v2, v3 = tmp[ch, r0], tmp[ch, r1], tmp[ch, r2], tmp[ch, r3]
+            for x in range(par, w, 2):
+                v = a0 * v0[x] + a1 * v1[x] + a2 * v2[x]
+                v += a3 * v3[x]
+                orow[x] = max(v, zero) * grain[x]
+
+
 def structure_map(rgb: np.ndarray) -> np.ndarray:
     """The grain's amplitude factor (h, w) float32 of each pixel of a photograph: its
     finest-scale relative contrast ``r`` (the RMS of ``luma - blur(luma, 1 px)`` around it
@@ -951,8 +1019,13 @@ class DepthPhotoScene:
         xi, xw = _cubic_taps(xs, planes.shape[1])
         yi, yw = _cubic_taps(ys, planes.shape[0])
         r0, r1 = int(yi.min()), int(yi.max()) + 1
-        tmp = np.empty((r1 - r0, w, planes.shape[2]), np.float32)
-        _rows_pass(np.ascontiguousarray(work[r0:r1]), xi, xw, tmp)
+        src = np.ascontiguousarray(work[r0:r1])
+        if mosaic:  # planes: the mosaic pass's rows vectorise
+            tmp = np.empty((planes.shape[2], r1 - r0, w), np.float32)
+            _rows_pass_planar(src, xi, xw, tmp)
+        else:
+            tmp = np.empty((r1 - r0, w, planes.shape[2]), np.float32)
+            _rows_pass(src, xi, xw, tmp)
         pixel_um = canvas.pixel_mm * 1000
         tiles, periods, offsets, lut = detail_octaves(
             self.photo_px(canvas), optics.airy_disc_px(lens.f_number, pixel_um), self.seed
@@ -961,7 +1034,25 @@ class DepthPhotoScene:
             vy, vx = np.ones(h, np.float32), np.ones(w, np.float32)
         else:
             vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
-        out = np.empty((h, w, 1 if mosaic else 3), np.float32)
+        if mosaic:
+            rate = np.empty((h, w), np.float32)
+            _mosaic_pass(
+                tmp,
+                yi - r0,
+                yw,
+                np.float32(1.0 / s),
+                y0,
+                x0,
+                tiles,
+                periods,
+                offsets,
+                lut,
+                vy,
+                vx,
+                rate,
+            )
+            return rate
+        out = np.empty((h, w, 3), np.float32)
         _sensor_pass(
             tmp,
             yi - r0,
@@ -975,10 +1066,10 @@ class DepthPhotoScene:
             lut,
             vy,
             vx,
-            mosaic,
+            False,
             out,
         )
-        return out[:, :, 0] if mosaic else out
+        return out
 
     def render_view(
         self, canvas: Any, lens: Any, window: tuple[int, int, int, int] | None = None
