@@ -767,7 +767,25 @@ def _mosaic_pass(
             c = a0 * c0[x] + a1 * c1[x] + a2 * c2[x] + a3 * c3[x]
             k = int(max(c, zero) * coc_scale * steps + np.float32(0.5))
             li[x] = np.uint32(min(k, m - 1))
-        for o in range(n_oct):
+        for o in range(0, n_oct - 1, 2):  # two octaves a sweep, added in order
+            p, q = periods[o], periods[o + 1]
+            row = tiles[o, (y0 + y + offsets[o, 0]) % p]
+            row2 = tiles[o + 1, (y0 + y + offsets[o + 1, 0]) % q]
+            lrow, lrow2 = lut[o], lut[o + 1]
+            tx = (x0 + offsets[o, 1]) % p
+            tx2 = (x0 + offsets[o + 1, 1]) % q
+            x = 0
+            while x < w:  # runs without a wrap of either tile row
+                run = min(w - x, p - tx, q - tx2)
+                for i in range(run):
+                    j = li[x + i]
+                    g = grain[x + i] + lrow[j] * row[tx + i]
+                    grain[x + i] = g + lrow2[j] * row2[tx2 + i]
+                x += run
+                tx = (tx + run) % p
+                tx2 = (tx2 + run) % q
+        if n_oct % 2:
+            o = n_oct - 1
             p = periods[o]
             row = tiles[o, (y0 + y + offsets[o, 0]) % p]
             lrow = lut[o]
