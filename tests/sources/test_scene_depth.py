@@ -508,11 +508,10 @@ def test_mosaic_pass_matches_the_sensor_pass():
         vx = rng.random(w, dtype=np.float32) + 0.5
         offs = offsets.copy()
         offs[:, 1] = periods - 100  # every octave's tile row wraps inside the row
-        tmp = np.empty((src.shape[0], w, 5), np.float32)
-        sd._rows_pass(src, xi, xw, tmp)
         want = np.empty((h, w, 1), np.float32)
         planes = np.empty((5, src.shape[0], w), np.float32)
         sd._rows_pass_planar(src, xi, xw, planes)
+        tmp = planes.transpose(1, 2, 0)  # the (rows, w, 5) view the RGB path reads
         for n in (tiles.shape[0], 5, 1, 0):  # octaves in pairs, and one left over
             args = (yi, yw, np.float32(2.5), y0, x0, tiles[:n], periods[:n], offs[:n])
             args += (lut[:n], vy, vx)

@@ -660,21 +660,6 @@ def _cubic_taps(pos: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _rows_pass(src, xi, xw, out):  # pragma: no cover - numba
-    """Horizontal cubic resampling of every row: out[r, x, c] from src[r, xi[x, :], c]."""
-    rows, w, ch = out.shape
-    for r in numba.prange(rows):
-        for x in range(w):
-            for c in range(ch):
-                out[r, x, c] = (
-                    xw[x, 0] * src[r, xi[x, 0], c]
-                    + xw[x, 1] * src[r, xi[x, 1], c]
-                    + xw[x, 2] * src[r, xi[x, 2], c]
-                    + xw[x, 3] * src[r, xi[x, 3], c]
-                )
-
-
-@numba.njit(parallel=True, fastmath=True, cache=True)
 def _sensor_pass(
     tmp, yi, yw, coc_scale, y0, x0, tiles, periods, offsets, lut, vig_y, vig_x, mosaic, out
 ):  # pragma: no cover - numba
@@ -729,7 +714,8 @@ def _sensor_pass(
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _rows_pass_planar(src, xi, xw, out):  # pragma: no cover - numba
-    """:func:`_rows_pass` into planes: out[c, r, x] from src[r, xi[x, :], c]."""
+    """Horizontal cubic resampling of every row into planes: out[c, r, x] from
+    src[r, xi[x, :], c] (the RGB path reads it through a (r, x, c) transposed view)."""
     ch, rows, w = out.shape
     for r in numba.prange(rows):
         for x in range(w):
@@ -1038,12 +1024,9 @@ class DepthPhotoScene:
         yi, yw = _cubic_taps(ys, planes.shape[0])
         r0, r1 = int(yi.min()), int(yi.max()) + 1
         src = np.ascontiguousarray(work[r0:r1])
-        if mosaic:  # planes: the mosaic pass's rows vectorise
-            tmp = np.empty((planes.shape[2], r1 - r0, w), np.float32)
-            _rows_pass_planar(src, xi, xw, tmp)
-        else:
-            tmp = np.empty((r1 - r0, w, planes.shape[2]), np.float32)
-            _rows_pass(src, xi, xw, tmp)
+        # planes: the mosaic pass's rows vectorise
+        tmp = np.empty((planes.shape[2], r1 - r0, w), np.float32)
+        _rows_pass_planar(src, xi, xw, tmp)
         pixel_um = canvas.pixel_mm * 1000
         tiles, periods, offsets, lut = detail_octaves(
             self.photo_px(canvas), optics.airy_disc_px(lens.f_number, pixel_um), self.seed
@@ -1072,7 +1055,7 @@ class DepthPhotoScene:
             return rate
         out = np.empty((h, w, 3), np.float32)
         _sensor_pass(
-            tmp,
+            tmp.transpose(1, 2, 0),  # (rows, w, 5), a view
             yi - r0,
             yw,
             np.float32(1.0 / s),
