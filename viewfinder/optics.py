@@ -227,6 +227,18 @@ def blur_radius_px(diameter_px: float, airy_px: float = 0.0) -> int:
     return int(math.ceil(max(diameter_px, 0.0) / 2 + 3 * 0.172 * max(airy_px, 0.0))) + 2
 
 
+def resize_channels(v: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """``cv2.resize`` of an (h, w, c) array to ``size`` (w, h) with any number of channels
+    ``c``: OpenCV's area resampling takes at most 4 where the scale is not a whole number."""
+    if v.shape[2] <= 4:
+        return cv2.resize(v, size, interpolation=interpolation).reshape(size[1], size[0], -1)
+    parts = [
+        cv2.resize(np.ascontiguousarray(v[:, :, i : i + 4]), size, interpolation=interpolation)
+        for i in range(0, v.shape[2], 4)
+    ]
+    return np.concatenate([p.reshape(size[1], size[0], -1) for p in parts], axis=2)
+
+
 def defocus_blur(layer: np.ndarray, diameter_px: float, airy_px: float = 0.0) -> np.ndarray:
     """Blur a (h, w, C) float32 layer by the PSF of :func:`blur_kernel` (zero outside).
 
@@ -239,8 +251,8 @@ def defocus_blur(layer: np.ndarray, diameter_px: float, airy_px: float = 0.0) ->
     h, w = layer.shape[:2]
     k = max(1, int(diameter_px // 8))
     if k > 1 and min(h, w) >= 2 * k:
-        small = cv2.resize(
-            layer, (max(1, round(w / k)), max(1, round(h / k))), interpolation=cv2.INTER_AREA
+        small = resize_channels(
+            layer.reshape(h, w, -1), (max(1, round(w / k)), max(1, round(h / k))), cv2.INTER_AREA
         )
         sk = blur_kernel(diameter_px / k, airy_px / k)
         small = cv2.filter2D(small, -1, sk, borderType=cv2.BORDER_CONSTANT)

@@ -240,18 +240,6 @@ def motorcycle_photo() -> DepthPhoto:
 # ----- the layered, occlusion-aware defocus on the work grid --------------------------------
 
 
-def _resize(v: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    """``cv2.resize`` of an (h, w, c) array to ``size`` (w, h), any number of channels
-    (OpenCV's area resampling takes at most 4)."""
-    if v.shape[2] <= 4:
-        return cv2.resize(v, size, interpolation=interpolation).reshape(size[1], size[0], -1)
-    parts = [
-        cv2.resize(np.ascontiguousarray(v[:, :, i : i + 4]), size, interpolation=interpolation)
-        for i in range(0, v.shape[2], 4)
-    ]
-    return np.concatenate([p.reshape(size[1], size[0], -1) for p in parts], axis=2)
-
-
 def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Fill ``values`` (h, w, c) where ``weight`` (h, w, 0..1) is below 1 from the weighted
     pixels around (push-pull: a pyramid of weighted means, blended back from coarse to fine).
@@ -262,7 +250,7 @@ def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
         levels.append((v, wt))
         h, w = v.shape[:2]
         size = ((w + 1) // 2, (h + 1) // 2)
-        v = _resize(v, size, cv2.INTER_AREA)
+        v = optics.resize_channels(v, size, cv2.INTER_AREA)
         wt = cv2.resize(wt, size, interpolation=cv2.INTER_AREA)
     total = float(wt.sum())
     mean = v.reshape(-1, v.shape[2]).sum(axis=0) / max(total, 1e-12)
@@ -271,7 +259,7 @@ def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     f = f.astype(np.float32)
     for v, wt in reversed(levels):
         h, w = v.shape[:2]
-        up = _resize(f, (w, h), cv2.INTER_LINEAR)
+        up = optics.resize_channels(f, (w, h), cv2.INTER_LINEAR)
         f = v + (1.0 - wt)[:, :, None] * up
     return f
 
