@@ -12,7 +12,7 @@ import pytest
 from viewfinder import optics
 from viewfinder.sources import scene_depth as sd
 from viewfinder.sources.scene import Canvas, Optics, render
-from viewfinder.sources.simulated import SimulatedCamera
+from viewfinder.sources.simulated import MARGIN, SimulatedCamera
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -464,18 +464,42 @@ def test_window_render_matches_the_full_render(no_grain):
 
 @pytest.mark.cudasim
 def test_motorcycle_on_cudasim_matches_numpy_with_no_sync_per_frame():
+    """On a device the mosaic is written there (kernels/scene.cu): a scene change costs no
+    host sync, uploads only the small work grid and tables (no 4 B/px map), and the frames
+    are the CPU's up to float32 rounding; cached frames sync and allocate nothing."""
     from viewfinder import cudasim
 
-    dev = motorcycle_camera((320, 240), backend="cudasim", noise=False)
-    cpu = motorcycle_camera((320, 240), noise=False)
+    size = (320, 240)
+    dev = motorcycle_camera(size, backend="cudasim", noise=False)
+    cpu = motorcycle_camera(size, noise=False)
     for cam in (dev, cpu):
         cam.set_focus(2.3)
-    dev.read()  # renders (host) and uploads the rate map once
+    with cudasim.counting() as first:
+        dev.read()  # composites the work grid (host), uploads it, the kernel writes the map
+    pixels = (size[0] + 2 * MARGIN) * (size[1] + 2 * MARGIN)
+    assert first.host_syncs == []
+    assert [name for name, _ in first.launches] == ["vf_scene_mosaic", "vf_sim_expose"]
+    # uploads: the work grid's planes and two small tables (and the grain tiles, here none:
+    # 20 um pixels are coarser than the photograph's); never a map-sized array
+    map_bytes = 4 * pixels
+    assert all(n != map_bytes for _, n, _ in first.copies)
+    # a focus change: the work planes, one int32 and one float32 table, and the map
+    dev.set_focus(2.6)
+    cpu.set_focus(2.6)
+    with cudasim.counting() as change:
+        dev.read()
+    assert change.host_syncs == [] and change.allocations == 4
+    assert len(change.copies) == 3 and all(n != map_bytes for _, n, _ in change.copies)
     with cudasim.counting() as counted:
         frames = [dev.read() for _ in range(3)]
     assert counted.host_syncs == [] and counted.allocations == 0
+    for _ in range(2):
+        cpu.read()
     ref = cpu.read()
-    np.testing.assert_array_equal(frames[0].data.get(), ref.data)
+    diff = np.abs(frames[0].data.get().astype(int) - ref.data.astype(int))
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-4 * diff.size
+    rate, want = dev._caches["m"]["rate"].get(), cpu._caches["m"]["rate"]
+    np.testing.assert_allclose(rate, want, rtol=1e-5, atol=1e-6 * float(want.max()))
     assert math.isfinite(float(cpu.truth()["coc_px"].mean()))
 
 
@@ -519,3 +543,54 @@ def test_mosaic_pass_matches_the_sensor_pass():
             got = np.empty((h, w), np.float32)
             sd._mosaic_pass(planes, *args, got)
             np.testing.assert_array_equal(got, want[:, :, 0])
+
+
+@pytest.mark.cudasim
+def test_scene_kernel_matches_the_mosaic_pass():
+    """kernels/scene.cu (on cudasim) writes _rows_pass_planar + _mosaic_pass's mosaic within
+    float32 rounding: odd and even windows, every octave's tile row wrapping inside the row,
+    6, 5, 1 and 0 grain octaves, a tile row wrap (the window's rows pass a period)."""
+    from viewfinder import cudasim
+
+    rng = np.random.default_rng(5)
+    src = rng.random((9, 40, 5), dtype=np.float32)
+    src[:, :, 3] *= 6.0  # blur circles of 0-6 work px: LUT indices 0-120
+    tiles, periods, offsets, lut = sd.detail_octaves(0.02, 1.5, 3)
+    assert tiles.shape[0] == 6
+    for y0, x0, w in ((0, 0, 301), (6, 2, 300), (3, 1, 77)):
+        h = 23
+        xi, xw = sd._cubic_taps(0.12 * np.arange(w) + 0.7, src.shape[1])
+        yi, yw = sd._cubic_taps(0.3 * np.arange(h) + 0.4, src.shape[0])
+        vy = rng.random(h, dtype=np.float32) + 0.5
+        vx = rng.random(w, dtype=np.float32) + 0.5
+        offs = offsets.copy()
+        offs[:, 1] = periods - 100  # every octave's tile row wraps inside the row
+        offs[:, 0] = periods - 10 - y0  # and the tile's rows wrap inside the window
+        planes = np.empty((5, src.shape[0], w), np.float32)
+        sd._rows_pass_planar(src, xi, xw, planes)
+        inp = {"work": src, "xi": xi, "xw": xw, "yi": yi, "yw": yw}
+        inp |= {"coc_scale": np.float32(2.5), "vy": vy, "vx": vx}
+        for n in (tiles.shape[0], 5, 1, 0):
+            detail = (tiles[:n], periods[:n], offs[:n], lut[:n])
+            want = np.empty((h, w), np.float32)
+            sd._mosaic_pass(planes, yi, yw, np.float32(2.5), y0, x0, *detail, vy, vx, want)
+            on_device = (cudasim.asarray(tiles[:n]), cudasim.asarray(lut[:n]), *detail[1:3])
+            got = sd._device_mosaic(cudasim, inp, (y0, x0, y0 + h, x0 + w), on_device)
+            assert isinstance(got, cudasim.ndarray) and got.shape == (h, w)
+            np.testing.assert_allclose(got.get(), want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.cudasim
+def test_scene_kernel_wrap_is_a_modulo():
+    """The kernel's tile wrap (a float reciprocal, one correction) is ``v % p`` over every
+    value it meets: v below the row and column origins plus 8192 (and well beyond)."""
+    from viewfinder.sources.scene_depth import TILE
+
+    v = np.arange(0, 1 << 16, dtype=np.int64)
+    for p in (TILE, TILE - 24 * 5, TILE // 2 - 12, 997, 1):
+        inv = np.float32(1.0) / np.float32(p)
+        q = (v.astype(np.float32) * inv).astype(np.int64)  # what the kernel computes
+        r = v - q * p
+        r = np.where(r < 0, r + p, r)
+        r = np.where(r >= p, r - p, r)
+        np.testing.assert_array_equal(r, v % p)

@@ -801,6 +801,79 @@ def structure_map(rgb: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+# ----- the sensor pass on the device (kernels/scene.cu) ---------------------------------------
+
+
+def _device_mosaic(
+    xp: Any, inp: dict[str, Any], window: tuple[int, int, int, int], detail: tuple
+) -> Any:
+    """Launch ``vf_scene_mosaic`` on ``xp``'s current stream: the (h, w) float32 RGGB mosaic
+    of :meth:`DepthPhotoScene._sensor_inputs`' ``inp`` over canvas ``window`` (the grain's
+    device tiles and LUT in ``detail``). Per call: four uploads (the work planes, one int32
+    and one float32 table, then the output's allocation), one launch, no host sync."""
+    from ..kernels import get_kernel
+
+    y0, x0, y1, x1 = window
+    h, w = y1 - y0, x1 - x0
+    tiles_d, lut_d, periods, offsets = detail
+    n = int(periods.size)
+    work = np.ascontiguousarray(inp["work"].transpose(2, 0, 1))  # (5, rows, ww) planes
+    _, rows, ww = work.shape
+    octs = np.ones((max(n, 1), 3), np.int32)  # one row at least: no empty slice to pass
+    octs[:n, 0] = periods
+    octs[:n, 1] = (y0 + offsets[:, 0]) % periods
+    octs[:n, 2] = (x0 + offsets[:, 1]) % periods
+    # one int32 and one float32 table: column taps (4, w) (planar: coalesced), row taps
+    # (h, 4), octaves; column weights, row weights, vignetting rows and columns, 1 / period
+    ints = np.concatenate([inp["xi"].T.ravel(), inp["yi"].ravel(), octs.ravel()])
+    floats = np.concatenate(
+        [
+            inp["xw"].T.ravel(),
+            inp["yw"].ravel(),
+            inp["vy"],
+            inp["vx"],
+            1.0 / octs[:, 0].astype(np.float32),
+        ]
+    )
+    ints_d = xp.asarray(ints.astype(np.int32))
+    floats_d = xp.asarray(floats.astype(np.float32))
+    work_d = xp.asarray(work)
+    out = xp.empty((h, w), xp.float32)
+    i_yi, i_oct = 4 * w, 4 * w + 4 * h
+    f_yw, f_vy, f_vx, f_inv = 4 * w, 4 * w + 4 * h, 4 * w + 5 * h, 5 * w + 5 * h
+    kernel = get_kernel("scene", "vf_scene_mosaic", xp=xp)
+    i32, f32 = np.int32, np.float32
+    kernel(
+        ((w + 31) // 32, (h + 7) // 8, 1),
+        (32, 8, 1),
+        (
+            work_d,
+            i32(rows),
+            i32(ww),
+            ints_d[:i_yi],
+            floats_d[:f_yw],
+            ints_d[i_yi:i_oct],
+            floats_d[f_yw:f_vy],
+            f32(inp["coc_scale"]),
+            i32(y0 & 1),
+            i32(x0 & 1),
+            tiles_d,
+            i32(tiles_d.shape[-1]),
+            ints_d[i_oct:],
+            floats_d[f_inv:],
+            i32(n),
+            lut_d,
+            i32(lut_d.shape[1]),
+            floats_d[f_vy:f_vx],
+            floats_d[f_vx:f_inv],
+            out,
+            i32(w),
+            i32(h),
+        ),
+    )
+    return out
+
+
 # ----- the scene -----------------------------------------------------------------------------
 
 
@@ -837,6 +910,8 @@ class DepthPhotoScene:
         self.depth_range_m = (float(known_depth.min()), float(known_depth.max()))
         #: layers composited by the last render (for the benchmark and the tests)
         self.last_slices = 0
+        #: grain tiles and LUT uploaded by render_rate_device, by device and detail key
+        self._on_device: dict[tuple, tuple] = {}
 
     # -- geometry --------------------------------------------------------------------------
     def photo_px(self, canvas: Any) -> float:
@@ -991,15 +1066,19 @@ class DepthPhotoScene:
         self.last_slices = n
         return np.concatenate([planes, grain[:, :, None]], axis=2), s, tx, ty, jy0, jx0
 
-    def _resample(
+    def _sensor_inputs(
         self,
         canvas: Any,
         lens: Any,
         window: tuple[int, int, int, int],
         matrix: np.ndarray,
         vig: tuple[np.ndarray, np.ndarray] | None,
-        mosaic: bool,
-    ) -> np.ndarray:
+    ) -> dict[str, Any]:
+        """What the sensor pass reads, on the host: the composited work grid with ``matrix``
+        applied (``work`` (rows, ww, 5), only the rows the taps reach), the cubic taps
+        (``xi``, ``xw`` (w, 4); ``yi`` (h, 4) rows of ``work``, ``yw``), ``coc_scale``, the
+        grain octaves (``detail``: tiles, periods, offsets, LUT, and their ``detail_key``)
+        and the vignetting rows and columns ``vy``, ``vx``."""
         planes, s, tx, ty, jy0, jx0 = self._composite(canvas, lens, window)
         y0, x0, y1, x1 = window
         h, w = y1 - y0, x1 - x0
@@ -1011,53 +1090,94 @@ class DepthPhotoScene:
         xi, xw = _cubic_taps(xs, planes.shape[1])
         yi, yw = _cubic_taps(ys, planes.shape[0])
         r0, r1 = int(yi.min()), int(yi.max()) + 1
-        src = np.ascontiguousarray(work[r0:r1])
-        # planes: the mosaic pass's rows vectorise
-        tmp = np.empty((planes.shape[2], r1 - r0, w), np.float32)
-        _rows_pass_planar(src, xi, xw, tmp)
         pixel_um = canvas.pixel_mm * 1000
-        tiles, periods, offsets, lut = detail_octaves(
-            self.photo_px(canvas), optics.airy_disc_px(lens.f_number, pixel_um), self.seed
-        )
+        detail_key = (self.photo_px(canvas), optics.airy_disc_px(lens.f_number, pixel_um))
+        detail = detail_octaves(*detail_key, self.seed)
         if vig is None:
             vy, vx = np.ones(h, np.float32), np.ones(w, np.float32)
         else:
             vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
+        return {
+            "work": work[r0:r1],
+            "xi": xi,
+            "xw": xw,
+            "yi": yi - r0,
+            "yw": yw,
+            "coc_scale": np.float32(1.0 / s),
+            "detail": detail,
+            "detail_key": (*detail_key, self.seed),
+            "vy": vy,
+            "vx": vx,
+        }
+
+    def _resample(
+        self,
+        canvas: Any,
+        lens: Any,
+        window: tuple[int, int, int, int],
+        matrix: np.ndarray,
+        vig: tuple[np.ndarray, np.ndarray] | None,
+        mosaic: bool,
+    ) -> np.ndarray:
+        y0, x0, y1, x1 = window
+        h, w = y1 - y0, x1 - x0
+        inp = self._sensor_inputs(canvas, lens, window, matrix, vig)
+        src = np.ascontiguousarray(inp["work"])
+        # planes: the mosaic pass's rows vectorise
+        tmp = np.empty((src.shape[2], src.shape[0], w), np.float32)
+        _rows_pass_planar(src, inp["xi"], inp["xw"], tmp)
+        tiles, periods, offsets, lut = inp["detail"]
+        args = (inp["yi"], inp["yw"], inp["coc_scale"], y0, x0, tiles, periods, offsets, lut)
+        args += (inp["vy"], inp["vx"])
         if mosaic:
             rate = np.empty((h, w), np.float32)
-            _mosaic_pass(
-                tmp,
-                yi - r0,
-                yw,
-                np.float32(1.0 / s),
-                y0,
-                x0,
-                tiles,
-                periods,
-                offsets,
-                lut,
-                vy,
-                vx,
-                rate,
-            )
+            _mosaic_pass(tmp, *args, rate)
             return rate
         out = np.empty((h, w, 3), np.float32)
-        _sensor_pass(
-            tmp.transpose(1, 2, 0),  # (rows, w, 5), a view
-            yi - r0,
-            yw,
-            np.float32(1.0 / s),
-            y0,
-            x0,
-            tiles,
+        # (rows, w, 5), a view
+        _sensor_pass(tmp.transpose(1, 2, 0), *args, False, out)
+        return out
+
+    def render_rate_device(
+        self,
+        canvas: Any,
+        lens: Any,
+        window: tuple[int, int, int, int],
+        matrix: np.ndarray,
+        vig: tuple[np.ndarray, np.ndarray],
+        xp: Any,
+    ) -> Any:
+        """:meth:`render_rate` on the device ``xp`` (``cupy``, or ``viewfinder.cudasim``):
+        the work grid is composited on the host (small: it depends on the photograph, not
+        on the sensor) and uploaded with the taps and vignetting, and ``kernels/scene.cu``
+        writes the (h, w) float32 mosaic on the device, on the current stream. The grain
+        octaves are uploaded once per lens, aperture and size (kept on the device). No host
+        sync; no full-size host array. The CPU path's mosaic within float32 rounding (a
+        pixel whose blur circle falls on a LUT step may take the next step's grain)."""
+        if window[0] % 2 or window[1] % 2:
+            raise ValueError(f"a mosaic window must start on even pixels, got {window}")
+        inp = self._sensor_inputs(canvas, lens, window, matrix, vig)
+        return _device_mosaic(xp, inp, window, self._device_detail(xp, inp))
+
+    def _device_detail(self, xp: Any, inp: dict[str, Any]) -> tuple:
+        """The grain tiles and LUT on the device ``xp``, uploaded once per detail key (the
+        last two kept: the two sensors' lenses)."""
+        key = (xp.__name__, inp["detail_key"])
+        with self._lock:
+            hit = self._on_device.get(key)
+        if hit is not None:
+            return hit
+        tiles, periods, offsets, lut = inp["detail"]
+        out = (
+            xp.asarray(tiles),
+            xp.asarray(np.ascontiguousarray(lut, dtype=np.float32)),
             periods,
             offsets,
-            lut,
-            vy,
-            vx,
-            False,
-            out,
         )
+        with self._lock:
+            if len(self._on_device) >= 2:
+                self._on_device.pop(next(iter(self._on_device)))
+            self._on_device[key] = out
         return out
 
     def render_view(

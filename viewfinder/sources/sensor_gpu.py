@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +15,9 @@ from .sensor_exposure import NoiseParams
 class GpuExposer:
     """CuPy glue of ``kernels/sim.cu``: exposes frames on the device with no host sync.
 
-    The rate map is uploaded once per change of the rendered scene (:meth:`set_rate`); per
-    frame one kernel writes into a free one of ``buffers`` preallocated device frames. With
+    The rate map is taken once per change of the rendered scene (:meth:`set_rate`: uploaded,
+    or used in place when the scene was rendered on the device); per frame one kernel writes
+    into a free one of ``buffers`` preallocated device frames. With
     ``host=True`` the frame is copied into the matching one of as many pinned host buffers.
 
     Contract with the consumers: a frame buffer is free, and rewritten, only once nothing
@@ -52,17 +54,36 @@ class GpuExposer:
         self.grown = 0  # buffers added because consumers held all of them
         self._rate = None
         self._rate_key: object = None
+        self._rate_home: Any = None  # the stream a device map was written on
 
-    def set_rate(self, key: object, rate_e_s: np.ndarray) -> None:
-        """Upload the (H', W') float32 rate map unless ``key`` says it is already there."""
+    def set_rate(self, key: object, rate_e_s: Any, ready: Any = None, home: Any = None) -> None:
+        """Take the (H', W') float32 rate map unless ``key`` says it is already there.
+
+        A host (NumPy) map is uploaded on the current stream. A device map is used in place
+        (no copy when it is C-contiguous float32); when it was written on another stream,
+        ``ready`` is an event recorded after its writes (this stream waits on it, on the
+        device) and ``home`` that stream: when a later map replaces it, ``home`` waits (on
+        the device) for this stream's reads of it, so its memory, freed to ``home``'s pool,
+        is not rewritten under them. No host sync either way.
+        """
         if key != self._rate_key:
             if rate_e_s.ndim != 2:
                 raise ValueError(f"rate map must be 2-D, got shape {rate_e_s.shape}")
+            stream = self._cp.cuda.get_current_stream()
+            if self._rate_home is not None and self._rate_home.ptr != stream.ptr:
+                done = self._cp.cuda.Event(block=False, disable_timing=True)
+                done.record(stream)  # after this stream's last exposure from the old map
+                self._rate_home.wait_event(done)
             # the kernel indexes rows of rate_w floats: C order whatever the source layout
             if is_device_array(rate_e_s):  # rendered on the device
+                if ready is not None:
+                    stream.wait_event(ready)
                 self._rate = self._cp.ascontiguousarray(rate_e_s, dtype=self._cp.float32)
+                in_place = self._rate.data.ptr == rate_e_s.data.ptr
+                self._rate_home = home if in_place else None
             else:  # cupy.ascontiguousarray refuses a NumPy array: contiguous on the host
                 self._rate = self._cp.asarray(np.ascontiguousarray(rate_e_s, dtype=np.float32))
+                self._rate_home = None
             self._rate_key = key
 
     def expose(

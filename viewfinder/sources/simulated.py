@@ -6,9 +6,11 @@ the catalogue. Per frame only the sensor exposure runs (numba on the CPU, one CU
 the GPU): the defocused scene is rendered into a cached map of photo-electron rates whenever the
 lens, aperture, focus or size changes (both scenes write that mosaic on the CPU in bounded
 memory, with no full-size RGB; on CuPy it is uploaded once per change and frames are exposed
-from the device copy), and gentle motion moves the read window over that map
-in even-pixel steps (which keeps the CFA). The lens's vignetting is baked into the map, so it
-sways with the view by those few pixels (invisible on a fall-off that spans the frame).
+from the device copy; on a device the motorcycle's mosaic is written there instead, by
+``kernels/scene.cu`` from its small composited work grid), and gentle motion moves the read
+window over that map in even-pixel steps (which keeps the CFA). The lens's vignetting is baked
+into the map, so it sways with the view by those few pixels (invisible on a fall-off that spans
+the frame).
 
 Threads: ``read()`` may run in a :class:`~viewfinder.sources.base.SourceThread` while the UI
 calls the setters and ``focus_at()``; state changes are atomic, renders and autofocus sweeps
@@ -347,6 +349,7 @@ class SimulatedCamera(ContrastAutofocus):
         whole = (0, 0, canvas.height, canvas.width)
         white = scene.white_luminance
         depth_fn = None
+        device_rate: tuple | None = None  # (ready event, stream) of a map made on the device
         what = f"rendering the {scene_name(scene)} scene at {self.width}x{self.height}"
         if lens is not None:
             what += f" ({lens.name}, f/{aperture:g}, {focus:.2f} m)"
@@ -371,12 +374,23 @@ class SimulatedCamera(ContrastAutofocus):
                 return np.full((y1 - y0, x1 - x0), np.nan, np.float32), None
         elif hasattr(scene, "render_rate"):
             # the scene writes the sensor's mosaic itself (no full-size RGB), and its depth is
-            # looked up per frame window when truth() asks. On a device too: the mosaic is
-            # rendered on the CPU in bounded memory and uploaded once per change (set_rate);
-            # cached frames are exposed from the device copy
+            # looked up per frame window when truth() asks. On a device, a scene that can
+            # (the motorcycle) writes the mosaic there (render_rate_device: its small work
+            # grid and tables uploaded, one kernel, no full-size host array); others render
+            # it on the CPU in bounded memory, uploaded once per change (set_rate). Cached
+            # frames are exposed from the device copy
             state = Optics(lens.focal_mm, aperture, focus)
             matrix, vig = rate_factors(lens, aperture, canvas, whole, sensor, white)
-            if isinstance(scene, Scene):
+            if self.on_device and hasattr(scene, "render_rate_device"):
+                from ..backend import get_xp
+
+                xp = get_xp(self.backend)
+                stream = xp.cuda.get_current_stream()  # the asking reader's own stream
+                rate = scene.render_rate_device(canvas, state, whole, matrix, vig, xp)
+                ready = xp.cuda.Event(block=False, disable_timing=True)
+                ready.record(stream)  # readers on other streams wait for it (set_rate)
+                device_rate = (ready, stream)
+            elif isinstance(scene, Scene):
                 rate = scene.render_rate(canvas, state, whole, matrix, vig, progress=progress)
             else:
                 rate = scene.render_rate(canvas, state, whole, matrix, vig)
@@ -396,6 +410,7 @@ class SimulatedCamera(ContrastAutofocus):
             "mode": mode,
             "scene": scene_name(scene),
             "rate": rate,
+            "device_rate": device_rate,
             "depth": depth,
             "depth_fn": depth_fn,
             "canvas": canvas,
@@ -460,7 +475,7 @@ class SimulatedCamera(ContrastAutofocus):
             if self.on_device:
                 if owner._gpu is None:
                     owner._gpu = GpuExposer(self.width, self.height, self.host, xp=self.backend)
-                owner._gpu.set_rate(cache["key"], cache["rate"])
+                owner._gpu.set_rate(cache["key"], cache["rate"], *cache["device_rate"] or ())
                 seed = (self.seed * 0x9E3779B1 + seq * 2 + (mode == "m")) & 0xFFFFFFFF
                 data = owner._gpu.expose(offset, time_s, sensor.noise_params(iso), seed, self.noise)
                 sync = owner._gpu.last_sync
