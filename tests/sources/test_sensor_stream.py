@@ -115,3 +115,43 @@ def test_cudasim_streams_expose_on_their_own_cuda_streams_with_no_host_sync():
     np.testing.assert_array_equal(b.data.get(), ref_b.data)
     dev.close()
     cpu.close()
+
+
+@pytest.mark.cudasim
+def test_a_map_rendered_on_another_stream_is_waited_for_on_the_device(monkeypatch):
+    """The motorcycle's map is written on the device, on the stream of whoever asks first
+    (here the camera's): a stream of the same sensor waits on its ready event before its
+    first exposure from it, and when a new map replaces it, the camera's stream (whose pool
+    gets its memory back) waits for that stream's reads. Device-side waits only: no host
+    sync, and the frames are the camera's."""
+    pytest.importorskip("skimage.data")
+    from viewfinder import cudasim
+
+    waits = []
+    wait_event = cudasim.cuda.Stream.wait_event
+
+    def spy(self, event):
+        waits.append((self.ptr, event._stream_ptr))
+        wait_event(self, event)
+
+    monkeypatch.setattr(cudasim.cuda.Stream, "wait_event", spy)
+    dev = SimulatedCamera(size=(96, 64), backend="cudasim", motion=False, noise=False)
+    dev.set_scene("motorcycle")
+    dev.set_mode("m")
+    mount_lens(dev, "summilux-35")
+    same = dev.stream("m")
+    with cudasim.counting() as counted:
+        first = dev.read()  # renders on the camera's stream
+        mine = same.read()  # the stream's exposer takes that map
+        cam_ptr, own_ptr = dev._stream.ptr, same._stream.ptr
+        assert cam_ptr != own_ptr
+        assert waits == [(own_ptr, cam_ptr)]  # the camera's own exposer needs no wait
+        waits.clear()
+        dev.set_focus(2.0)
+        dev.read()  # a new map, on the camera's stream
+        same.read()  # drops the old one: the camera's stream waits for this stream's reads
+        assert waits == [(cam_ptr, own_ptr), (own_ptr, cam_ptr)]
+    assert counted.host_syncs == []
+    np.testing.assert_array_equal(mine.data.get(), first.data.get())
+    same.close()
+    dev.close()

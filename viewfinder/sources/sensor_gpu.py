@@ -76,7 +76,7 @@ class GpuExposer:
                 self._rate_home.wait_event(done)
             # the kernel indexes rows of rate_w floats: C order whatever the source layout
             if is_device_array(rate_e_s):  # rendered on the device
-                if ready is not None:
+                if ready is not None and (home is None or home.ptr != stream.ptr):
                     stream.wait_event(ready)
                 self._rate = self._cp.ascontiguousarray(rate_e_s, dtype=self._cp.float32)
                 in_place = self._rate.data.ptr == rate_e_s.data.ptr
