@@ -524,10 +524,13 @@ def test_mosaic_pass_matches_the_sensor_pass():
     src = rng.random((9, 40, 5), dtype=np.float32)
     src[:, :, 3] *= 6.0  # blur circles of 0-6 work px
     tiles, periods, offsets, lut = sd.detail_octaves(0.02, 1.5, 3)
-    for y0, x0, w in ((0, 0, 301), (6, 2, 300), (3, 1, 77)):
+    # work px per sensor px: 0.3, and 0.99 (a block's 8 rows reach 11 work rows)
+    for y0, x0, w, sy in ((0, 0, 301, 0.3), (6, 2, 300, 0.3), (3, 1, 77, 0.3), (2, 3, 45, 0.99)):
         h = 23
+        src = rng.random((9 if sy < 0.5 else 26, 40, 5), dtype=np.float32)
+        src[:, :, 3] *= 6.0  # blur circles of 0-6 work px: LUT indices 0-120
         xi, xw = sd._cubic_taps(0.12 * np.arange(w) + 0.7, src.shape[1])
-        yi, yw = sd._cubic_taps(0.3 * np.arange(h) + 0.4, src.shape[0])
+        yi, yw = sd._cubic_taps(sy * np.arange(h) + 0.4, src.shape[0])
         vy = rng.random(h, dtype=np.float32) + 0.5
         vx = rng.random(w, dtype=np.float32) + 0.5
         offs = offsets.copy()
@@ -549,18 +552,21 @@ def test_mosaic_pass_matches_the_sensor_pass():
 def test_scene_kernel_matches_the_mosaic_pass():
     """kernels/scene.cu (on cudasim) writes _rows_pass_planar + _mosaic_pass's mosaic within
     float32 rounding: odd and even windows, every octave's tile row wrapping inside the row,
-    6, 5, 1 and 0 grain octaves, a tile row wrap (the window's rows pass a period)."""
+    6, 5, 1 and 0 grain octaves, a tile row wrap (the window's rows pass a period), a work
+    grid as fine as the sensor (a block's rows reach the most work rows its shared memory
+    holds). The work grid too fine for that is refused."""
     from viewfinder import cudasim
 
     rng = np.random.default_rng(5)
-    src = rng.random((9, 40, 5), dtype=np.float32)
-    src[:, :, 3] *= 6.0  # blur circles of 0-6 work px: LUT indices 0-120
     tiles, periods, offsets, lut = sd.detail_octaves(0.02, 1.5, 3)
     assert tiles.shape[0] == 6
-    for y0, x0, w in ((0, 0, 301), (6, 2, 300), (3, 1, 77)):
+    # work px per sensor px: 0.3, and 0.99 (a block's 8 rows reach 11 work rows)
+    for y0, x0, w, sy in ((0, 0, 301, 0.3), (6, 2, 300, 0.3), (3, 1, 77, 0.3), (2, 3, 45, 0.99)):
         h = 23
+        src = rng.random((9 if sy < 0.5 else 26, 40, 5), dtype=np.float32)
+        src[:, :, 3] *= 6.0  # blur circles of 0-6 work px: LUT indices 0-120
         xi, xw = sd._cubic_taps(0.12 * np.arange(w) + 0.7, src.shape[1])
-        yi, yw = sd._cubic_taps(0.3 * np.arange(h) + 0.4, src.shape[0])
+        yi, yw = sd._cubic_taps(sy * np.arange(h) + 0.4, src.shape[0])
         vy = rng.random(h, dtype=np.float32) + 0.5
         vx = rng.random(w, dtype=np.float32) + 0.5
         offs = offsets.copy()
@@ -578,19 +584,8 @@ def test_scene_kernel_matches_the_mosaic_pass():
             got = sd._device_mosaic(cudasim, inp, (y0, x0, y0 + h, x0 + w), on_device)
             assert isinstance(got, cudasim.ndarray) and got.shape == (h, w)
             np.testing.assert_allclose(got.get(), want, rtol=1e-5, atol=1e-7)
-
-
-@pytest.mark.cudasim
-def test_scene_kernel_wrap_is_a_modulo():
-    """The kernel's tile wrap (a float reciprocal, one correction) is ``v % p`` over every
-    value it meets: v below the row and column origins plus 8192 (and well beyond)."""
-    from viewfinder.sources.scene_depth import TILE
-
-    v = np.arange(0, 1 << 16, dtype=np.int64)
-    for p in (TILE, TILE - 24 * 5, TILE // 2 - 12, 997, 1):
-        inv = np.float32(1.0) / np.float32(p)
-        q = (v.astype(np.float32) * inv).astype(np.int64)  # what the kernel computes
-        r = v - q * p
-        r = np.where(r < 0, r + p, r)
-        r = np.where(r >= p, r - p, r)
-        np.testing.assert_array_equal(r, v % p)
+    src = rng.random((40, 40, 5), dtype=np.float32)
+    yi, yw = sd._cubic_taps(2.0 * np.arange(16) + 0.4, src.shape[0])
+    inp |= {"work": src, "yi": yi, "yw": yw, "vy": np.ones(16, np.float32)}
+    with pytest.raises(ValueError, match="finer than the sensor"):
+        sd._device_mosaic(cudasim, inp, (0, 0, 16, w), on_device)

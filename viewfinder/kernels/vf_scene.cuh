@@ -8,33 +8,21 @@
 // Blur-circle diameters of the grain transfer LUT: steps of 1/VF_SCENE_LUT_STEPS sensor px
 // (scene_depth.LUT_STEPS).
 #define VF_SCENE_LUT_STEPS 8.0f
+// Planes of the work grid, interleaved per work pixel: R, G, B (crosstalk applied), the blur
+// circle (work px) and the grain's amplitude.
+#define VF_SCENE_PLANES 5
 
-// v mod p for 0 <= v < 2^22 and 0 < p < 2^16, with inv_p = 1.0f / p from the host: a float
-// multiply and one correction instead of an integer division (the float quotient is off by
-// at most one).
-VF_HD int vf_scene_wrap(int v, int p, float inv_p) {
-    const int q = (int)((float)v * inv_p);
-    int r = v - q * p;
-    if (r < 0) r += p;
-    if (r >= p) r -= p;
-    return r;
+// Horizontal Keys cubic of plane c of one work row (interleaved, VF_SCENE_PLANES floats a
+// pixel) at the four column taps i with weights b, summed left to right (_rows_pass_planar).
+VF_HD float vf_scene_hrow(const float* row, const int* i, const float* b, int c) {
+    return b[0] * row[VF_SCENE_PLANES * i[0] + c] + b[1] * row[VF_SCENE_PLANES * i[1] + c] +
+           b[2] * row[VF_SCENE_PLANES * i[2] + c] + b[3] * row[VF_SCENE_PLANES * i[3] + c];
 }
 
-// Horizontal Keys cubic of one work row at the four column taps i with weights b, summed
-// left to right (_rows_pass_planar's order).
-VF_HD float vf_scene_hrow(const float* row, const int* i, const float* b) {
-    return b[0] * row[i[0]] + b[1] * row[i[1]] + b[2] * row[i[2]] + b[3] * row[i[3]];
-}
-
-// The vertical cubic of plane `plane` (rows of `ww` floats, `plane_stride` floats a plane):
-// rows r with weights a of the horizontally resampled rows.
-VF_HD float vf_scene_sample(const float* planes, long long plane_stride, int ww, int plane,
-                            const int* r, const float* a, const int* i, const float* b) {
-    const float* p = planes + plane * plane_stride;
-    return a[0] * vf_scene_hrow(p + (long long)r[0] * ww, i, b) +
-           a[1] * vf_scene_hrow(p + (long long)r[1] * ww, i, b) +
-           a[2] * vf_scene_hrow(p + (long long)r[2] * ww, i, b) +
-           a[3] * vf_scene_hrow(p + (long long)r[3] * ww, i, b);
+// The vertical Keys cubic of four horizontally resampled values v (rows r) with weights a,
+// summed top to bottom (_mosaic_pass).
+VF_HD float vf_scene_vcol(const float* a, float v0, float v1, float v2, float v3) {
+    return a[0] * v0 + a[1] * v1 + a[2] * v2 + a[3] * v3;
 }
 
 // Index of the grain LUT for a resampled blur circle c (work px): round(c * coc_scale * 8),

@@ -803,69 +803,76 @@ def structure_map(rgb: np.ndarray) -> np.ndarray:
 
 # ----- the sensor pass on the device (kernels/scene.cu) ---------------------------------------
 
+#: Sensor rows of a block of ``vf_scene_mosaic`` (VF_SCENE_BY), and the work rows they may
+#: reach (VF_SCENE_MAXR: its shared memory).
+SCENE_BLOCK_ROWS = 8
+SCENE_MAX_ROWS = 12
+
 
 def _device_mosaic(
     xp: Any, inp: dict[str, Any], window: tuple[int, int, int, int], detail: tuple
 ) -> Any:
     """Launch ``vf_scene_mosaic`` on ``xp``'s current stream: the (h, w) float32 RGGB mosaic
     of :meth:`DepthPhotoScene._sensor_inputs`' ``inp`` over canvas ``window`` (the grain's
-    device tiles and LUT in ``detail``). Per call: four uploads (the work planes, one int32
-    and one float32 table, then the output's allocation), one launch, no host sync."""
+    device tiles and LUT in ``detail``). Per call three uploads (the work grid, one int32
+    and one float32 table), the output's allocation, one launch; no host sync."""
     from ..kernels import get_kernel
 
     y0, x0, y1, x1 = window
     h, w = y1 - y0, x1 - x0
     tiles_d, lut_d, periods, offsets = detail
     n = int(periods.size)
-    work = np.ascontiguousarray(inp["work"].transpose(2, 0, 1))  # (5, rows, ww) planes
-    _, rows, ww = work.shape
-    octs = np.ones((max(n, 1), 3), np.int32)  # one row at least: no empty slice to pass
-    octs[:n, 0] = periods
-    octs[:n, 1] = (y0 + offsets[:, 0]) % periods
-    octs[:n, 2] = (x0 + offsets[:, 1]) % periods
+    work = np.ascontiguousarray(inp["work"], dtype=np.float32)  # (rows, ww, 5)
+    yi = np.asarray(inp["yi"])
+    # a block's 8 rows reach at most 12 work rows (shared memory): a work pixel spans at
+    # least one sensor pixel
+    first = yi[0::SCENE_BLOCK_ROWS, 0]
+    last = yi[np.minimum(np.arange(first.size) * SCENE_BLOCK_ROWS + SCENE_BLOCK_ROWS, h) - 1, 3]
+    if first.size and int((last - first).max()) + 1 > SCENE_MAX_ROWS:
+        raise ValueError("the work grid is finer than the sensor: the scene kernel needs s <= 1")
+    # the grain's tile wraps as tables: the tile column of each column and the offset of
+    # each row's tile row in the tiles; padded to one octave at least (no empty slice)
+    side = tiles_d.shape[-1]
+    k = max(n, 1)
+    tcol = np.zeros((k, w), np.int64)
+    trow = np.zeros((k, h), np.int64)
+    for o in range(n):
+        p = int(periods[o])
+        tcol[o] = (x0 + int(offsets[o, 1]) + np.arange(w)) % p
+        trow[o] = o * side * side + (y0 + int(offsets[o, 0]) + np.arange(h)) % p * side
     # one int32 and one float32 table: column taps (4, w) (planar: coalesced), row taps
-    # (h, 4), octaves; column weights, row weights, vignetting rows and columns, 1 / period
-    ints = np.concatenate([inp["xi"].T.ravel(), inp["yi"].ravel(), octs.ravel()])
-    floats = np.concatenate(
-        [
-            inp["xw"].T.ravel(),
-            inp["yw"].ravel(),
-            inp["vy"],
-            inp["vx"],
-            1.0 / octs[:, 0].astype(np.float32),
-        ]
-    )
+    # (h, 4), tile columns and rows; column and row weights, vignetting rows and columns
+    ints = np.concatenate([inp["xi"].T.ravel(), yi.ravel(), tcol.ravel(), trow.ravel()])
+    floats = np.concatenate([inp["xw"].T.ravel(), inp["yw"].ravel(), inp["vy"], inp["vx"]])
     ints_d = xp.asarray(ints.astype(np.int32))
     floats_d = xp.asarray(floats.astype(np.float32))
     work_d = xp.asarray(work)
     out = xp.empty((h, w), xp.float32)
-    i_yi, i_oct = 4 * w, 4 * w + 4 * h
-    f_yw, f_vy, f_vx, f_inv = 4 * w, 4 * w + 4 * h, 4 * w + 5 * h, 5 * w + 5 * h
+    i_yi, i_tcol, i_trow = 4 * w, 4 * w + 4 * h, 4 * w + 4 * h + k * w
+    f_yw, f_vy, f_vx = 4 * w, 4 * w + 4 * h, 4 * w + 5 * h
     kernel = get_kernel("scene", "vf_scene_mosaic", xp=xp)
-    i32, f32 = np.int32, np.float32
+    i32 = np.int32
     kernel(
-        ((w + 31) // 32, (h + 7) // 8, 1),
-        (32, 8, 1),
+        ((w + 31) // 32, (h + SCENE_BLOCK_ROWS - 1) // SCENE_BLOCK_ROWS, 1),
+        (32, SCENE_BLOCK_ROWS, 1),
         (
             work_d,
-            i32(rows),
-            i32(ww),
+            i32(work.shape[1]),
             ints_d[:i_yi],
             floats_d[:f_yw],
-            ints_d[i_yi:i_oct],
+            ints_d[i_yi:i_tcol],
             floats_d[f_yw:f_vy],
-            f32(inp["coc_scale"]),
+            np.float32(inp["coc_scale"]),
             i32(y0 & 1),
             i32(x0 & 1),
             tiles_d,
-            i32(tiles_d.shape[-1]),
-            ints_d[i_oct:],
-            floats_d[f_inv:],
+            ints_d[i_tcol:i_trow],
+            ints_d[i_trow:],
             i32(n),
             lut_d,
             i32(lut_d.shape[1]),
             floats_d[f_vy:f_vx],
-            floats_d[f_vx:f_inv],
+            floats_d[f_vx:],
             out,
             i32(w),
             i32(h),
