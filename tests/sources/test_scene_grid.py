@@ -417,3 +417,44 @@ def test_planes_pass_skips_what_nearer_opaque_planes_hide(mosaic):
     # the photo is hidden along the card's rows: only the card there
     card = out[12 - y0 : 33 - y0, 12 - x0 : 35 - x0]
     assert np.all(card > 0) and np.array_equal(ref > 0, out > 0)
+
+
+def test_warm_pool_reuses_a_buffer_once_no_array_views_it(monkeypatch):
+    monkeypatch.setattr(sg, "WARM_MIN_BYTES", 1 << 10)
+    pool = sg.WarmPool(spare_bytes=1 << 20)
+    a = pool.empty((64, 64, 4))  # 64 KiB
+    a[:] = 1.0
+    view = a[:, :, 0]
+    del a
+    b = pool.empty((64, 64, 4))  # the first is still seen through ``view``: a new buffer
+    assert not np.shares_memory(b, view)
+    first = view.__array_interface__["data"][0]
+    del view
+    assert pool.spare() == 64 << 10
+    c = pool.empty((32, 64, 2))  # smaller: a prefix of the free one, C-contiguous
+    assert c.__array_interface__["data"][0] == first
+    assert c.flags.c_contiguous and c.dtype == np.float32
+    assert pool.spare() == 0
+    del b, c
+    # free buffers beyond the budget go, least recently handed out first
+    pool.spare_bytes = 64 << 10
+    d = pool.empty((16, 16, 4))
+    assert pool.spare() == 64 << 10 and len(pool._bufs) == 2
+    small = pool.empty((8,))  # under WARM_MIN_BYTES: plain NumPy
+    assert small.base is None and d.shape == (16, 16, 4)
+
+
+def test_renders_from_the_warm_pool_match_fresh_ones(monkeypatch):
+    # the second render draws, blurs and writes into the first one's buffers: same result
+    monkeypatch.setattr(sg, "WARM_MIN_BYTES", 1 << 10)
+    scene, canvas = sc.Scene(0), canvas_of(1024, 768)
+    window, eye = (0, 0, 768, 1024), np.eye(3)
+    vig = (np.ones(768), np.ones(1024))
+    lenses = (sc.Optics(35.0, 1.4, 1.0), sc.Optics(35.0, 8.0, 2.0))
+    first = [scene.render_rate(canvas, lens, window, eye, vig).copy() for lens in lenses]
+    scene._grids.clear()
+    scene._grid_bytes = 0
+    assert sg.warm_pool(scene).spare() > 0
+    for lens, ref in zip(lenses, first, strict=True):
+        got = scene.render_rate(canvas, lens, window, eye, vig)
+        np.testing.assert_array_equal(got, ref)

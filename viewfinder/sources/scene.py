@@ -258,14 +258,17 @@ def _render_box(
     x0: int,
     y1: int,
     x1: int,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sharp premultiplied RGBA (y1-y0, x1-x0, 4) float32 of ``plane`` over a window of a
     pixel grid on which the plane's rectangle is ``box`` (x0, y0, x1, y1 in pixel-edge
     coordinates) and one pixel spans ``m_per_px`` metres of the plane (procedural content);
-    alpha is the rectangle's coverage of each pixel."""
+    alpha is the rectangle's coverage of each pixel. Into ``out`` where given (C-contiguous,
+    that shape and dtype)."""
     bx0, by0, bx1, by1 = box
     h, w = y1 - y0, x1 - x0
-    out = np.empty((h, w, 4), np.float32)
+    if out is None:
+        out = np.empty((h, w, 4), np.float32)
     if plane.texture is not None:
         tex = plane.texture
         th, tw = tex.shape[:2]
