@@ -327,7 +327,10 @@ def _pass_reference(y0, x0, pi, pf, m, buf, edges, tiles, vy, vx, mosaic, h, w):
                 continue
             inv_g = 1.0 / pf[p, sg._G]
             gh, gw, off = pi[p, sg._GH], pi[p, sg._GW], pi[p, sg._OFF]
-            grid = buf[off : off + gh * gw * 4].reshape(gh, gw, 4)
+            ch = pi[p, sg._CH]
+            grid = buf[off : off + gh * gw * ch].reshape(gh, gw, ch)
+            if ch == 2:  # grey: (value, alpha)
+                grid = grid[:, :, [0, 0, 0, 1]]
             r0, r1, fy = cell(yc, inv_g, pi[p, sg._JY0], gh)
             rows = (one - fy) * grid[r0] + fy * grid[r1]
             edge = pi[p, sg._MODE] == sg.EDGE
@@ -365,8 +368,9 @@ def _pass_reference(y0, x0, pi, pf, m, buf, edges, tiles, vy, vx, mosaic, h, w):
     return acc * (vy[:, None, None] * vx[None, :, None])
 
 
+@pytest.mark.parametrize("grey", [False, True])
 @pytest.mark.parametrize("mosaic", [True, False])
-def test_planes_pass_skips_what_nearer_opaque_planes_hide(mosaic):
+def test_planes_pass_skips_what_nearer_opaque_planes_hide(mosaic, grey):
     """A plane wholly hidden along a row by an opaque nearer one is skipped there, one partly
     hidden composited between its first and last visible pixel: the same as every pixel."""
     rng = np.random.default_rng(3)
@@ -388,10 +392,12 @@ def test_planes_pass_skips_what_nearer_opaque_planes_hide(mosaic):
         grid = rng.uniform(0.1, 1.0, (gh, gw, 4)).astype(np.float32)
         if p == 0:
             grid[..., 3] = 1.0  # opaque
+            if grey:  # (value, alpha)
+                grid = np.ascontiguousarray(grid[..., 2:])
         elif p == 2:
             grid[..., 3] *= 0.6
             grid[..., :3] *= grid[..., 3:]
-        ints = (mode, off, gh, gw, 4, jy0, jx0)
+        ints = (mode, off, gh, gw, grid.shape[2], jy0, jx0)
         pi[p, [sg._MODE, sg._OFF, sg._GH, sg._GW, sg._CH, sg._JY0, sg._JX0]] = ints
         pi[p, [sg._Y0, sg._Y1, sg._X0, sg._X1]] = (ry0, ry1, rx0, rx1)
         pf[p, sg._G] = g
@@ -458,3 +464,22 @@ def test_renders_from_the_warm_pool_match_fresh_ones(monkeypatch):
     for lens, ref in zip(lenses, first, strict=True):
         got = scene.render_rate(canvas, lens, window, eye, vig)
         np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("lens", [sc.Optics(35.0, 8.0, 1.0), sc.Optics(35.0, 1.4, 1.0)], ids=str)
+def test_grey_charts_grid_matches_the_rgba_one(lens, monkeypatch):
+    # the chart board drawn, blurred and composited as (value, alpha): what its RGBA grid
+    # gives, to float rounding (the same sums per channel), in half the memory
+    from viewfinder.sources import scene_content
+
+    canvas = canvas_of(2048, 1536)
+    window, m = (0, 0, 1536, 2048), np.float32([[0.9, 0.2, 0.0], [0.1, 1.0, 0.1], [0.0, 0.3, 0.8]])
+    vig = (np.ones(1536), np.ones(2048))
+    scene = sc.Scene(0)
+    specs = {s["plane"].name: s for s in sg.plane_specs(scene, canvas, lens, window)}
+    assert specs["charts"]["ch"] == 2 and specs["charts"]["g"] == 1
+    assert specs["color_checker"]["ch"] == 4
+    grey = scene.render_rate(canvas, lens, window, m, vig)
+    monkeypatch.delattr(scene_content._chart_board, "grey")
+    rgba = sc.Scene(0).render_rate(canvas, lens, window, m, vig)
+    np.testing.assert_allclose(grey, rgba, rtol=1e-5, atol=1e-6 * float(rgba.max()))

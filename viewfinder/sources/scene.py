@@ -264,7 +264,8 @@ def _render_box(
     pixel grid on which the plane's rectangle is ``box`` (x0, y0, x1, y1 in pixel-edge
     coordinates) and one pixel spans ``m_per_px`` metres of the plane (procedural content);
     alpha is the rectangle's coverage of each pixel. Into ``out`` where given (C-contiguous,
-    that shape and dtype)."""
+    that shape and dtype); an ``out`` of 2 channels gets (value, alpha) of grey content (one
+    with a ``grey`` fill, :mod:`~viewfinder.sources.scene_content`)."""
     bx0, by0, bx1, by1 = box
     h, w = y1 - y0, x1 - x0
     if out is None:
@@ -301,6 +302,9 @@ def _render_box(
         # procedural content, sampled at pixel centres in plane metres
         xs = (np.arange(x0, x1, dtype=np.float32) + 0.5 - (bx0 + bx1) / 2) * m_per_px
         ys = (np.arange(y0, y1, dtype=np.float32) + 0.5 - (by0 + by1) / 2) * m_per_px
+        if out.shape[2] == 2:
+            plane.content.grey(xs, ys, float(m_per_px), ay, ax, out)
+            return out
         fill = getattr(plane.content, "fill", None)
         if fill is not None:  # drawn, covered and premultiplied in one pass (no meshgrid)
             fill(xs, ys, float(m_per_px), ay, ax, out)

@@ -149,6 +149,18 @@ def _chart_board_fill(xs, ys, px, ay, ax, out):  # pragma: no cover - numba
             out[i, j, 3] = a
 
 
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _chart_board_grey(xs, ys, px, ay, ax, out):  # pragma: no cover - numba
+    """The board (grey: its three channels alike) as (value, alpha) premultiplied into
+    ``out`` (h, w, 2) float32: :func:`_chart_board_fill`'s first and last channel."""
+    for i in numba.prange(ys.size):
+        yi = np.float64(ys[i])
+        for j in range(xs.size):
+            a = ay[i] * ax[j]
+            out[i, j, 0] = np.float32(_chart_value(np.float64(xs[j]), yi, px)) * a
+            out[i, j, 1] = a
+
+
 def _color_checker(x: np.ndarray, y: np.ndarray, px: float) -> np.ndarray:
     """0.28 x 0.19 m colour checker: 6 x 4 patches of 40 mm on a black frame."""
     xb, yb = np.broadcast_arrays(np.asarray(x, np.float32), np.asarray(y, np.float32))
@@ -206,4 +218,7 @@ def _color_checker_fill(xs, ys, px, ay, ax, out):  # pragma: no cover - numba
 #: row, the rectangle's coverage per row and column, and ``out`` (h, w, 4) float32.
 #: ``scene._render_box`` uses it; it equals the content function followed by the coverage.
 _chart_board.fill = _chart_board_fill  # type: ignore[attr-defined]
+#: Grey content (its three channels alike) also has ``grey(xs, ys, px, ay, ax, out)``: the
+#: same into (h, w, 2) (value, alpha), half the memory of a grid (scene_grid uses it).
+_chart_board.grey = _chart_board_grey  # type: ignore[attr-defined]
 _color_checker.fill = _color_checker_fill  # type: ignore[attr-defined]

@@ -5,9 +5,10 @@ What :func:`viewfinder.sources.scene.render` does with a sharp full-size RGBA la
 pass over the sensor, as the motorcycle scene does (:mod:`viewfinder.sources.scene_depth`):
 
 - Each plane gets a grid of ``g`` x ``g`` sensor pixels per cell (``g`` a whole number) holding
-  its premultiplied RGBA, drawn directly at the grid's size (texture area-averaged where it is
-  finer than a cell, procedural content supersampled 2 x 2 or 4 x 4 and drawn in one Numba
-  pass where it has one, exact coverage of the rectangle) and blurred on the grid by the PSF
+  its premultiplied RGBA (grey content, the charts: value and alpha, half of it), drawn
+  directly at the grid's size (texture area-averaged where it is finer than a cell,
+  procedural content supersampled 2 x 2 or 4 x 4 and drawn in one Numba pass where it has
+  one, exact coverage of the rectangle) and blurred on the grid by the PSF
   scaled by ``1 / g`` (pairs of 1-D passes where the PSF is the sum of up to three outer
   products: the Airy core alone, or a small disc under it, as for a chart sharp at f/8; a
   piecewise-constant grid, as the colour checker's, in 2-D only near its changes).
@@ -462,6 +463,7 @@ def plane_specs(
         if ry1 <= ry0 or rx1 <= rx0:
             continue
         g, mode = grid_of(plane, box, coc)
+        grey = mode == PREMULTIPLIED and getattr(plane.content, "grey", None) is not None
         grid_blur = optics.blur_radius_px(coc / g, airy / g)
         pad = _round_up(-(-reach // g) + grid_blur + 2, 8)  # steps: a sweep reuses the grid
         cells = (
@@ -478,6 +480,7 @@ def plane_specs(
                 "airy": airy,
                 "g": g,
                 "mode": mode,
+                "ch": 2 if grey else 4,
                 "cells": cells,
                 "reach": (ry0, rx0, ry1, rx1),
             }
@@ -488,7 +491,8 @@ def plane_specs(
 def sharp_grid(scene: Any, canvas: Any, spec: dict[str, Any]) -> np.ndarray:
     """The sharp premultiplied RGBA grid of a plane, kept for reuse."""
     plane, g, mode, cells = spec["plane"], spec["g"], spec["mode"], spec["cells"]
-    key = (id(plane), canvas, g, mode, cells)
+    ch = spec.get("ch", 4)
+    key = (id(plane), canvas, g, mode, ch, cells)
     cache = scene._grids
     with scene._lock:
         hit = cache.get(key)
@@ -507,13 +511,13 @@ def sharp_grid(scene: Any, canvas: Any, spec: dict[str, Any]) -> np.ndarray:
     m_per_px = canvas.pixel_mm / canvas.focal_mm * plane.depth_m * g / s
     pool = warm_pool(scene)
     gh, gw = cy1 - cy0, cx1 - cx0
-    drawn = pool.empty((gh * s, gw * s, 4))
+    drawn = pool.empty((gh * s, gw * s, ch))
     grid = _render_box(plane, box, m_per_px, cy0 * s, cx0 * s, cy1 * s, cx1 * s, out=drawn)
     if s > 1:  # exact block means (an integer factor)
-        grid = pool.empty((gh, gw, 4))
+        grid = pool.empty((gh, gw, ch))
         done = cv2.resize(drawn, (gw, gh), dst=grid, interpolation=cv2.INTER_AREA)
         if done is not grid:  # OpenCV made its own
-            np.copyto(grid, done.reshape(gh, gw, 4))
+            np.copyto(grid, done.reshape(gh, gw, ch))
     del drawn
     with scene._lock:
         if grid.nbytes <= GRID_CACHE_BYTES and key not in cache:
@@ -550,7 +554,7 @@ def render_planes(
     e_off = t_off = off = 0
     for i, s in enumerate(specs):
         cy0, cx0, cy1, cx1 = s["cells"]
-        ch = 4
+        ch = s["ch"]
         ry0, rx0, ry1, rx1 = s["reach"]
         pi[i, [_MODE, _OFF, _GH, _GW, _CH, _JY0, _JX0]] = (
             s["mode"],
@@ -607,7 +611,7 @@ def render_planes(
         gh, gw = grid.shape[:2]
         o = int(pi[i, _OFF])
         # blurred straight into the pass's buffer (no full-size temporary for a g = 1 plane)
-        dst = buf[o : o + sizes[i]].reshape(gh, gw, 4)
+        dst = buf[o : o + sizes[i]].reshape(gh, gw, int(pi[i, _CH]))
         if s["coc"] / g < 0.5 and s["airy"] / g < 1.0:
             np.copyto(dst, grid)
         else:
@@ -620,7 +624,7 @@ def render_planes(
     else:
         vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
     out = pool.empty((h, w, 1 if mosaic else 3))
-    row_len = int(max((pi[:n, _GW] * pi[:n, _CH]).max(initial=0), 1))
+    row_len = int(max((pi[:n, _GW] * 4).max(initial=0), 1))
     _planes_pass(y0, x0, pi[:n], pf[:n], m, buf, edge_buf, tile_buf, row_len, vy, vx, mosaic, out)
     return out[:, :, 0] if mosaic else out
 
@@ -657,7 +661,7 @@ def _cell(xc, inv_g, j0, gw):  # pragma: no cover - numba
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _column_taps(x0, w, pi, pf):  # pragma: no cover - numba
     """Per plane and window column (within the plane's reach): the bilinear taps' offsets
-    into a grid row (``q0``, ``q1``: cell times channels) and weight of the second (``fx``),
+    into a blended grid row (``q0``, ``q1``: cell times 4) and weight of the second (``fx``),
     and the grain tile's columns (``u0``, ``u1``) and weight (``fu``). They hold for every
     row: :func:`_planes_pass` looks them up instead of computing them per pixel."""
     n = pi.shape[0]
@@ -670,13 +674,13 @@ def _column_taps(x0, w, pi, pf):  # pragma: no cover - numba
     fu = np.zeros((n, w), np.float32)
     for p in numba.prange(n):
         inv_g = 1.0 / pf[p, _G]
-        gw, ch, jx0 = pi[p, _GW], pi[p, _CH], pi[p, _JX0]
+        gw, jx0 = pi[p, _GW], pi[p, _JX0]
         grain = pi[p, _GRAIN] == 1
         inv_dsx = 1.0 / pf[p, _DSX] if grain else 0.0
         gu0 = pf[p, _GU0]
         for xx in range(pi[p, _X0] - x0, pi[p, _X1] - x0):
             c0, c1, f = _cell(x0 + xx, inv_g, jx0, gw)
-            q0[p, xx], q1[p, xx], fx[p, xx] = c0 * ch, c1 * ch, f
+            q0[p, xx], q1[p, xx], fx[p, xx] = c0 * 4, c1 * 4, f
             if grain:
                 u = (x0 + xx - gu0) * inv_dsx
                 j = math.floor(u)
@@ -743,12 +747,19 @@ def _planes_pass(
                 # the two grid rows blended once per output row (each pixel then blends two
                 # cells), the edge mode's colour per cell (premultiplied / alpha: the edges
                 # bring alpha), and the output's channels (m; in the mosaic only this row's)
+                ch = pi[p, _CH]
                 lo, hi = tq0[p, xs], tq1[p, xe - 1] + 4
                 for q in range(lo, hi, 4):
-                    cr = gy * buf[b0 + q] + fy * buf[b1 + q]
-                    cg = gy * buf[b0 + q + 1] + fy * buf[b1 + q + 1]
-                    cb = gy * buf[b0 + q + 2] + fy * buf[b1 + q + 2]
-                    ca = gy * buf[b0 + q + 3] + fy * buf[b1 + q + 3]
+                    if ch == 2:  # grey: (value, alpha)
+                        k = q >> 1
+                        cr = gy * buf[b0 + k] + fy * buf[b1 + k]
+                        cg = cb = cr
+                        ca = gy * buf[b0 + k + 1] + fy * buf[b1 + k + 1]
+                    else:
+                        cr = gy * buf[b0 + q] + fy * buf[b1 + q]
+                        cg = gy * buf[b0 + q + 1] + fy * buf[b1 + q + 1]
+                        cb = gy * buf[b0 + q + 2] + fy * buf[b1 + q + 2]
+                        ca = gy * buf[b0 + q + 3] + fy * buf[b1 + q + 3]
                     if edge:
                         inv = one / max(ca, tiny)
                         cr *= inv
