@@ -259,6 +259,30 @@ def check_sim_expose() -> None:
     assert np.abs(got.get().astype(int) - want.astype(int)).max() <= 1
 
 
+def check_scene_mosaic() -> None:
+    from viewfinder.sources import scene_depth as sd
+
+    rng = np.random.default_rng(5)
+    src = rng.random((9, 40, 5), dtype=np.float32)
+    src[:, :, 3] *= 6.0  # blur circles 0-6 work px
+    tiles, periods, offsets, lut = sd.detail_octaves(0.02, 1.5, 3)  # 6 grain octaves
+    w, h, y0, x0 = 77, 23, 3, 1
+    xi, xw = sd._cubic_taps(0.12 * np.arange(w) + 0.7, src.shape[1])
+    yi, yw = sd._cubic_taps(0.3 * np.arange(h) + 0.4, src.shape[0])
+    vy = rng.random(h, dtype=np.float32) + 0.5
+    vx = rng.random(w, dtype=np.float32) + 0.5
+    planes = np.empty((5, src.shape[0], w), np.float32)
+    sd._rows_pass_planar(src, xi, xw, planes)
+    want = np.empty((h, w), np.float32)
+    args = (tiles, periods, offsets, lut, vy, vx)
+    sd._mosaic_pass(planes, yi, yw, np.float32(2.5), y0, x0, *args, want)
+    inp = {"work": src, "xi": xi, "xw": xw, "yi": yi, "yw": yw, "coc_scale": np.float32(2.5)}
+    inp |= {"vy": vy, "vx": vx}
+    detail = (cp.asarray(tiles), cp.asarray(lut), periods, offsets)
+    got = sd._device_mosaic(cp, inp, (y0, x0, y0 + h, x0 + w), detail)
+    np.testing.assert_allclose(got.get(), want, rtol=1e-5, atol=1e-7)
+
+
 DEMOSAIC = {
     "bilinear": ["vf_demosaic_bilinear_{}"],
     "mhc": ["vf_demosaic_mhc_{}"],
@@ -290,6 +314,7 @@ CHECKS: dict[str, tuple[Callable[[], None], set[str]]] = {
     "view-pass": (check_view_pass, {"vf_view_pass"}),
     "raw-histogram": (check_raw_histogram, {"vf_raw_histogram"}),
     "sim-expose": (check_sim_expose, {"vf_sim_expose"}),
+    "scene-mosaic": (check_scene_mosaic, {"vf_scene_mosaic"}),
 }
 
 
