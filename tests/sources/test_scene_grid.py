@@ -437,15 +437,18 @@ def test_warm_pool_reuses_a_buffer_once_no_array_views_it(monkeypatch):
     first = view.__array_interface__["data"][0]
     del view
     assert pool.spare() == 64 << 10
-    c = pool.empty((32, 64, 2))  # smaller: a prefix of the free one, C-contiguous
+    tiny = pool.empty((16, 64, 2))  # 8 KiB: not from a buffer 8 times its size
+    assert tiny.__array_interface__["data"][0] != first
+    c = pool.empty((64, 64, 2))  # half of it: a prefix of the free one, C-contiguous
     assert c.__array_interface__["data"][0] == first
     assert c.flags.c_contiguous and c.dtype == np.float32
     assert pool.spare() == 0
-    del b, c
+    del b, c, tiny
     # free buffers beyond the budget go, least recently handed out first
     pool.spare_bytes = 64 << 10
     d = pool.empty((16, 16, 4))
     assert pool.spare() == 64 << 10 and len(pool._bufs) == 2
+    assert max(b.nbytes for b in pool._bufs) == 64 << 10
     small = pool.empty((8,))  # under WARM_MIN_BYTES: plain NumPy
     assert small.base is None and d.shape == (16, 16, 4)
 

@@ -90,8 +90,9 @@ class WarmPool:
 
     :meth:`empty` hands out a view of a kept buffer that no one else references (CPython's
     reference count: a buffer is free once every array viewing it is gone), the smallest
-    that fits, else a new buffer, kept too. Of the free buffers, the most recently used ones
-    up to ``spare_bytes`` stay; the rest are let go. Thread-safe."""
+    that fits and is at most twice the size (a small grid kept in the grid cache does not
+    hold a large buffer), else a new buffer, kept too. Of the free buffers, the most
+    recently used ones up to ``spare_bytes`` stay; the rest are let go. Thread-safe."""
 
     def __init__(self, spare_bytes: int = SPARE_BYTES) -> None:
         self.spare_bytes = spare_bytes
@@ -110,7 +111,7 @@ class WarmPool:
             return np.empty(shape, dtype)
         with self._lock:
             free = self._free()
-            fits = [i for i, f in enumerate(free) if f and self._bufs[i].nbytes >= n]
+            fits = [i for i, f in enumerate(free) if f and n <= self._bufs[i].nbytes <= 2 * n]
             if fits:
                 i = min(fits, key=lambda j: self._bufs[j].nbytes)
                 buf = self._bufs.pop(i)
