@@ -444,11 +444,16 @@ def test_warm_pool_reuses_a_buffer_once_no_array_views_it(monkeypatch):
     assert c.flags.c_contiguous and c.dtype == np.float32
     assert pool.spare() == 0
     del b, c, tiny
-    # free buffers beyond the budget go, least recently handed out first
+    # free buffers beyond the budget go, the smallest first
     pool.spare_bytes = 64 << 10
     d = pool.empty((16, 16, 4))
     assert pool.spare() == 64 << 10 and len(pool._bufs) == 2
     assert max(b.nbytes for b in pool._bufs) == 64 << 10
+    big, less = pool.empty((64, 64, 4)), pool.empty((16, 64, 4))  # 64 and 16 KiB
+    del big, less
+    pool.spare_bytes = 70 << 10
+    one = pool.empty((256,))  # 1 KiB, a new buffer: the 16 KiB one goes, the 64 KiB stays
+    assert pool.spare() == 64 << 10 and one.size == 256
     small = pool.empty((8,))  # under WARM_MIN_BYTES: plain NumPy
     assert small.base is None and d.shape == (16, 16, 4)
 
@@ -486,3 +491,18 @@ def test_grey_charts_grid_matches_the_rgba_one(lens, monkeypatch):
     monkeypatch.delattr(scene_content._chart_board, "grey")
     rgba = sc.Scene(0).render_rate(canvas, lens, window, m, vig)
     np.testing.assert_allclose(grey, rgba, rtol=1e-5, atol=1e-6 * float(rgba.max()))
+
+
+def test_a_render_writes_into_the_output_its_caller_let_go(monkeypatch):
+    # the camera holds the last mosaic while it renders the next: the one before is free
+    # and of the right size, and the output takes it before the blurred grids can
+    monkeypatch.setattr(sg, "WARM_MIN_BYTES", 1 << 10)
+    scene, canvas = sc.Scene(0), canvas_of(512, 384)
+    window, eye, vig = (0, 0, 384, 512), np.eye(3), (np.ones(384), np.ones(512))
+    first = scene.render_rate(canvas, sc.Optics(35.0, 1.4, 3.0), window, eye, vig)
+    where = first.__array_interface__["data"][0]
+    second = scene.render_rate(canvas, sc.Optics(35.0, 1.4, 1.0), window, eye, vig)
+    del first
+    third = scene.render_rate(canvas, sc.Optics(35.0, 8.0, 1.0), window, eye, vig)
+    assert third.__array_interface__["data"][0] == where
+    assert not np.shares_memory(second, third)

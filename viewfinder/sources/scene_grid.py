@@ -91,8 +91,8 @@ class WarmPool:
     :meth:`empty` hands out a view of a kept buffer that no one else references (CPython's
     reference count: a buffer is free once every array viewing it is gone), the smallest
     that fits and is at most twice the size (a small grid kept in the grid cache does not
-    hold a large buffer), else a new buffer, kept too. Of the free buffers, the most
-    recently used ones up to ``spare_bytes`` stay; the rest are let go. Thread-safe."""
+    hold a large buffer), else a new buffer, kept too. Of the free buffers, the largest up
+    to ``spare_bytes`` stay; the rest are let go. Thread-safe."""
 
     def __init__(self, spare_bytes: int = SPARE_BYTES) -> None:
         self.spare_bytes = spare_bytes
@@ -118,14 +118,15 @@ class WarmPool:
                 free.pop(i)
             else:
                 buf = np.empty(n, np.uint8)
-            # the free ones beyond the budget go, least recently used first
+            # the free ones beyond the budget go, the smallest first (the large ones, such as
+            # the output, cost the most to fault in again), then the least recently used
             spare = sum(b.nbytes for b, f in zip(self._bufs, free, strict=True) if f)
-            for i in range(len(self._bufs)):
+            order = sorted((i for i, f in enumerate(free) if f), key=lambda j: self._bufs[j].nbytes)
+            for i in order:
                 if spare <= self.spare_bytes:
                     break
-                if free[i]:
-                    spare -= self._bufs[i].nbytes
-                    self._bufs[i] = None  # type: ignore[call-overload]
+                spare -= self._bufs[i].nbytes
+                self._bufs[i] = None  # type: ignore[call-overload]
             self._bufs = [b for b in self._bufs if b is not None] + [buf]
             return buf[:n].view(dtype).reshape(shape)
 
@@ -597,6 +598,8 @@ def render_planes(
                 tiles.append(tile.ravel())
                 t_off += _TILE_SIDE * _TILE_SIDE
     pool = warm_pool(scene)
+    # the output first: the previous one's buffer, free by now, is its size exactly
+    out = pool.empty((h, w, 1 if mosaic else 3))
     buf = pool.empty((max(off, 1),))
     index = {id(s["plane"]): i for i, s in enumerate(specs)}
     planes = scene.planes
@@ -624,7 +627,6 @@ def render_planes(
         vy, vx = np.ones(h, np.float32), np.ones(w, np.float32)
     else:
         vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
-    out = pool.empty((h, w, 1 if mosaic else 3))
     row_len = int(max((pi[:n, _GW] * 4).max(initial=0), 1))
     _planes_pass(y0, x0, pi[:n], pf[:n], m, buf, edge_buf, tile_buf, row_len, vy, vx, mosaic, out)
     return out[:, :, 0] if mosaic else out
