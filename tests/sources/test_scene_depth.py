@@ -589,3 +589,104 @@ def test_scene_kernel_matches_the_mosaic_pass():
     inp |= {"work": src, "yi": yi, "yw": yw, "vy": np.ones(16, np.float32)}
     with pytest.raises(ValueError, match="finer than the sensor"):
         sd._device_mosaic(cudasim, inp, (0, 0, 16, w), on_device)
+
+
+def test_photo_read_directly_is_scikit_images():
+    """The photograph and disparity read from scikit-image's data folder (OpenCV's PNG
+    decoder, no skimage.io import) are exactly what its loader gives."""
+    left, _right, disparity = skimage_data.stereo_motorcycle()
+    rgb, disp = sd._read_motorcycle()
+    np.testing.assert_array_equal(rgb, left)
+    np.testing.assert_array_equal(disp, disparity)
+    assert rgb.dtype == left.dtype and disp.dtype == disparity.dtype
+
+
+def _grain_tile_full_band(wavelength_px, period, seed):
+    """The grain tile as first written: numpy.fft, the band over every row."""
+    rng = np.random.default_rng(seed)
+    spec = np.fft.rfft2(rng.standard_normal((period, period)))
+    fy = np.fft.fftfreq(period)[:, None]
+    fx = np.fft.rfftfreq(period)[None, :]
+    f = np.hypot(fy, fx)
+    with np.errstate(divide="ignore"):
+        band = np.exp(-0.5 * (np.log2(np.maximum(f, 1e-9) * wavelength_px) / 0.5) ** 2)
+    lo, hi = sd.NYQUIST_TAPER
+    ramp = np.clip((f - lo) / (hi - lo), 0.0, 1.0)
+    band = band * np.cos(0.5 * math.pi * ramp) ** 2
+    tile = np.fft.irfft2(spec * band, s=(period, period)).astype(np.float32)
+    return tile / max(float(tile.std()), 1e-12)
+
+
+@pytest.mark.parametrize("period", [1024, 952, 500, 37])
+def test_grain_tile_is_bit_identical_to_the_full_band(period):
+    """The band computed on half the rows (mirrored) and scipy.fft's workers change no bit."""
+    for wavelength in (21.7446, 2.7181, sd.FINE_WAVELENGTH_PX):
+        got = sd._make_grain_tile(wavelength, period, 7)
+        np.testing.assert_array_equal(got, _grain_tile_full_band(wavelength, period, 7))
+
+
+def test_detail_octaves_are_built_once_and_follow_the_constants(monkeypatch):
+    """detail_octaves is cached per (photo px, seed) and (photo px, Airy): built once, also
+    when several threads ask at once (the others wait for it); a changed constant (the
+    tests' no_grain) is a new key."""
+    import threading
+
+    calls = []
+    make = sd._tile_block.fn
+    monkeypatch.setattr(sd._tile_block, "fn", lambda *a: calls.append(a) or make(*a))
+    key = (0.0371, 1.3, 11)
+    out = []
+    threads = [
+        threading.Thread(target=lambda: out.append(sd.detail_octaves(*key))) for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(out) == 3
+    assert all(o[0] is out[0][0] and o[3] is out[0][3] for o in out)
+    monkeypatch.setattr(sd, "DETAIL_AMPLITUDE", 0.0)
+    tiles, _p, _o, lut = sd.detail_octaves(*key)
+    assert len(calls) == 2 and not lut.any()
+
+
+def test_warm_numba_loads_the_render_signatures():
+    """_warm_numba calls the defocus and sensor-pass functions with the very types a render
+    passes: a render after it (in a fresh process) adds no signature, so it loads nothing."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np
+from viewfinder.sources import scene_depth as sd
+from viewfinder.sources.scene import Canvas, Optics
+sd.PREFETCH = False
+fns = (sd._own, sd._cover, sd._over5, sd._rows_pass_planar, sd._mosaic_pass)
+sd._warm_numba(True)
+warm = [list(f.signatures) for f in fns]
+scene = sd.DepthPhotoScene(0)
+canvas = Canvas(352, 272, 0.0128, 35.0)
+vig = (np.ones(272, np.float32), np.ones(352, np.float32))
+scene.render_rate(canvas, Optics(35.0, 2.0, 2.5), (0, 0, 272, 352), np.eye(3), vig)
+assert [list(f.signatures) for f in fns] == warm, ([list(f.signatures) for f in fns], warm)
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-2000:]
+
+
+def test_the_camera_prefetches_what_its_first_render_needs(monkeypatch):
+    """The camera hands its lens to the scene (prepare) when made and when the lens or the
+    aperture changes; the background builds the grain octaves under the very key the render
+    asks for, so the first frame builds none itself."""
+    cam = motorcycle_camera()
+    cam.set_aperture(2.8)
+    assert sd.wait_prefetch(60)
+
+    def refuse(*a):
+        raise AssertionError(f"the render built grain octaves itself: {a}")
+
+    monkeypatch.setattr(sd._tile_block, "fn", refuse)
+    monkeypatch.setattr(sd._detail_lut, "fn", refuse)
+    frame = cam.read()
+    assert frame.data.shape == (SIZE[1], SIZE[0])

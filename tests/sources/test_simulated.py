@@ -521,3 +521,28 @@ def test_gpu_full_resolution_reuses_its_buffers(dxp):
     ptrs = {cam.read().data.data.ptr for _ in range(12)}
     assert len(ptrs) == 6  # a ring of preallocated device frames, no per-frame allocation
     assert not math.isnan(float(cam.read().data[100, 100]))
+
+
+def test_noise_bank_drawn_in_the_background_gives_the_same_frames(monkeypatch):
+    """On the NumPy backend a sensor's noise bank is drawn on a background thread while its
+    first frame's scene renders (simulated.PREFETCH): once, from the sensor's own seeded
+    generator, so the frames (both sensors, and the other sensor's stream) are those of a
+    camera that draws it in its first exposure."""
+    from viewfinder.sources import simulated
+
+    def frames(prefetch: bool) -> list[np.ndarray]:
+        monkeypatch.setattr(simulated, "PREFETCH", prefetch)
+        cam = camera(seed=5)
+        cam.set_mode("m")
+        cam.attach_lens("summilux-35")
+        out = [cam.read().data for _ in range(2)]
+        with cam.stream() as other:  # the built-in sensor's own stream
+            out.append(other.read().data)
+        assert not cam._bank_jobs  # every started bank was waited for
+        out.append(cam.read().data)
+        return out
+
+    with_bank = frames(True)
+    for a, b in zip(with_bank, frames(False), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(with_bank[0], with_bank[1])  # the noise is on

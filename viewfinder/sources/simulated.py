@@ -71,6 +71,14 @@ NO_LENS_F_NUMBER = 2.8
 #: The scenes by name: fronto-parallel textured planes (``scene.Scene``), and a real depth
 #: photograph, the Middlebury motorcycle (``scene_depth.DepthPhotoScene``).
 SCENES: tuple[str, ...] = ("planes", "motorcycle")
+#: Work a first frame needs that does not depend on the focus runs on background threads:
+#: the scene's own (``prepare``: the motorcycle's Numba functions and grain tiles), started
+#: when the camera is made and when its sensor, lens or aperture changes; and on the NumPy
+#: backend a sensor's noise bank (``Sensor._noise_bank``: 1.5 s at 50 MP on two cores),
+#: drawn while its first frame's scene renders. The frame waits for the bank (drawn once
+#: from the sensor's seeded generator, as the first exposure would: the frames are the
+#: same).
+PREFETCH = True
 
 
 def make_scene(name: str, seed: int = 0) -> Any:
@@ -173,6 +181,8 @@ class SimulatedCamera(ContrastAutofocus):
         #: render takes seconds, and the window and the CLI show how far it is. Its errors
         #: are ignored.
         self.on_progress: Any = None
+        self._bank_jobs: dict[str, threading.Thread] = {}
+        self._prepare_scene()
 
     # ----- state ----------------------------------------------------------------------------
     @property
@@ -232,6 +242,7 @@ class SimulatedCamera(ContrastAutofocus):
             self.scene = new
             self._caches = {}
             self._device_layers = {}
+        self._prepare_scene()
 
     def set_mode(self, mode: str) -> None:
         """Switch between the built-in lens's sensor and the M-mount sensor."""
@@ -239,6 +250,7 @@ class SimulatedCamera(ContrastAutofocus):
             raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
         with self._lock:
             self._mode = mode
+        self._prepare_scene()
 
     def attach_lens(self, lens_id: str, six_bit: str | None = None) -> None:
         """Mount M lens ``lens_id`` (wide open, focused at infinity); ``six_bit`` is an
@@ -256,6 +268,7 @@ class SimulatedCamera(ContrastAutofocus):
             self._six_bit = six_bit if six_bit is not None else lens.six_bit
             self._aperture["m"] = lens.max_aperture
             self._focus["m"] = math.inf
+        self._prepare_scene("m")
 
     def detach_lens(self) -> None:
         """Take the lens off the M mount: that sensor then says "no lens attached"."""
@@ -274,6 +287,7 @@ class SimulatedCamera(ContrastAutofocus):
         with self._lock:
             n = self._active_lens().check_aperture(f_number)
             self._aperture[self._mode] = n
+        self._prepare_scene()
 
     def set_focus(self, distance_m: float) -> None:
         """Focus the active lens at ``distance_m`` (``math.inf`` allowed)."""
@@ -323,6 +337,60 @@ class SimulatedCamera(ContrastAutofocus):
             self.height,
         )
 
+    def _canvas(self, mode: str, lens: Lens | None) -> Canvas:
+        """The canvas sensor ``mode`` renders through ``lens``: the frame and its margin."""
+        return Canvas(
+            self.width + 2 * MARGIN,
+            self.height + 2 * MARGIN,
+            self.sensors[mode].pixel_um / 1000.0,
+            lens.focal_mm if lens is not None else 1.0,
+        )
+
+    def _prefetch_noise(self, mode: str) -> None:
+        """Draw sensor ``mode``'s noise bank on a background thread (NumPy backend, noise
+        on, bank not drawn yet): :meth:`_read` starts it before the scene renders and waits
+        for it before exposing."""
+        if not (PREFETCH and self.noise) or self.on_device:
+            return
+        sensor = self.sensors[mode]
+        with self._lock:
+            if mode in self._bank_jobs or sensor._bank is not None:
+                return
+
+            def draw() -> None:
+                with contextlib.suppress(Exception):  # the frame draws it and raises there
+                    sensor._noise_bank(self.width * self.height)
+
+            job = threading.Thread(target=draw, name=f"viewfinder-noise-bank-{mode}")
+            self._bank_jobs[mode] = job
+            job.start()
+
+    def _wait_noise(self, mode: str) -> None:
+        """Wait for sensor ``mode``'s background noise bank, if one is being drawn (the
+        sensor's generator is not shared while it draws): every reader of that sensor
+        waits for it (a stream's and the camera's), then it is forgotten."""
+        with self._lock:
+            job = self._bank_jobs.get(mode)
+        if job is not None:
+            job.join()
+            with self._lock:
+                if self._bank_jobs.get(mode) is job:
+                    del self._bank_jobs[mode]
+
+    def _prepare_scene(self, mode: str | None = None) -> None:
+        """Let a scene that can (the motorcycle: ``prepare``) start building, in the
+        background, what the next render of sensor ``mode`` (default the active one) needs
+        before it knows the focus: a photographer who picks up the camera or changes the
+        lens waits less for the first frame."""
+        with self._lock:
+            mode = mode or self._mode
+            lens, aperture, scene = self.lens_of(mode), self._aperture[mode], self.scene
+        if not PREFETCH or lens is None or aperture is None or not hasattr(scene, "prepare"):
+            return
+        state = Optics(lens.focal_mm, aperture, self._focus[mode] or math.inf)
+        with contextlib.suppress(Exception):  # a hint: the render does the same and raises
+            scene.prepare(self._canvas(mode, lens), state, host_pass=not self.on_device)
+
     def _ensure_cache(self, mode: str | None = None) -> dict[str, Any]:
         """The rendered rate map and depth of sensor ``mode`` (default the active one; one
         kept per mode).
@@ -340,12 +408,7 @@ class SimulatedCamera(ContrastAutofocus):
             if cache is not None and cache["key"] == key:
                 return cache
         sensor = self.sensors[mode]
-        canvas = Canvas(
-            self.width + 2 * MARGIN,
-            self.height + 2 * MARGIN,
-            sensor.pixel_um / 1000.0,
-            lens.focal_mm if lens is not None else 1.0,
-        )
+        canvas = self._canvas(mode, lens)
         whole = (0, 0, canvas.height, canvas.width)
         white = scene.white_luminance
         depth_fn = None
@@ -463,7 +526,11 @@ class SimulatedCamera(ContrastAutofocus):
         camera) holds the frame counter, the device exposer and the last frame's state: a
         :class:`SensorStream` has its own, so both sensors stream at once."""
         owner = self if owner is None else owner
+        if not self.on_device:  # the noise bank is drawn while the scene renders
+            self._prefetch_noise(mode or self._mode)
         cache = self._ensure_cache(mode)
+        if not self.on_device:
+            self._wait_noise(cache["mode"])
         sync = None
         with self._lock:
             seq = owner._seq
