@@ -31,3 +31,46 @@ VF_HD int vf_scene_lut_index(float c, float coc_scale, int m) {
     const int k = (int)((c > 0.0f ? c : 0.0f) * coc_scale * VF_SCENE_LUT_STEPS + 0.5f);
     return vf_mini(k, m - 1);
 }
+
+// ----- the planes scene (scene_planes.cu): scene_grid._planes_pass per pixel ---------------
+
+// A plane stops the pass going farther once it lets less than this through (scene_grid.OPAQUE).
+#define VF_PLANES_OPAQUE 1e-6f
+// Side of the surface grain's tile (scene_grid._TILE_SIDE).
+#define VF_PLANES_TILE 128
+
+// One cell of a plane's grid blended between its two grid rows (b0, b1: the cell in each,
+// weights gy, fy), as _planes_pass blends a grid row: ch 4 premultiplied RGBA, ch 2 grey
+// (value, alpha: r = g = b); the edge mode's colour over its alpha; then the output's
+// channel (m0, m1, m2: its row of the colour matrix). The blended alpha in *alpha.
+VF_HD float vf_planes_cell(const float* b0, const float* b1, float gy, float fy, int ch,
+                           bool edge, float m0, float m1, float m2, float* alpha) {
+    float cr, cg, cb, ca;
+    if (ch == 2) {
+        cr = gy * b0[0] + fy * b1[0];
+        cg = cb = cr;
+        ca = gy * b0[1] + fy * b1[1];
+    } else {
+        cr = gy * b0[0] + fy * b1[0];
+        cg = gy * b0[1] + fy * b1[1];
+        cb = gy * b0[2] + fy * b1[2];
+        ca = gy * b0[3] + fy * b1[3];
+    }
+    if (edge) {  // one reciprocal, as the CPU's
+        const float inv = 1.0f / (ca > 1e-12f ? ca : 1e-12f);
+        cr *= inv;
+        cg *= inv;
+        cb *= inv;
+    }
+    *alpha = ca;
+    return m0 * cr + m1 * cg + m2 * cb;
+}
+
+// The surface grain's tile bilinearly at tile rows t0, t1 (offsets of the rows in the
+// tiles, weight fv of t1) and columns u0, u1 (weight fu of u1).
+VF_HD float vf_planes_grain(const float* tiles, int t0, int t1, float fv, int u0, int u1,
+                            float fu) {
+    const float top = (1.0f - fu) * tiles[t0 + u0] + fu * tiles[t0 + u1];
+    const float bot = (1.0f - fu) * tiles[t1 + u0] + fu * tiles[t1 + u1];
+    return (1.0f - fv) * top + fv * bot;
+}

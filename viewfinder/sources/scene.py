@@ -23,7 +23,9 @@ finer than a grid (rectangle edges, surface grain) and writes the sensor's mosai
 full-size RGB: a 50 MP frame in seconds and well under 1.5 GB, a focus change in about one.
 :func:`render` stays the reference (and serves windows: autofocus; its ``device=`` blur is
 kept for scene objects without ``render_rate``). On a CuPy camera the planes take the grid road
-too: the mosaic is rendered on the CPU and uploaded once per change.
+too (:meth:`Scene.render_rate_device`): the grids are drawn and blurred on the CPU, uploaded
+(kept on the device per grid and blur) and one kernel (``kernels/scene_planes.cu``) composites
+them into the mosaic on the device: no full-size host array, no map upload.
 
 Modules: ``scene_content`` (the charts, colour checker, photos and surface grain the planes
 show), ``scene_compositing`` ("over" compositing and the padding of layers for their blur),
@@ -125,6 +127,9 @@ class Scene:
         self._depth: dict[tuple, np.ndarray] = {}  # render() keeps the depth of full frames
         self._grids: OrderedDict[tuple, np.ndarray] = OrderedDict()  # scene_grid's sharp grids
         self._grid_bytes = 0
+        #: scene_grid's blurred grids on the device, by device, grid and blur
+        self._device_grids: OrderedDict[tuple, Any] = OrderedDict()
+        self._device_grid_bytes = 0
         rng = np.random.default_rng(seed)
         jitter = rng.uniform(-0.02, 0.02, size=(8, 2))  # the seed moves the planes a little
         self.planes: list[Plane] = [
@@ -203,6 +208,27 @@ class Scene:
         if window[0] % 2 or window[1] % 2:
             raise ValueError(f"a mosaic window must start on even pixels, got {window}")
         return render_planes(self, canvas, lens, window, matrix, vig, True, progress)
+
+    def render_rate_device(
+        self,
+        canvas: Canvas,
+        lens: Optics,
+        window: tuple[int, int, int, int],
+        matrix: np.ndarray,
+        vig: tuple[np.ndarray, np.ndarray],
+        xp: Any,
+    ) -> Any:
+        """:meth:`render_rate` on the device ``xp`` (``cupy``, or ``viewfinder.cudasim``):
+        the planes' grids are drawn and blurred on the host as there (small: the plane's
+        content, not the sensor) and uploaded, kept on the device per grid and blur, and
+        ``kernels/scene_planes.cu`` composites them into the (h, w) float32 mosaic on the
+        current stream. No host sync; no full-size host array. The CPU path's mosaic within
+        float32 rounding (:func:`viewfinder.sources.scene_grid.render_planes_device`)."""
+        from .scene_grid import render_planes_device
+
+        if window[0] % 2 or window[1] % 2:
+            raise ValueError(f"a mosaic window must start on even pixels, got {window}")
+        return render_planes_device(self, canvas, lens, window, matrix, vig, xp)
 
     def depth_window(
         self, canvas: Canvas, window: tuple[int, int, int, int]

@@ -531,24 +531,32 @@ def sharp_grid(scene: Any, canvas: Any, spec: dict[str, Any]) -> np.ndarray:
     return grid
 
 
-def render_planes(
-    scene: Any,
-    canvas: Any,
-    lens: Any,
-    window: tuple[int, int, int, int],
-    matrix: np.ndarray | None = None,
-    vig: tuple[np.ndarray, np.ndarray] | None = None,
-    mosaic: bool = False,
-    progress: Callable[[float, str], None] | None = None,
-) -> np.ndarray:
-    """The planes over canvas ``window`` (y0, x0, y1, x1): the RGGB mosaic (h, w) float32 of
-    ``matrix @ rgb`` times the vignetting ``vig = (rows, columns)`` with ``mosaic`` (the
-    window starts on even pixels), else linear RGB (h, w, 3) float32 (``matrix`` and ``vig``
-    default to none)."""
-    y0, x0, y1, x1 = window
-    h, w = y1 - y0, x1 - x0
-    m = np.eye(3, dtype=np.float32) if matrix is None else np.asarray(matrix, np.float32)
-    specs = plane_specs(scene, canvas, lens, window)
+def _grid_blur(spec: dict[str, Any]) -> tuple[float, float] | None:
+    """The blur of ``spec``'s grid in cells (diameter, Airy core), or None where the sharp
+    grid is used as it is."""
+    g = spec["g"]
+    if spec["coc"] / g < 0.5 and spec["airy"] / g < 1.0:
+        return None
+    return spec["coc"] / g, spec["airy"] / g
+
+
+def _blur_grid(grid: np.ndarray, spec: dict[str, Any], dst: np.ndarray) -> np.ndarray:
+    """``spec``'s sharp ``grid`` blurred (or copied) into ``dst``."""
+    b = _grid_blur(spec)
+    if b is None:
+        np.copyto(dst, grid)
+    else:
+        blur(grid, b[0], b[1], dst)
+    return dst
+
+
+def _pass_params(
+    specs: list[dict[str, Any]],
+) -> tuple[np.ndarray, np.ndarray, list[int], list[np.ndarray], list[np.ndarray]]:
+    """The per-plane parameters of :func:`_planes_pass` for ``specs`` (near to far): its
+    integer and float columns, each grid's size (floats; their offsets in ``pi[:, _OFF]``),
+    the edge mode's row and column profiles and the blurred grain tiles (offsets in
+    ``pi[:, _EY]``, ``pi[:, _EX]``, ``pi[:, _TILE]``)."""
     n = len(specs)
     pi = np.zeros((max(n, 1), _NI), np.int64)
     pf = np.zeros((max(n, 1), _NF), np.float64)
@@ -597,10 +605,33 @@ def render_planes(
                 )
                 tiles.append(tile.ravel())
                 t_off += _TILE_SIDE * _TILE_SIDE
+    return pi, pf, sizes, edges, tiles
+
+
+def render_planes(
+    scene: Any,
+    canvas: Any,
+    lens: Any,
+    window: tuple[int, int, int, int],
+    matrix: np.ndarray | None = None,
+    vig: tuple[np.ndarray, np.ndarray] | None = None,
+    mosaic: bool = False,
+    progress: Callable[[float, str], None] | None = None,
+) -> np.ndarray:
+    """The planes over canvas ``window`` (y0, x0, y1, x1): the RGGB mosaic (h, w) float32 of
+    ``matrix @ rgb`` times the vignetting ``vig = (rows, columns)`` with ``mosaic`` (the
+    window starts on even pixels), else linear RGB (h, w, 3) float32 (``matrix`` and ``vig``
+    default to none)."""
+    y0, x0, y1, x1 = window
+    h, w = y1 - y0, x1 - x0
+    m = np.eye(3, dtype=np.float32) if matrix is None else np.asarray(matrix, np.float32)
+    specs = plane_specs(scene, canvas, lens, window)
+    n = len(specs)
+    pi, pf, sizes, edges, tiles = _pass_params(specs)
     pool = warm_pool(scene)
     # the output first: the previous one's buffer, free by now, is its size exactly
     out = pool.empty((h, w, 1 if mosaic else 3))
-    buf = pool.empty((max(off, 1),))
+    buf = pool.empty((max(sum(sizes), 1),))
     index = {id(s["plane"]): i for i, s in enumerate(specs)}
     planes = scene.planes
     for k, plane in enumerate(planes):  # far to near, as render() reports them
@@ -611,15 +642,11 @@ def render_planes(
             continue
         s = specs[i]
         grid = sharp_grid(scene, canvas, s)
-        g = s["g"]
         gh, gw = grid.shape[:2]
         o = int(pi[i, _OFF])
         # blurred straight into the pass's buffer (no full-size temporary for a g = 1 plane)
         dst = buf[o : o + sizes[i]].reshape(gh, gw, int(pi[i, _CH]))
-        if s["coc"] / g < 0.5 and s["airy"] / g < 1.0:
-            np.copyto(dst, grid)
-        else:
-            blur(grid, s["coc"] / g, s["airy"] / g, dst)
+        _blur_grid(grid, s, dst)
         del grid
     edge_buf = np.concatenate(edges) if edges else np.zeros(1, np.float32)
     tile_buf = np.concatenate(tiles) if tiles else np.zeros(1, np.float32)
@@ -630,6 +657,215 @@ def render_planes(
     row_len = int(max((pi[:n, _GW] * 4).max(initial=0), 1))
     _planes_pass(y0, x0, pi[:n], pf[:n], m, buf, edge_buf, tile_buf, row_len, vy, vx, mosaic, out)
     return out[:, :, 0] if mosaic else out
+
+
+# ----- the compositing pass on the device (kernels/scene_planes.cu) ---------------------------
+
+#: Bytes of blurred grids a scene keeps on each device (a plane whose grid and blur are those
+#: of a recent render is neither blurred nor uploaded again).
+DEVICE_GRID_BYTES = 1 << 30
+#: Sensor rows and columns of a block of ``vf_scene_planes`` (VF_PLANES_BY, VF_PLANES_BX).
+PLANES_BLOCK = (8, 32)
+#: Ints a plane in the kernel's plane table (VF_PLANES_NI).
+_DEVICE_NI = 8
+
+
+def _taps(coord: np.ndarray, g: float, j0: int, n: int) -> tuple[np.ndarray, ...]:
+    """:func:`_cell` for every canvas column (or row) of ``coord``: (c0, c1, weight of c1)."""
+    pos = (coord + 0.5) * (1.0 / g) - 0.5 - j0
+    i = np.floor(pos)
+    f = (pos - i).astype(np.float32)
+    i = i.astype(np.int64)
+    return np.clip(i, 0, n - 1), np.clip(i + 1, 0, n - 1), f
+
+
+def _tile_taps(coord: np.ndarray, origin: float, dsx: float) -> tuple[np.ndarray, ...]:
+    """The grain tile's two rows (or columns) and the second's weight at canvas ``coord``."""
+    v = (coord - origin) * (1.0 / dsx)
+    j = np.floor(v)
+    f = (v - j).astype(np.float32)
+    j = j.astype(np.int64)
+    return j & (_TILE_SIDE - 1), (j + 1) & (_TILE_SIDE - 1), f
+
+
+def device_tables(
+    window: tuple[int, int, int, int],
+    pi: np.ndarray,
+    pf: np.ndarray,
+    edges: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The host tables of ``vf_scene_planes`` for the planes ``pi``, ``pf`` (near to far) over
+    canvas ``window``: the plane table (n, 8) and grain amplitudes (n,); per plane and row
+    (n, h, 4) int (the two grid rows' offsets in the grids, the two grain tile rows' offsets
+    in the tiles) and (n, h, 3) float (second grid row's weight, edge row coverage, second
+    tile row's weight); per plane and column (n, 4, w) int (the two cells' offsets in a grid
+    row, the two tile columns) and (n, 3, w) float (second cell's weight, edge column
+    coverage, second tile column's weight). The positions are :func:`_planes_pass`'s own
+    (float64), so the kernel divides and floors nothing. At least one plane (zeros)."""
+    y0, x0, y1, x1 = window
+    h, w = y1 - y0, x1 - x0
+    n = pi.shape[0]
+    k = max(n, 1)
+    pint = np.zeros((k, _DEVICE_NI), np.int64)
+    amp = np.zeros(k, np.float32)
+    rows_i = np.zeros((k, h, 4), np.int64)
+    rows_f = np.ones((k, h, 3), np.float32)
+    cols_i = np.zeros((k, 4, w), np.int64)
+    cols_f = np.ones((k, 3, w), np.float32)
+    yc, xc = np.arange(y0, y1), np.arange(x0, x1)
+    flat = np.concatenate(edges) if edges else np.zeros(1, np.float32)
+    for p in range(n):
+        g, ch, gw, off = pf[p, _G], pi[p, _CH], pi[p, _GW], pi[p, _OFF]
+        r0, r1, rows_f[p, :, 0] = _taps(yc, g, pi[p, _JY0], pi[p, _GH])
+        rows_i[p, :, 0], rows_i[p, :, 1] = off + r0 * gw * ch, off + r1 * gw * ch
+        c0, c1, cols_f[p, 0] = _taps(xc, g, pi[p, _JX0], gw)
+        cols_i[p, 0], cols_i[p, 1] = c0 * ch, c1 * ch
+        ry0, ry1, rx0, rx1 = pi[p, _Y0], pi[p, _Y1], pi[p, _X0], pi[p, _X1]
+        grain = int(pi[p, _GRAIN] == 1)
+        pint[p, :7] = (pi[p, _MODE], ch, ry0 - y0, ry1 - y0, rx0 - x0, rx1 - x0, grain)
+        if pi[p, _MODE] == EDGE:
+            ey, ex = pi[p, _EY], pi[p, _EX]
+            rows_f[p, ry0 - y0 : ry1 - y0, 1] = flat[ey : ey + ry1 - ry0]
+            cols_f[p, 1, rx0 - x0 : rx1 - x0] = flat[ex : ex + rx1 - rx0]
+        if grain:
+            t0, t1, rows_f[p, :, 2] = _tile_taps(yc, pf[p, _GV0], pf[p, _DSX])
+            base = pi[p, _TILE]
+            rows_i[p, :, 2], rows_i[p, :, 3] = base + t0 * _TILE_SIDE, base + t1 * _TILE_SIDE
+            cols_i[p, 2], cols_i[p, 3], cols_f[p, 2] = _tile_taps(xc, pf[p, _GU0], pf[p, _DSX])
+            amp[p] = pf[p, _AMP]
+    return pint, amp, rows_i, rows_f, cols_i, cols_f
+
+
+def device_pass(
+    xp: Any,
+    window: tuple[int, int, int, int],
+    pi: np.ndarray,
+    pf: np.ndarray,
+    m: np.ndarray,
+    grids: Any,
+    edges: list[np.ndarray],
+    tiles: list[np.ndarray],
+    vy: np.ndarray,
+    vx: np.ndarray,
+) -> Any:
+    """Launch ``vf_scene_planes`` on ``xp``'s current stream: the (h, w) float32 RGGB mosaic
+    of :func:`_planes_pass` (``mosaic=True``) over canvas ``window`` (any origin: its parity
+    picks the sites) from the device ``grids`` (every plane's grid at ``pi[:, _OFF]``, flat).
+    Per call two uploads (one int32 and one float32 table: :func:`device_tables`, the grain
+    tiles, the colour matrix, the vignetting), the output's allocation, one launch; no host
+    sync."""
+    from ..kernels import get_kernel
+
+    y0, x0, y1, x1 = window
+    h, w = y1 - y0, x1 - x0
+    n = pi.shape[0]
+    if grids.size >= 1 << 31:
+        raise ValueError("the planes' grids exceed 2**31 floats: the scene kernel's offsets")
+    pint, amp, rows_i, rows_f, cols_i, cols_f = device_tables(window, pi, pf, edges)
+    tile_buf = np.concatenate(tiles) if tiles else np.zeros(1, np.float32)
+    ints = np.concatenate([pint.ravel(), rows_i.ravel(), cols_i.ravel()]).astype(np.int32)
+    parts = [amp, rows_f.ravel(), cols_f.ravel(), np.asarray(m, np.float32).ravel(), vy, vx]
+    parts.append(tile_buf)
+    floats = np.concatenate([np.asarray(a, np.float32).ravel() for a in parts])
+    ints_d = xp.asarray(ints)
+    floats_d = xp.asarray(floats)
+    out = xp.empty((h, w), xp.float32)
+    k = pint.shape[0]
+    i_rows, i_cols = pint.size, pint.size + rows_i.size
+    f_rows = k
+    f_cols = f_rows + rows_f.size
+    f_m = f_cols + cols_f.size
+    f_vy = f_m + 9
+    f_vx = f_vy + h
+    f_tiles = f_vx + w
+    by, bx = PLANES_BLOCK
+    i32 = np.int32
+    kernel = get_kernel("scene_planes", "vf_scene_planes", xp=xp)
+    kernel(
+        ((w + bx - 1) // bx, (h + by - 1) // by, 1),
+        (bx, by, 1),
+        (
+            grids,
+            ints_d[:i_rows],
+            floats_d[:f_rows],
+            i32(n),
+            ints_d[i_rows:i_cols],
+            floats_d[f_rows:f_cols],
+            ints_d[i_cols:],
+            floats_d[f_cols:f_m],
+            floats_d[f_tiles:],
+            floats_d[f_m:f_vy],
+            floats_d[f_vy:f_vx],
+            floats_d[f_vx:f_tiles],
+            i32(y0 & 1),
+            i32(x0 & 1),
+            out,
+            i32(w),
+            i32(h),
+        ),
+    )
+    return out
+
+
+def device_grid(scene: Any, canvas: Any, spec: dict[str, Any], xp: Any) -> Any:
+    """``spec``'s blurred grid on the device ``xp`` (flat float32), kept there by the host
+    grid cache's key and the blur (:data:`DEVICE_GRID_BYTES`, least recently used first): a
+    miss draws the sharp grid (or takes it from the host cache), blurs it on the host and
+    uploads it (one allocation, one copy); a hit does neither."""
+    plane, g, mode, cells = spec["plane"], spec["g"], spec["mode"], spec["cells"]
+    key = (xp.__name__, id(plane), canvas, g, mode, spec.get("ch", 4), cells, _grid_blur(spec))
+    cache = scene._device_grids
+    with scene._lock:
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            return hit
+    grid = sharp_grid(scene, canvas, spec)
+    dst = _blur_grid(grid, spec, warm_pool(scene).empty(grid.shape))
+    del grid
+    on_device = xp.asarray(dst.reshape(-1))
+    del dst
+    with scene._lock:
+        if on_device.nbytes <= DEVICE_GRID_BYTES and key not in cache:
+            cache[key] = on_device
+            scene._device_grid_bytes += on_device.nbytes
+            while scene._device_grid_bytes > DEVICE_GRID_BYTES:
+                _, old = cache.popitem(last=False)
+                scene._device_grid_bytes -= old.nbytes
+    return on_device
+
+
+def render_planes_device(
+    scene: Any,
+    canvas: Any,
+    lens: Any,
+    window: tuple[int, int, int, int],
+    matrix: np.ndarray,
+    vig: tuple[np.ndarray, np.ndarray],
+    xp: Any,
+) -> Any:
+    """:func:`render_planes` (``mosaic=True``) on the device ``xp``: the grids drawn and
+    blurred on the host as there (only those not kept on the device: :func:`device_grid`),
+    gathered into one device buffer, and ``kernels/scene_planes.cu`` composites them into the
+    (h, w) float32 mosaic on the current stream. No host sync, no full-size host array.
+    A render uploads each grid not kept on the device, two tables (:func:`device_pass`) and
+    allocates those, the gathered grids and the output."""
+    y0, x0, y1, x1 = window
+    h, w = y1 - y0, x1 - x0
+    m = np.asarray(matrix, np.float32)
+    specs = plane_specs(scene, canvas, lens, window)
+    pi, pf, _, edges, tiles = _pass_params(specs)
+    on_device = [None] * len(specs)
+    for i in range(len(specs) - 1, -1, -1):  # far to near, as render_planes draws them
+        on_device[i] = device_grid(scene, canvas, specs[i], xp)
+    if on_device:
+        grids = on_device[0] if len(on_device) == 1 else xp.concatenate(on_device)
+    else:
+        grids = xp.zeros(1, xp.float32)
+    vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
+    assert vy.shape == (h,) and vx.shape == (w,)
+    n = len(specs)
+    return device_pass(xp, window, pi[:n], pf[:n], m, grids, edges, tiles, vy, vx)
 
 
 def depth_window(scene: Any, canvas: Any, window: tuple[int, int, int, int]) -> np.ndarray:
