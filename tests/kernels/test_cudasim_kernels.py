@@ -283,6 +283,18 @@ def check_scene_mosaic() -> None:
     np.testing.assert_allclose(got.get(), want, rtol=1e-5, atol=1e-7)
 
 
+def check_scene_planes() -> None:
+    from tests.sources.test_scene_grid import pass_case, planes_pass_mosaic
+    from viewfinder.sources import scene_grid as sg
+
+    y0, x0, h, w = 3, 4, 45, 70  # odd row, even column: a swapped parity shows
+    pi, pf, m, buf, edges, tiles, vy, vx = pass_case(y0, x0, True, h, w)
+    want = planes_pass_mosaic(y0, x0, h, w, pi, pf, m, buf, edges, [tiles], vy, vx)
+    window = (y0, x0, y0 + h, x0 + w)
+    got = sg.device_pass(cp, window, pi, pf, m, cp.asarray(buf), edges, [tiles], vy, vx)
+    np.testing.assert_allclose(got.get(), want, rtol=1e-5, atol=1e-6 * float(want.max()))
+
+
 DEMOSAIC = {
     "bilinear": ["vf_demosaic_bilinear_{}"],
     "mhc": ["vf_demosaic_mhc_{}"],
@@ -315,6 +327,7 @@ CHECKS: dict[str, tuple[Callable[[], None], set[str]]] = {
     "raw-histogram": (check_raw_histogram, {"vf_raw_histogram"}),
     "sim-expose": (check_sim_expose, {"vf_sim_expose"}),
     "scene-mosaic": (check_scene_mosaic, {"vf_scene_mosaic"}),
+    "scene-planes": (check_scene_planes, {"vf_scene_planes"}),
 }
 
 
@@ -409,6 +422,7 @@ def swap_int_parameters(text: str, kernel: str) -> str:
         ("histogram.cu", "vf_raw_histogram", "raw-histogram"),
         ("tile.cu", "vf_tile_pass", "tile-pass"),
         ("sim.cu", "vf_sim_expose", "sim-expose"),
+        ("scene_planes.cu", "vf_scene_planes", "scene-planes"),
     ],
 )
 def test_swapped_int_parameters_are_caught(tmp_path, file, kernel, check):

@@ -368,17 +368,13 @@ def _pass_reference(y0, x0, pi, pf, m, buf, edges, tiles, vy, vx, mosaic, h, w):
     return acc * (vy[:, None, None] * vx[None, :, None])
 
 
-@pytest.mark.parametrize("grey", [False, True])
-@pytest.mark.parametrize("mosaic", [True, False])
-def test_planes_pass_skips_what_nearer_opaque_planes_hide(mosaic, grey):
-    """A plane wholly hidden along a row by an opaque nearer one is skipped there, one partly
-    hidden composited between its first and last visible pixel: the same as every pixel."""
-    rng = np.random.default_rng(3)
-    y0, x0 = (2, 4) if mosaic else (3, 5)
-    h, w = 48, 64
-    # near to far: an opaque card (rows 12-32, from the window's left edge to column 44), a
-    # photo with edges and grain behind it (columns 12-34: hidden in the card's rows), a
-    # translucent backdrop everywhere (from the card's right edge in its rows)
+def pass_case(y0, x0, grey, h=48, w=64, seed=3):
+    """Three planes over canvas window (y0, x0, h, w), near to far: an opaque card (rows
+    12-32, from the window's left edge to column 44; grey: (value, alpha)), a photo with
+    edges and grain behind it (columns 12-34: hidden in the card's rows), a translucent
+    backdrop everywhere (from the card's right edge in its rows). The arguments of
+    :func:`scene_grid._planes_pass` after ``y0, x0``: (pi, pf, m, buf, edges, tiles, vy, vx)."""
+    rng = np.random.default_rng(seed)
     specs = [  # mode, g, (y0, y1, x0, x1) on the canvas, grid cells (jy0, jx0, gh, gw)
         (sg.PREMULTIPLIED, 1, (12, 33, 0, 45), (12, 0, 21, 45)),
         (sg.EDGE, 4, (0, 60, 12, 35), (-1, 2, 17, 8)),
@@ -410,11 +406,22 @@ def test_planes_pass_skips_what_nearer_opaque_planes_hide(mosaic, grey):
             pf[p, [sg._DSX, sg._GU0, sg._GV0, sg._AMP]] = (1.7, -3.2, 5.9, 0.3)
             edges = [ey, ex]
     buf = np.concatenate(grids)
-    edge_buf = np.concatenate(edges)
     tiles = rng.normal(0, 1, 128 * 128).astype(np.float32)
     m = rng.uniform(0.0, 2.0, (3, 3)).astype(np.float32)
     vy = rng.uniform(0.5, 1.0, h).astype(np.float32)
     vx = rng.uniform(0.5, 1.0, w).astype(np.float32)
+    return pi, pf, m, buf, edges, tiles, vy, vx
+
+
+@pytest.mark.parametrize("grey", [False, True])
+@pytest.mark.parametrize("mosaic", [True, False])
+def test_planes_pass_skips_what_nearer_opaque_planes_hide(mosaic, grey):
+    """A plane wholly hidden along a row by an opaque nearer one is skipped there, one partly
+    hidden composited between its first and last visible pixel: the same as every pixel."""
+    y0, x0 = (2, 4) if mosaic else (3, 5)
+    h, w = 48, 64
+    pi, pf, m, buf, edges, tiles, vy, vx = pass_case(y0, x0, grey, h, w)
+    edge_buf = np.concatenate(edges)
     out = np.full((h, w, 1 if mosaic else 3), np.nan, np.float32)
     row_len = int((pi[:, sg._GW] * 4).max())
     sg._planes_pass(y0, x0, pi, pf, m, buf, edge_buf, tiles, row_len, vy, vx, mosaic, out)
@@ -423,6 +430,49 @@ def test_planes_pass_skips_what_nearer_opaque_planes_hide(mosaic, grey):
     # the photo is hidden along the card's rows: only the card there
     card = out[12 - y0 : 33 - y0, 12 - x0 : 35 - x0]
     assert np.all(card > 0) and np.array_equal(ref > 0, out > 0)
+
+
+def planes_pass_mosaic(y0, x0, h, w, pi, pf, m, buf, edges, tiles, vy, vx):
+    """:func:`scene_grid._planes_pass`'s mosaic (h, w) of window (y0, x0)."""
+    out = np.full((h, w, 1), np.nan, np.float32)
+    edge_buf = np.concatenate(edges) if edges else np.zeros(1, np.float32)
+    tile_buf = np.concatenate(tiles) if len(tiles) else np.zeros(1, np.float32)
+    row_len = int(max((pi[:, sg._GW] * 4).max(initial=0), 1))
+    sg._planes_pass(y0, x0, pi, pf, m, buf, edge_buf, tile_buf, row_len, vy, vx, True, out)
+    return out[:, :, 0]
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("grey", [False, True])
+@pytest.mark.parametrize("origin", [(2, 4), (3, 5), (0, 1), (5, 0)])
+def test_planes_kernel_matches_the_planes_pass(origin, grey):
+    """kernels/scene_planes.cu (on cudasim) writes _planes_pass's mosaic within float32
+    rounding (rtol 1e-5, atol 1e-6 of the largest value): an opaque card (RGBA or grey
+    2-channel) in front, a photo in the edge mode with its grain partly behind it, a
+    premultiplied translucent backdrop; even and odd window origins (the RGGB sites); a
+    window not a whole number of 32 x 8 blocks; and with no plane at all."""
+    from viewfinder import cudasim
+
+    y0, x0 = origin
+    h, w = 45, 70
+    pi, pf, m, buf, edges, tiles, vy, vx = pass_case(y0, x0, grey, h, w)
+    tiles = [tiles]
+    want = planes_pass_mosaic(y0, x0, h, w, pi, pf, m, buf, edges, tiles, vy, vx)
+    window = (y0, x0, y0 + h, x0 + w)
+    got = sg.device_pass(cudasim, window, pi, pf, m, cudasim.asarray(buf), edges, tiles, vy, vx)
+    assert isinstance(got, cudasim.ndarray) and got.shape == (h, w)
+    assert np.count_nonzero(want) > 0.9 * want.size
+    np.testing.assert_allclose(got.get(), want, rtol=1e-5, atol=1e-6 * float(want.max()))
+    # the edge mode's grain shows: without it the photo differs
+    flat = pi.copy()
+    flat[1, sg._GRAIN] = 0
+    plain = sg.device_pass(cudasim, window, flat, pf, m, cudasim.asarray(buf), edges, tiles, vy, vx)
+    assert np.abs(plain.get() - want).max() > 1e-3
+    # no plane: black
+    none = sg.device_pass(
+        cudasim, window, pi[:0], pf[:0], m, cudasim.zeros(1, cudasim.float32), [], [], vy, vx
+    )
+    np.testing.assert_array_equal(none.get(), np.zeros((h, w), np.float32))
 
 
 def test_warm_pool_reuses_a_buffer_once_no_array_views_it(monkeypatch):

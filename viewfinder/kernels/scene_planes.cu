@@ -36,14 +36,13 @@
 // (n, 4, w) planar: the two cells' offsets in a grid row, the two tile columns; cols_f:
 // (n, 3, w): the second cell's weight, the column coverage, the second tile column's weight.
 // m: (3, 3) colour matrix. par_y, par_x: the parity of the window origin (y0, x0).
-extern "C" __global__ void VF_PLANES_BOUNDS
-vf_scene_planes(const float* __restrict__ grids, const int* __restrict__ pint,
-                const float* __restrict__ amp, int n, const int* __restrict__ rows_i,
-                const float* __restrict__ rows_f, const int* __restrict__ cols_i,
-                const float* __restrict__ cols_f, const float* __restrict__ tiles,
-                const float* __restrict__ m, const float* __restrict__ vig_y,
-                const float* __restrict__ vig_x, int par_y, int par_x,
-                float* __restrict__ out, int w, int h) {
+extern "C" __global__ void VF_PLANES_BOUNDS vf_scene_planes(
+    const float* __restrict__ grids, const int* __restrict__ pint, const float* __restrict__ amp,
+    int n, const int* __restrict__ rows_i, const float* __restrict__ rows_f,
+    const int* __restrict__ cols_i, const float* __restrict__ cols_f,
+    const float* __restrict__ tiles, const float* __restrict__ m, const float* __restrict__ vig_y,
+    const float* __restrict__ vig_x, int par_y, int par_x, float* __restrict__ out, int w,
+    int h) {
     const int bx0 = blockIdx.x * VF_PLANES_BX, by0 = blockIdx.y * VF_PLANES_BY;
     const int x = bx0 + threadIdx.x, y = by0 + threadIdx.y;
     if (x >= w || y >= h) return;  // no barrier below
