@@ -284,14 +284,14 @@ def check_scene_mosaic() -> None:
 
 
 def check_scene_planes() -> None:
-    from tests.sources.test_scene_grid import pass_case, planes_pass_mosaic
+    from tests.sources.test_scene_grid import pass_case, planes_pass_mosaic, split
     from viewfinder.sources import scene_grid as sg
 
     y0, x0, h, w = 3, 4, 45, 70  # odd row, even column: a swapped parity shows
     pi, pf, m, buf, edges, tiles, vy, vx = pass_case(y0, x0, True, h, w)
     want = planes_pass_mosaic(y0, x0, h, w, pi, pf, m, buf, edges, [tiles], vy, vx)
     window = (y0, x0, y0 + h, x0 + w)
-    got = sg.device_pass(cp, window, pi, pf, m, cp.asarray(buf), edges, [tiles], vy, vx)
+    got = sg.device_pass(cp, window, pi, pf, m, split(buf, pi, cp), edges, [tiles], vy, vx)
     np.testing.assert_allclose(got.get(), want, rtol=1e-5, atol=1e-6 * float(want.max()))
 
 

@@ -133,3 +133,64 @@ def test_array_module_render_equals_the_opencv_render(lens):
     assert d.mean() < 1e-3 and d.max() < 0.03
     with pytest.raises(ValueError, match="full frames only"):
         sc.render(scene, canvas, lens, window=(0, 0, 8, 8), device=(np, scipy.ndimage, {}))
+
+
+@pytest.mark.cudasim
+def test_planes_on_cudasim_match_numpy_with_no_sync_per_frame(monkeypatch):
+    """On a device the planes' mosaic is composited there (kernels/scene_planes.cu) from
+    their grids, uploaded and kept on the device per grid and blur: a scene change costs no
+    host sync, uploads the grids whose blur changed and three small tables (never a
+    map-sized array), allocates those and the map; a focus back to a recent setting uploads
+    the tables only and blurs nothing; cached frames sync and allocate nothing; the frames
+    are the CPU's up to float32 rounding."""
+    from viewfinder import cudasim
+    from viewfinder.sources import scene_grid as sg
+    from viewfinder.sources.simulated import MARGIN, SimulatedCamera
+
+    size = (256, 192)
+    pixels = (size[0] + 2 * MARGIN) * (size[1] + 2 * MARGIN)
+    dev = SimulatedCamera(size, backend="cudasim", motion=False, noise=False)
+    cpu = SimulatedCamera(size, motion=False, noise=False)
+    for cam in (dev, cpu):
+        cam.set_mode("m")
+        cam.attach_lens("summilux-35")
+        cam.set_aperture(1.4)
+        cam.set_focus(3.0)
+    kept = dev.scene._device_grids
+    with cudasim.counting() as first:
+        dev.read()
+    assert first.host_syncs == []
+    assert [name for name, _ in first.launches] == ["vf_scene_planes", "vf_sim_expose"]
+    assert all(n != 4 * pixels for _, n, _ in first.copies)  # no map upload
+    n_planes = len(kept)
+    assert n_planes == 7  # every plane reaches the frame
+    for focus, aperture in ((2.2, 1.4), (2.2, 2.8), (3.0, 1.4)):
+        for cam in (dev, cpu):
+            cam.set_focus(focus)
+            cam.set_aperture(aperture)
+        before = set(kept)
+        with cudasim.counting() as change:
+            dev.read()
+        new = len(set(kept) - before)  # grids blurred and uploaded
+        assert change.host_syncs == []
+        assert [name for name, _ in change.launches] == ["vf_scene_planes", "vf_sim_expose"]
+        assert len(change.copies) == new + 3 and change.allocations == new + 4
+        assert all(n != 4 * pixels for _, n, _ in change.copies)
+        with cudasim.counting() as counted:
+            frames = [dev.read() for _ in range(2)]
+        assert counted.host_syncs == [] and counted.allocations == 0 and not counted.copies
+        for _ in range(2):
+            cpu.read()
+        ref = cpu.read()
+        diff = np.abs(frames[0].data.get().astype(int) - ref.data.astype(int))
+        assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-4 * diff.size
+        rate, want = dev._caches["m"]["rate"].get(), cpu._caches["m"]["rate"]
+        np.testing.assert_allclose(rate, want, rtol=1e-5, atol=1e-6 * float(want.max()))
+        if (focus, aperture) == (2.2, 1.4):
+            assert new == n_planes  # every plane's blur changed
+        if (focus, aperture) == (3.0, 1.4):
+            assert new == 0  # the first frame's grids, kept on the device
+    # and nothing was blurred for it: a render of that setting again blurs nothing
+    monkeypatch.setattr(sg, "blur", lambda *a: pytest.fail("blurred a kept grid"))
+    dev.set_focus(2.2)
+    dev.read()

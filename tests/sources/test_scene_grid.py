@@ -442,6 +442,14 @@ def planes_pass_mosaic(y0, x0, h, w, pi, pf, m, buf, edges, tiles, vy, vx):
     return out[:, :, 0]
 
 
+def split(buf, pi, xp):
+    """The planes' grids of the pass's one buffer ``buf``, each on the device ``xp``."""
+    return [
+        xp.asarray(buf[o : o + gh * gw * ch])
+        for o, gh, gw, ch in pi[:, [sg._OFF, sg._GH, sg._GW, sg._CH]]
+    ]
+
+
 @pytest.mark.cudasim
 @pytest.mark.parametrize("grey", [False, True])
 @pytest.mark.parametrize("origin", [(2, 4), (3, 5), (0, 1), (5, 0)])
@@ -459,19 +467,19 @@ def test_planes_kernel_matches_the_planes_pass(origin, grey):
     tiles = [tiles]
     want = planes_pass_mosaic(y0, x0, h, w, pi, pf, m, buf, edges, tiles, vy, vx)
     window = (y0, x0, y0 + h, x0 + w)
-    got = sg.device_pass(cudasim, window, pi, pf, m, cudasim.asarray(buf), edges, tiles, vy, vx)
+    got = sg.device_pass(cudasim, window, pi, pf, m, split(buf, pi, cudasim), edges, tiles, vy, vx)
     assert isinstance(got, cudasim.ndarray) and got.shape == (h, w)
     assert np.count_nonzero(want) > 0.9 * want.size
     np.testing.assert_allclose(got.get(), want, rtol=1e-5, atol=1e-6 * float(want.max()))
     # the edge mode's grain shows: without it the photo differs
     flat = pi.copy()
     flat[1, sg._GRAIN] = 0
-    plain = sg.device_pass(cudasim, window, flat, pf, m, cudasim.asarray(buf), edges, tiles, vy, vx)
+    plain = sg.device_pass(
+        cudasim, window, flat, pf, m, split(buf, pi, cudasim), edges, tiles, vy, vx
+    )
     assert np.abs(plain.get() - want).max() > 1e-3
     # no plane: black
-    none = sg.device_pass(
-        cudasim, window, pi[:0], pf[:0], m, cudasim.zeros(1, cudasim.float32), [], [], vy, vx
-    )
+    none = sg.device_pass(cudasim, window, pi[:0], pf[:0], m, [], [], [], vy, vx)
     np.testing.assert_array_equal(none.get(), np.zeros((h, w), np.float32))
 
 

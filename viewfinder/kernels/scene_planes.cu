@@ -10,6 +10,8 @@
 //   - the edge mode's alpha is the rectangle's coverage (row times column profile, blurred
 //     by the line spread on the host) and its surface grain scales it;
 //   - times the separable vignetting; the RGGB site of (y0 + y, x0 + x) picks the channel.
+// The grids stay where they were uploaded (kept per grid and blur): the kernel finds each
+// plane's through a table of device addresses, no gathered copy.
 // Schedule: a thread per pixel, a block 32 columns x 8 rows (each warp writes 32 contiguous
 // floats). The cell taps and weights (and the grain tile's and the edge profiles') are host
 // tables per plane and row (one value a warp: broadcast) and per plane and column (planar:
@@ -29,15 +31,15 @@
 #define VF_PLANES_BOUNDS
 #endif
 
-// grids: every plane's blurred grid, (gh, gw, ch) float32 each, one after another. pint:
+// grids: (n,) device addresses of the planes' blurred grids, (gh, gw, ch) float32 each. pint:
 // (n, VF_PLANES_NI); amp: (n,) grain amplitude. rows_i: (n, h, 4) the two grid rows' offsets
-// in `grids` and the grain's two tile rows' offsets in `tiles`; rows_f: (n, h, 3) the second
+// in the plane's grid and the grain's two tile rows' offsets in `tiles`; rows_f: (n, h, 3) the second
 // grid row's weight, the edge mode's row coverage, the second tile row's weight. cols_i:
 // (n, 4, w) planar: the two cells' offsets in a grid row, the two tile columns; cols_f:
 // (n, 3, w): the second cell's weight, the column coverage, the second tile column's weight.
 // m: (3, 3) colour matrix. par_y, par_x: the parity of the window origin (y0, x0).
 extern "C" __global__ void VF_PLANES_BOUNDS vf_scene_planes(
-    const float* __restrict__ grids, const int* __restrict__ pint, const float* __restrict__ amp,
+    const long long* __restrict__ grids, const int* __restrict__ pint, const float* __restrict__ amp,
     int n, const int* __restrict__ rows_i, const float* __restrict__ rows_f,
     const int* __restrict__ cols_i, const float* __restrict__ cols_f,
     const float* __restrict__ tiles, const float* __restrict__ m, const float* __restrict__ vig_y,
@@ -56,6 +58,7 @@ extern "C" __global__ void VF_PLANES_BOUNDS vf_scene_planes(
         const int rx0 = __ldg(pp + 4), rx1 = __ldg(pp + 5);
         if (by1 <= ry0 || by0 >= ry1 || bx1 <= rx0 || bx0 >= rx1) continue;  // the block's
         if (y < ry0 || y >= ry1 || x < rx0 || x >= rx1) continue;
+        const float* grid = reinterpret_cast<const float*>(__ldg(grids + p));
         const bool edge = __ldg(pp) == 1;
         const int ch = __ldg(pp + 1);
         const long long r = (long long)p * h + y;  // this plane's row entry
@@ -68,9 +71,9 @@ extern "C" __global__ void VF_PLANES_BOUNDS vf_scene_planes(
         const float gy = 1.0f - fy, gx = 1.0f - fx;
         float a0, a1;
         const float v0 =
-            vf_planes_cell(grids + b0 + q0, grids + b1 + q0, gy, fy, ch, edge, m0, m1, m2, &a0);
+            vf_planes_cell(grid + b0 + q0, grid + b1 + q0, gy, fy, ch, edge, m0, m1, m2, &a0);
         const float v1 =
-            vf_planes_cell(grids + b0 + q1, grids + b1 + q1, gy, fy, ch, edge, m0, m1, m2, &a1);
+            vf_planes_cell(grid + b0 + q1, grid + b1 + q1, gy, fy, ch, edge, m0, m1, m2, &a1);
         float alpha, scale;
         if (edge) {  // the grid's colour, the edges' alpha
             alpha = __ldg(rows_f + 3 * r + 1) * __ldg(cols_f + fx_at + w);

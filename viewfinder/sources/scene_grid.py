@@ -696,9 +696,9 @@ def device_tables(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The host tables of ``vf_scene_planes`` for the planes ``pi``, ``pf`` (near to far) over
     canvas ``window``: the plane table (n, 8) and grain amplitudes (n,); per plane and row
-    (n, h, 4) int (the two grid rows' offsets in the grids, the two grain tile rows' offsets
-    in the tiles) and (n, h, 3) float (second grid row's weight, edge row coverage, second
-    tile row's weight); per plane and column (n, 4, w) int (the two cells' offsets in a grid
+    (n, h, 4) int (the two grid rows' offsets in the plane's grid, the two grain tile rows'
+    offsets in the tiles) and (n, h, 3) float (second grid row's weight, edge row coverage,
+    second tile row's weight); per plane and column (n, 4, w) int (the two cells' offsets in a grid
     row, the two tile columns) and (n, 3, w) float (second cell's weight, edge column
     coverage, second tile column's weight). The positions are :func:`_planes_pass`'s own
     (float64), so the kernel divides and floors nothing. At least one plane (zeros)."""
@@ -715,9 +715,9 @@ def device_tables(
     yc, xc = np.arange(y0, y1), np.arange(x0, x1)
     flat = np.concatenate(edges) if edges else np.zeros(1, np.float32)
     for p in range(n):
-        g, ch, gw, off = pf[p, _G], pi[p, _CH], pi[p, _GW], pi[p, _OFF]
+        g, ch, gw = pf[p, _G], pi[p, _CH], pi[p, _GW]
         r0, r1, rows_f[p, :, 0] = _taps(yc, g, pi[p, _JY0], pi[p, _GH])
-        rows_i[p, :, 0], rows_i[p, :, 1] = off + r0 * gw * ch, off + r1 * gw * ch
+        rows_i[p, :, 0], rows_i[p, :, 1] = r0 * gw * ch, r1 * gw * ch
         c0, c1, cols_f[p, 0] = _taps(xc, g, pi[p, _JX0], gw)
         cols_i[p, 0], cols_i[p, 1] = c0 * ch, c1 * ch
         ry0, ry1, rx0, rx1 = pi[p, _Y0], pi[p, _Y1], pi[p, _X0], pi[p, _X1]
@@ -742,7 +742,7 @@ def device_pass(
     pi: np.ndarray,
     pf: np.ndarray,
     m: np.ndarray,
-    grids: Any,
+    grids: list[Any],
     edges: list[np.ndarray],
     tiles: list[np.ndarray],
     vy: np.ndarray,
@@ -750,23 +750,35 @@ def device_pass(
 ) -> Any:
     """Launch ``vf_scene_planes`` on ``xp``'s current stream: the (h, w) float32 RGGB mosaic
     of :func:`_planes_pass` (``mosaic=True``) over canvas ``window`` (any origin: its parity
-    picks the sites) from the device ``grids`` (every plane's grid at ``pi[:, _OFF]``, flat).
-    Per call two uploads (one int32 and one float32 table: :func:`device_tables`, the grain
-    tiles, the colour matrix, the vignetting), the output's allocation, one launch; no host
-    sync."""
+    picks the sites) from the device ``grids`` (each plane's grid, C-contiguous float32, as
+    ``pi`` describes it; the kernel reads them where they are, through a table of their
+    addresses). Per call three uploads (the addresses, one int32 and one float32 table:
+    :func:`device_tables`, the grain tiles, the colour matrix, the vignetting), the output's
+    allocation, one launch; no host sync."""
     from ..kernels import get_kernel
 
     y0, x0, y1, x1 = window
     h, w = y1 - y0, x1 - x0
     n = pi.shape[0]
-    if grids.size >= 1 << 31:
-        raise ValueError("the planes' grids exceed 2**31 floats: the scene kernel's offsets")
+    if len(grids) != n:
+        raise ValueError(f"{n} planes need {n} grids, got {len(grids)}")
+    for p, grid in enumerate(grids):
+        size = int(pi[p, _GH] * pi[p, _GW] * pi[p, _CH])
+        if grid.dtype != np.float32 or grid.size != size or not grid.flags.c_contiguous:
+            raise ValueError(f"plane {p}'s grid must be {size} contiguous float32 values")
+        if size >= 1 << 31:
+            raise ValueError(f"plane {p}'s grid exceeds 2**31 floats: the kernel's offsets")
     pint, amp, rows_i, rows_f, cols_i, cols_f = device_tables(window, pi, pf, edges)
     tile_buf = np.concatenate(tiles) if tiles else np.zeros(1, np.float32)
     ints = np.concatenate([pint.ravel(), rows_i.ravel(), cols_i.ravel()]).astype(np.int32)
     parts = [amp, rows_f.ravel(), cols_f.ravel(), np.asarray(m, np.float32).ravel(), vy, vx]
     parts.append(tile_buf)
     floats = np.concatenate([np.asarray(a, np.float32).ravel() for a in parts])
+    # the addresses: the arrays stay referenced by the caller (render_planes_device: the
+    # device grid cache); freed later, CuPy's pool reuses their memory only after this
+    # stream's work
+    ptrs = np.array([g.data.ptr for g in grids] or [0], np.int64)
+    ptrs_d = xp.asarray(ptrs)
     ints_d = xp.asarray(ints)
     floats_d = xp.asarray(floats)
     out = xp.empty((h, w), xp.float32)
@@ -785,7 +797,7 @@ def device_pass(
         ((w + bx - 1) // bx, (h + by - 1) // by, 1),
         (bx, by, 1),
         (
-            grids,
+            ptrs_d,
             ints_d[:i_rows],
             floats_d[:f_rows],
             i32(n),
@@ -811,7 +823,8 @@ def device_grid(scene: Any, canvas: Any, spec: dict[str, Any], xp: Any) -> Any:
     """``spec``'s blurred grid on the device ``xp`` (flat float32), kept there by the host
     grid cache's key and the blur (:data:`DEVICE_GRID_BYTES`, least recently used first): a
     miss draws the sharp grid (or takes it from the host cache), blurs it on the host and
-    uploads it (one allocation, one copy); a hit does neither."""
+    uploads it (one allocation, one copy; a grid used sharp is uploaded from the host grid
+    cache as it is); a hit does neither."""
     plane, g, mode, cells = spec["plane"], spec["g"], spec["mode"], spec["cells"]
     key = (xp.__name__, id(plane), canvas, g, mode, spec.get("ch", 4), cells, _grid_blur(spec))
     cache = scene._device_grids
@@ -821,10 +834,10 @@ def device_grid(scene: Any, canvas: Any, spec: dict[str, Any], xp: Any) -> Any:
             cache.move_to_end(key)
             return hit
     grid = sharp_grid(scene, canvas, spec)
-    dst = _blur_grid(grid, spec, warm_pool(scene).empty(grid.shape))
+    if _grid_blur(spec) is not None:
+        grid = _blur_grid(grid, spec, warm_pool(scene).empty(grid.shape))
+    on_device = xp.asarray(grid.reshape(-1))
     del grid
-    on_device = xp.asarray(dst.reshape(-1))
-    del dst
     with scene._lock:
         if on_device.nbytes <= DEVICE_GRID_BYTES and key not in cache:
             cache[key] = on_device
@@ -846,10 +859,10 @@ def render_planes_device(
 ) -> Any:
     """:func:`render_planes` (``mosaic=True``) on the device ``xp``: the grids drawn and
     blurred on the host as there (only those not kept on the device: :func:`device_grid`),
-    gathered into one device buffer, and ``kernels/scene_planes.cu`` composites them into the
-    (h, w) float32 mosaic on the current stream. No host sync, no full-size host array.
-    A render uploads each grid not kept on the device, two tables (:func:`device_pass`) and
-    allocates those, the gathered grids and the output."""
+    and ``kernels/scene_planes.cu`` composites them where they are into the (h, w) float32
+    mosaic on the current stream. No host sync, no full-size host array. A render uploads
+    each grid not kept on the device and three small tables (:func:`device_pass`), and
+    allocates those and the output."""
     y0, x0, y1, x1 = window
     h, w = y1 - y0, x1 - x0
     m = np.asarray(matrix, np.float32)
@@ -858,14 +871,10 @@ def render_planes_device(
     on_device = [None] * len(specs)
     for i in range(len(specs) - 1, -1, -1):  # far to near, as render_planes draws them
         on_device[i] = device_grid(scene, canvas, specs[i], xp)
-    if on_device:
-        grids = on_device[0] if len(on_device) == 1 else xp.concatenate(on_device)
-    else:
-        grids = xp.zeros(1, xp.float32)
     vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
     assert vy.shape == (h,) and vx.shape == (w,)
     n = len(specs)
-    return device_pass(xp, window, pi[:n], pf[:n], m, grids, edges, tiles, vy, vx)
+    return device_pass(xp, window, pi[:n], pf[:n], m, on_device, edges, tiles, vy, vx)
 
 
 def depth_window(scene: Any, canvas: Any, window: tuple[int, int, int, int]) -> np.ndarray:
