@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.kernels.shim import build_shim, ptr
+from viewfinder.sources import sensor as sensor_module
 from viewfinder.sources.sensor import IMX989, Sensor, expose_reference
 
 
@@ -106,6 +107,34 @@ def test_noise_bank_is_standard_normal():
     z = sensor.noise_deviates(0, size).astype(np.float64)
     assert abs(z.mean()) < 1e-6 and z.var() == pytest.approx(1.0, abs=1e-6)
     assert np.mean(z**4) == pytest.approx(3.0, abs=0.02)  # Gaussian kurtosis
+
+
+def _reference_bank(rng: np.random.Generator, n: int) -> tuple[np.ndarray, float, float]:
+    """The bank as first written: one float32 draw of the whole bank, NumPy's mean and std."""
+    z = rng.standard_normal(n, dtype=np.float32) * Sensor.BANK_CODES_PER_SIGMA
+    codes = np.clip(np.rint(z), -127, 127).astype(np.int8)
+    mean = codes.mean(dtype=np.float64)
+    std = codes.std(dtype=np.float64)
+    return codes, float(1.0 / std), float(-mean / std)
+
+
+@pytest.mark.parametrize("chunk", [None, 1000, 1 << 22])
+def test_noise_bank_is_bit_identical_to_one_draw(monkeypatch, chunk):
+    # Drawn in chunks straight into the codes, the squares summed along NumPy's pairwise
+    # tree: the same codes, scale and offset as the whole-array draw (and the generator left
+    # in the same state for the frame offsets), here also across a growth of the bank.
+    if chunk is not None:
+        monkeypatch.setattr(sensor_module, "_CODE_CHUNK", chunk)
+    # Seed 20: at both sizes a correctly rounded sum of the squares (from a 256-bin count of
+    # the codes) gives another float64 std than NumPy's pairwise one (1 seed in 5 does).
+    ref_rng = np.random.default_rng(20)
+    sensor = Sensor(IMX989, (64, 36), seed=20)
+    for pixels in (64 * 36, 128 * 72 + 5):
+        ref = _reference_bank(ref_rng, pixels + Sensor.BANK_SLACK)
+        bank = sensor._noise_bank(pixels)
+        assert np.array_equal(bank[0], ref[0])
+        assert (bank[1], bank[2]) == (ref[1], ref[2])
+    assert np.array_equal(sensor._rng.integers(0, 1 << 20, 4), ref_rng.integers(0, 1 << 20, 4))
 
 
 def test_numba_kernel_equals_reference(rng):

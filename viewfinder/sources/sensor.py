@@ -221,10 +221,7 @@ class Sensor:
         """
         n = pixels + self.BANK_SLACK
         if self._bank is None or self._bank[0].size < n:
-            z = self._rng.standard_normal(n, dtype=np.float32) * self.BANK_CODES_PER_SIGMA
-            codes = np.clip(np.rint(z), -127, 127).astype(np.int8)
-            mean = codes.mean(dtype=np.float64)
-            std = codes.std(dtype=np.float64)
+            codes, mean, std = _draw_codes(self._rng, n, self.BANK_CODES_PER_SIGMA)
             self._bank = (codes, float(1.0 / std), float(-mean / std))
         return self._bank
 
@@ -334,3 +331,62 @@ class Sensor:
             out,
         )
         return out
+
+
+#: Elements per chunk of :func:`_draw_codes` (its float32 and index buffers stay in the cache).
+_CODE_CHUNK = 1 << 16
+
+
+def _draw_codes(
+    rng: np.random.Generator, n: int, per_sigma: float
+) -> tuple[np.ndarray, float, float]:
+    """``n`` int8 codes ``clip(rint(per_sigma * z), -127, 127)`` of float32 normals ``z`` drawn
+    from ``rng``, with their mean and standard deviation (float64).
+
+    Bit for bit what ``rng.standard_normal(n, dtype=np.float32)`` scaled, rounded and clipped,
+    then ``codes.mean(dtype=np.float64)`` and ``codes.std(dtype=np.float64)`` give (test), in
+    chunks: the Generator's stream does not depend on how a draw is split (its buffered 32-bit
+    half included), and the 200 MB of float32 and 400 MB of float64 temporaries of the whole
+    arrays (slow, freshly faulted memory) are never made. The mean is exact (an integer sum);
+    the sum of squared deviations follows NumPy's pairwise summation tree over the whole array
+    (:func:`_pairwise_sum_sq`), the float64 squares looked up in a 256-entry table.
+    """
+    codes = np.empty(n, np.int8)
+    buf = np.empty(min(n, _CODE_CHUNK), np.float32)
+    scale = np.float32(per_sigma)
+    total = 0
+    for lo in range(0, n, _CODE_CHUNK):
+        b = buf[: min(_CODE_CHUNK, n - lo)]
+        rng.standard_normal(b.size, dtype=np.float32, out=b)
+        np.multiply(b, scale, out=b)
+        np.rint(b, out=b)
+        np.clip(b, -127, 127, out=b)
+        c = codes[lo : lo + b.size]
+        np.copyto(c, b, casting="unsafe")
+        total += int(np.add.reduce(c, dtype=np.int64))
+    mean = float(total) / n  # what codes.mean(dtype=np.float64) gives: the sum is exact
+    # (code - mean)**2 in float64, indexed by the code's byte (uint8 view).
+    table = np.square(np.arange(256, dtype=np.uint8).view(np.int8).astype(np.float64) - mean)
+    ss = _pairwise_sum_sq(codes.view(np.uint8), table)
+    return codes, mean, math.sqrt(ss / n)
+
+
+def _pairwise_sum_sq(u: np.ndarray, table: np.ndarray) -> float:
+    """``np.add.reduce(table[u])`` without ``table[u]``: NumPy sums a contiguous float64
+    array pairwise over the whole of it (halves rounded down to a multiple of 8 above 128
+    elements), so the subtrees up to ``_CODE_CHUNK`` elements are summed by NumPy on a
+    cache-sized lookup and joined here in the same order."""
+    idx = np.empty(min(u.size, _CODE_CHUNK), np.intp)
+    vals = np.empty(idx.size, np.float64)
+
+    def tree(lo: int, m: int) -> float:
+        if m <= _CODE_CHUNK:
+            i, v = idx[:m], vals[:m]
+            np.copyto(i, u[lo : lo + m])
+            np.take(table, i, out=v)
+            return float(np.add.reduce(v))
+        h = m // 2
+        h -= h % 8
+        return tree(lo, h) + tree(lo + h, m - h)
+
+    return tree(0, u.size)
