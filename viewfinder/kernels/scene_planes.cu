@@ -16,8 +16,9 @@
 // floats). The cell taps and weights (and the grain tile's and the edge profiles') are host
 // tables per plane and row (one value a warp: broadcast) and per plane and column (planar:
 // coalesced): the CPU's own float64 positions, no division or floor in the kernel. A block
-// skips the planes whose reach misses it (a uniform branch); the grids, tables and tiles stay
-// in L1/L2 (a few cells a block).
+// visits only the planes whose reach meets it: the bits of its block row's mask and its
+// block column's mask (host tables; a plane's reach is a rectangle), lowest bit (nearest)
+// first; the grids, tables and tiles stay in L1/L2 (a few cells a block).
 #include "vf_scene.cuh"
 
 #define VF_PLANES_BX 32
@@ -31,32 +32,38 @@
 #define VF_PLANES_BOUNDS
 #endif
 
-// grids: (n,) device addresses of the planes' blurred grids, (gh, gw, ch) float32 each. pint:
-// (n, VF_PLANES_NI); amp: (n,) grain amplitude. rows_i: (n, h, 4) the two grid rows' offsets
-// in the plane's grid and the grain's two tile rows' offsets in `tiles`; rows_f: (n, h, 3) the second
-// grid row's weight, the edge mode's row coverage, the second tile row's weight. cols_i:
-// (n, 4, w) planar: the two cells' offsets in a grid row, the two tile columns; cols_f:
-// (n, 3, w): the second cell's weight, the column coverage, the second tile column's weight.
-// m: (3, 3) colour matrix. par_y, par_x: the parity of the window origin (y0, x0).
+// grids: (n,) device addresses of the planes' blurred grids, (gh, gw, ch) float32 each.
+// pint: (n, VF_PLANES_NI); amp: (n,) grain amplitude. rows_i: (n, h, 4) the two grid rows'
+// offsets in the plane's grid and the grain's two tile rows' offsets in `tiles`; rows_f:
+// (n, h, 3) the second grid row's weight, the edge mode's row coverage, the second tile
+// row's weight. cols_i: (n, 4, w) planar: the two cells' offsets in a grid row, the two tile
+// columns; cols_f: (n, 3, w): the second cell's weight, the column coverage, the second tile
+// column's weight. m: (3, 3) colour matrix. par_y, par_x: the parity of the window origin
+// (y0, x0). row_mask: (gridDim.y,), col_mask: (gridDim.x,): bit p set where plane p's reach
+// meets the block's rows (columns); n <= 32 planes.
 extern "C" __global__ void VF_PLANES_BOUNDS vf_scene_planes(
-    const long long* __restrict__ grids, const int* __restrict__ pint, const float* __restrict__ amp,
-    int n, const int* __restrict__ rows_i, const float* __restrict__ rows_f,
-    const int* __restrict__ cols_i, const float* __restrict__ cols_f,
-    const float* __restrict__ tiles, const float* __restrict__ m, const float* __restrict__ vig_y,
-    const float* __restrict__ vig_x, int par_y, int par_x, float* __restrict__ out, int w,
-    int h) {
+    const long long* __restrict__ grids, const int* __restrict__ pint,
+    const float* __restrict__ amp, const int* __restrict__ rows_i,
+    const float* __restrict__ rows_f, const int* __restrict__ cols_i,
+    const float* __restrict__ cols_f, const float* __restrict__ tiles,
+    const float* __restrict__ m, const float* __restrict__ vig_y,
+    const float* __restrict__ vig_x, int par_y, int par_x, const int* __restrict__ row_mask,
+    const int* __restrict__ col_mask, float* __restrict__ out, int w, int h) {
     const int bx0 = blockIdx.x * VF_PLANES_BX, by0 = blockIdx.y * VF_PLANES_BY;
     const int x = bx0 + threadIdx.x, y = by0 + threadIdx.y;
     if (x >= w || y >= h) return;  // no barrier below
-    const int bx1 = bx0 + VF_PLANES_BX, by1 = by0 + VF_PLANES_BY;
     const int c = ((y + par_y) & 1) + ((x + par_x) & 1);  // RGGB: 0 R, 1 G, 2 B
     const float m0 = __ldg(m + 3 * c), m1 = __ldg(m + 3 * c + 1), m2 = __ldg(m + 3 * c + 2);
     float t = 1.0f, acc = 0.0f;
-    for (int p = 0; p < n; ++p) {  // near to far
+    // the planes whose reach meets this block, near to far (uniform across the block)
+    unsigned planes =
+        (unsigned)__ldg(row_mask + blockIdx.y) & (unsigned)__ldg(col_mask + blockIdx.x);
+    while (planes) {
+        const int p = __ffs((int)planes) - 1;
+        planes &= planes - 1;
         const int* pp = pint + VF_PLANES_NI * p;
         const int ry0 = __ldg(pp + 2), ry1 = __ldg(pp + 3);
         const int rx0 = __ldg(pp + 4), rx1 = __ldg(pp + 5);
-        if (by1 <= ry0 || by0 >= ry1 || bx1 <= rx0 || bx0 >= rx1) continue;  // the block's
         if (y < ry0 || y >= ry1 || x < rx0 || x >= rx1) continue;
         const float* grid = reinterpret_cast<const float*>(__ldg(grids + p));
         const bool edge = __ldg(pp) == 1;

@@ -752,14 +752,17 @@ def device_pass(
     of :func:`_planes_pass` (``mosaic=True``) over canvas ``window`` (any origin: its parity
     picks the sites) from the device ``grids`` (each plane's grid, C-contiguous float32, as
     ``pi`` describes it; the kernel reads them where they are, through a table of their
-    addresses). Per call three uploads (the addresses, one int32 and one float32 table:
-    :func:`device_tables`, the grain tiles, the colour matrix, the vignetting), the output's
-    allocation, one launch; no host sync."""
+    addresses). Per call three uploads (the addresses, one int32 table: :func:`device_tables`
+    and the planes each block row and block column meets, one float32 table: the grain
+    tiles, the colour matrix, the vignetting), the output's allocation, one launch; no host
+    sync. At most 32 planes."""
     from ..kernels import get_kernel
 
     y0, x0, y1, x1 = window
     h, w = y1 - y0, x1 - x0
     n = pi.shape[0]
+    if n > 32:
+        raise ValueError(f"the scene kernel composites at most 32 planes, got {n}")
     if len(grids) != n:
         raise ValueError(f"{n} planes need {n} grids, got {len(grids)}")
     for p, grid in enumerate(grids):
@@ -770,7 +773,19 @@ def device_pass(
             raise ValueError(f"plane {p}'s grid exceeds 2**31 floats: the kernel's offsets")
     pint, amp, rows_i, rows_f, cols_i, cols_f = device_tables(window, pi, pf, edges)
     tile_buf = np.concatenate(tiles) if tiles else np.zeros(1, np.float32)
-    ints = np.concatenate([pint.ravel(), rows_i.ravel(), cols_i.ravel()]).astype(np.int32)
+    by, bx = PLANES_BLOCK
+    nby, nbx = -(-h // by), -(-w // bx)
+    # bit p: plane p's reach meets the block row (column); reaches in window coordinates
+    row_mask = np.zeros(nby, np.uint32)
+    col_mask = np.zeros(nbx, np.uint32)
+    b_y, b_x = np.arange(nby) * by, np.arange(nbx) * bx
+    for p in range(n):
+        ry0, ry1, rx0, rx1 = pint[p, 2:6]
+        row_mask |= np.where((b_y + by > ry0) & (b_y < ry1), np.uint32(1 << p), np.uint32(0))
+        col_mask |= np.where((b_x + bx > rx0) & (b_x < rx1), np.uint32(1 << p), np.uint32(0))
+    masks = np.concatenate([row_mask, col_mask]).view(np.int32)
+    parts_i = [pint.ravel(), rows_i.ravel(), cols_i.ravel()]
+    ints = np.concatenate([*(a.astype(np.int32) for a in parts_i), masks])
     parts = [amp, rows_f.ravel(), cols_f.ravel(), np.asarray(m, np.float32).ravel(), vy, vx]
     parts.append(tile_buf)
     floats = np.concatenate([np.asarray(a, np.float32).ravel() for a in parts])
@@ -784,13 +799,13 @@ def device_pass(
     out = xp.empty((h, w), xp.float32)
     k = pint.shape[0]
     i_rows, i_cols = pint.size, pint.size + rows_i.size
+    i_masks = i_cols + cols_i.size
     f_rows = k
     f_cols = f_rows + rows_f.size
     f_m = f_cols + cols_f.size
     f_vy = f_m + 9
     f_vx = f_vy + h
     f_tiles = f_vx + w
-    by, bx = PLANES_BLOCK
     i32 = np.int32
     kernel = get_kernel("scene_planes", "vf_scene_planes", xp=xp)
     kernel(
@@ -800,10 +815,9 @@ def device_pass(
             ptrs_d,
             ints_d[:i_rows],
             floats_d[:f_rows],
-            i32(n),
             ints_d[i_rows:i_cols],
             floats_d[f_rows:f_cols],
-            ints_d[i_cols:],
+            ints_d[i_cols:i_masks],
             floats_d[f_cols:f_m],
             floats_d[f_tiles:],
             floats_d[f_m:f_vy],
@@ -811,6 +825,8 @@ def device_pass(
             floats_d[f_vx:f_tiles],
             i32(y0 & 1),
             i32(x0 & 1),
+            ints_d[i_masks : i_masks + nby],
+            ints_d[i_masks + nby :],
             out,
             i32(w),
             i32(h),
