@@ -29,6 +29,12 @@ pass over the sensor, as the motorcycle scene does (:mod:`viewfinder.sources.sce
   blended grid row, vignetting as a row times a column factor), or linear RGB for a window
   render.
 
+On a device (:func:`render_planes_device`, ``Scene.render_rate_device``) the grids are drawn
+and blurred on the host the same way, uploaded and kept on the device per grid and blur
+(:data:`DEVICE_GRID_BYTES`), and ``kernels/scene_planes.cu`` does :func:`_planes_pass`'s
+mosaic per pixel from host tables of the same taps (:func:`device_tables`): no full-size
+host array, no map upload, no host sync.
+
 No full-size RGB or RGBA array exists at any time: memory is the output, the grids (a plane
 drawn at ``g = 1`` covers its rectangle only) and the sharp grids kept for reuse
 (:data:`GRID_CACHE_BYTES`). The large arrays of a render (the output, the blurred grids, the
