@@ -194,3 +194,23 @@ def test_planes_on_cudasim_match_numpy_with_no_sync_per_frame(monkeypatch):
     monkeypatch.setattr(sg, "blur", lambda *a: pytest.fail("blurred a kept grid"))
     dev.set_focus(2.2)
     dev.read()
+
+
+@pytest.mark.cudasim
+def test_planes_device_render_reports_progress_and_checks_its_window():
+    from viewfinder import cudasim
+
+    scene, canvas = sc.Scene(0), sc.Canvas(128, 96, 13.1072 / 128, 35.0)
+    lens, window = sc.Optics(35.0, 2.0, 2.0), (0, 0, 96, 128)
+    vig = (np.ones(96, np.float32), np.ones(128, np.float32))
+    seen = []
+    rate = scene.render_rate_device(
+        canvas, lens, window, np.eye(3), vig, cudasim, lambda f, s: seen.append((f, s))
+    )
+    want = scene.render_rate(canvas, lens, window, np.eye(3), vig)
+    np.testing.assert_allclose(rate.get(), want, rtol=1e-5, atol=1e-6 * float(want.max()))
+    fractions = [f for f, _ in seen]
+    assert len(seen) == len(scene.planes) - 1 and fractions == sorted(fractions)
+    assert 0 < fractions[0] and fractions[-1] < 1 and seen[0][1].startswith("plane 1 of 7")
+    with pytest.raises(ValueError, match="even pixels"):
+        scene.render_rate_device(canvas, lens, (1, 0, 96, 128), np.eye(3), vig, cudasim)

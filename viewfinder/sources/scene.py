@@ -217,6 +217,7 @@ class Scene:
         matrix: np.ndarray,
         vig: tuple[np.ndarray, np.ndarray],
         xp: Any,
+        progress: Callable[[float, str], None] | None = None,
     ) -> Any:
         """:meth:`render_rate` on the device ``xp`` (``cupy``, or ``viewfinder.cudasim``):
         the planes' grids are drawn and blurred on the host as there (small: the plane's
@@ -228,7 +229,7 @@ class Scene:
 
         if window[0] % 2 or window[1] % 2:
             raise ValueError(f"a mosaic window must start on even pixels, got {window}")
-        return render_planes_device(self, canvas, lens, window, matrix, vig, xp)
+        return render_planes_device(self, canvas, lens, window, matrix, vig, xp, progress)
 
     def depth_window(
         self, canvas: Canvas, window: tuple[int, int, int, int]

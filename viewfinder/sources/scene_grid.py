@@ -878,23 +878,31 @@ def render_planes_device(
     matrix: np.ndarray,
     vig: tuple[np.ndarray, np.ndarray],
     xp: Any,
+    progress: Callable[[float, str], None] | None = None,
 ) -> Any:
     """:func:`render_planes` (``mosaic=True``) on the device ``xp``: the grids drawn and
     blurred on the host as there (only those not kept on the device: :func:`device_grid`),
     and ``kernels/scene_planes.cu`` composites them where they are into the (h, w) float32
     mosaic on the current stream. No host sync, no full-size host array. A render uploads
     each grid not kept on the device and three small tables (:func:`device_pass`), and
-    allocates those and the output."""
+    allocates those and the output. ``progress`` as :func:`render_planes` reports it."""
     y0, x0, y1, x1 = window
     h, w = y1 - y0, x1 - x0
     m = np.asarray(matrix, np.float32)
     specs = plane_specs(scene, canvas, lens, window)
     pi, pf, _, edges, tiles = _pass_params(specs)
-    on_device = [None] * len(specs)
-    for i in range(len(specs) - 1, -1, -1):  # far to near, as render_planes draws them
-        on_device[i] = device_grid(scene, canvas, specs[i], xp)
     vy, vx = (np.ascontiguousarray(v, dtype=np.float32) for v in vig)
-    assert vy.shape == (h,) and vx.shape == (w,)
+    if vy.shape != (h,) or vx.shape != (w,):
+        raise ValueError(f"vignetting must be ({h},) rows and ({w},) columns")
+    on_device: list[Any] = [None] * len(specs)
+    index = {id(s["plane"]): i for i, s in enumerate(specs)}
+    planes = scene.planes
+    for k, plane in enumerate(planes):  # far to near, as render_planes draws them
+        if progress is not None and k:
+            progress(k / len(planes), f"plane {k} of {len(planes)} ({planes[k - 1].name})")
+        i = index.get(id(plane))
+        if i is not None:
+            on_device[i] = device_grid(scene, canvas, specs[i], xp)
     n = len(specs)
     return device_pass(xp, window, pi[:n], pf[:n], m, on_device, edges, tiles, vy, vx)
 
