@@ -9,8 +9,8 @@ from viewfinder.app import mount_lens
 from viewfinder.sources.simulated import SimulatedCamera
 
 
-def _camera(scene: str = "planes") -> tuple[SimulatedCamera, list]:
-    cam = SimulatedCamera(size=(320, 240), motion=False, scene=scene)
+def _camera(scene: str = "planes", backend: str | None = None) -> tuple[SimulatedCamera, list]:
+    cam = SimulatedCamera(size=(320, 240), motion=False, scene=scene, backend=backend)
     cam.set_mode("m")
     mount_lens(cam, "summilux-35")
     calls: list[tuple[float, str]] = []
@@ -18,8 +18,10 @@ def _camera(scene: str = "planes") -> tuple[SimulatedCamera, list]:
     return cam, calls
 
 
-def test_planes_render_reports_each_plane_then_done():
-    cam, calls = _camera()
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("cudasim", marks=pytest.mark.cudasim)])
+def test_planes_render_reports_each_plane_then_done(backend):
+    """On the CPU and on a device (grids drawn on the host, composited by the kernel) alike."""
+    cam, calls = _camera(backend=backend)
     cam.read()
     fractions = [f for f, _ in calls]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0

@@ -423,10 +423,11 @@ def test_device_glue_on_cudasim():
 
 @pytest.mark.cudasim
 def test_device_planes_render_in_bounded_host_memory(monkeypatch):
-    """On the device path the planes scene writes the mosaic with scene_grid and uploads it
-    once per change: the full-size RGB renderer is never called, the host's peak while
-    rendering is the mosaic (4 B/px) and the planes' grids (the route through full-size
-    sharp layers and RGB peaked at 107-164 B/px here), and a cached frame uploads nothing."""
+    """On the device path the planes scene's mosaic is composited on the device from its
+    grids (Scene.render_rate_device, kernels/scene_planes.cu): the full-size RGB renderer is
+    never called, no map is uploaded, the host's peak while rendering is the planes' grids
+    (the route through full-size sharp layers and RGB peaked at 107-164 B/px here), and a
+    cached frame uploads nothing."""
     import tracemalloc
 
     from viewfinder import cudasim
@@ -453,14 +454,23 @@ def test_device_planes_render_in_bounded_host_memory(monkeypatch):
         dev.set_focus(focus)
         cams["numpy"].set_focus(focus)
         tracemalloc.start()
-        dev._ensure_cache()
+        with cudasim.counting() as change:
+            dev._ensure_cache()
+            copies = list(change.copies)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        assert peak / pixels < 20.0, f"{peak / pixels:.1f} B/px at {focus} m"
+        # cudasim's device arrays are host memory: take out what the render uploads (the
+        # grids not kept on the device, three small tables) and the map the kernel writes
+        assert all(n != 4 * pixels for _, n, _ in copies)  # no map upload
+        host = peak - sum(n for d, n, _ in copies if d == "h2d") - 4 * pixels
+        assert host / pixels < 20.0, f"{host / pixels:.1f} B/px at {focus} m"
         got = dev.read().data
         assert isinstance(got, cudasim.ndarray)
         diff = np.abs(got.get().astype(int) - cams["numpy"].read().data.astype(int))
-        assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-5 * diff.size
+        # the kernel's float32 rounding: a DN on a few pixels in 100 000 (as the motorcycle's)
+        assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-4 * diff.size
+        rate, want = dev._caches["m"]["rate"].get(), cams["numpy"]._caches["m"]["rate"]
+        np.testing.assert_allclose(rate, want, rtol=1e-5, atol=1e-6 * float(want.max()))
     with cudasim.counting() as counted:
         dev.read()
     assert counted.host_syncs == [] and counted.allocations == 0

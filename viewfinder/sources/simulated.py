@@ -449,7 +449,12 @@ class SimulatedCamera(ContrastAutofocus):
 
                 xp = get_xp(self.backend)
                 stream = xp.cuda.get_current_stream()  # the asking reader's own stream
-                rate = scene.render_rate_device(canvas, state, whole, matrix, vig, xp)
+                if isinstance(scene, Scene):  # the planes say how far they are, plane by plane
+                    rate = scene.render_rate_device(
+                        canvas, state, whole, matrix, vig, xp, progress=progress
+                    )
+                else:
+                    rate = scene.render_rate_device(canvas, state, whole, matrix, vig, xp)
                 ready = xp.cuda.Event(block=False, disable_timing=True)
                 ready.record(stream)  # readers on other streams wait for it (set_rate)
                 device_rate = (ready, stream)
