@@ -4,10 +4,11 @@ Two IMX989-class sensors: one behind the built-in 8.7 mm f/1.9 autofocus lens (m
 ``"builtin"``), one behind a Leica M bayonet (mode ``"m"``) that takes the manual lenses of
 the catalogue. Per frame only the sensor exposure runs (numba on the CPU, one CUDA kernel on
 the GPU): the defocused scene is rendered into a cached map of photo-electron rates whenever the
-lens, aperture, focus or size changes (both scenes write that mosaic on the CPU in bounded
-memory, with no full-size RGB; on CuPy it is uploaded once per change and frames are exposed
-from the device copy; on a device the motorcycle's mosaic is written there instead, by
-``kernels/scene.cu`` from its small composited work grid), and gentle motion moves the read
+lens, aperture, focus or size changes (on the CPU both scenes write that mosaic in bounded
+memory, with no full-size RGB; on a device (CuPy, cudasim) a kernel writes it there from what
+the host prepares, small next to the sensor: the motorcycle's composited work grid
+(``kernels/scene.cu``), the planes' grids (``kernels/scene_planes.cu``), and frames are
+exposed from that device map), and gentle motion moves the read
 window over that map in even-pixel steps (which keeps the CFA). The lens's vignetting is baked
 into the map, so it sways with the view by those few pixels (invisible on a fall-off that spans
 the frame).
@@ -437,11 +438,10 @@ class SimulatedCamera(ContrastAutofocus):
                 return np.full((y1 - y0, x1 - x0), np.nan, np.float32), None
         elif hasattr(scene, "render_rate"):
             # the scene writes the sensor's mosaic itself (no full-size RGB), and its depth is
-            # looked up per frame window when truth() asks. On a device, a scene that can
-            # (the motorcycle) writes the mosaic there (render_rate_device: its small work
-            # grid and tables uploaded, one kernel, no full-size host array); others render
-            # it on the CPU in bounded memory, uploaded once per change (set_rate). Cached
-            # frames are exposed from the device copy
+            # looked up per frame window when truth() asks. On a device both scenes write the
+            # mosaic there (render_rate_device: their small grids and tables uploaded, one
+            # kernel, no full-size host array, no host sync). Cached frames are exposed from
+            # the device map
             state = Optics(lens.focal_mm, aperture, focus)
             matrix, vig = rate_factors(lens, aperture, canvas, whole, sensor, white)
             if self.on_device and hasattr(scene, "render_rate_device"):
