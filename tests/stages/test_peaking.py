@@ -13,6 +13,8 @@ from tests.kernels.shim import build_shim, ptr
 from tests.test_pipeline_device import cudasim  # noqa: F401  (fixture)
 from viewfinder import Frame
 from viewfinder.stages.peaking import (
+    NOISE_SCORE_MEAN,
+    NOISE_SCORE_STD,
     MaxPool,
     NoiseModel,
     PeakingEngine,
@@ -21,7 +23,9 @@ from viewfinder.stages.peaking import (
     maxpool_reference,
     peaking,
     peaking_reference,
+    pool_area,
     pool_ranges,
+    pooled_thresholds,
     score_reference,
     sharpness_reference,
     stabilise_lut,
@@ -162,7 +166,7 @@ def test_engine_pools_levels_and_raw_clip():
     frame = capture(textured_scene(rng, 128, 160), 400, rng)
     frame.data[5, 7] = WHITE
     s = PeakingSettings(True)
-    full = peaking(frame, s)
+    full = peaking(frame, s, view_shape=(40, 50))
     eng = PeakingEngine()
     eng.configure(np, frame.shape, (40, 50), BITS)
     pooled = eng.run(frame, s, raw_white=WHITE).copy()
@@ -211,7 +215,7 @@ def test_engine_pools_peaking_with_raw_clip_as_the_kernel_does():
     rng = np.random.default_rng(8)
     frame = capture(textured_scene(rng, 128, 160), 400, rng)
     s, view = PeakingSettings(True), (40, 50)
-    levels = peaking(frame, s)
+    levels = peaking(frame, s, view_shape=view)
     white = float(np.percentile(frame.data, 97))  # bright sites all over the texture
     clip = frame.data >= white
     want = kernel_pool_reference(levels, clip, view)
@@ -232,7 +236,7 @@ def test_one_pass_frame_path_equals_the_whole_frame_steps(view, sensitivity):
     rng = np.random.default_rng(11)
     frame = capture(textured_scene(rng, 128, 160), 800, rng)
     s = PeakingSettings(True, sensitivity)
-    levels = peaking(frame, s)
+    levels = peaking(frame, s, view_shape=view)
     assert levels.any()
     white = float(np.percentile(frame.data, 99))
     clip = frame.data >= white
@@ -261,6 +265,47 @@ def test_device_pooling_equals_host_bit_exact(cudasim):  # noqa: F811
         want = host.run(frame, settings, raw_white=white).copy()
         got = dev.run(dev_frame, settings, raw_white=white).get()
         np.testing.assert_array_equal(got, want)
+
+
+def test_pooled_thresholds_rise_with_the_pool_area_and_stay_nested():
+    s = PeakingSettings(True)
+    assert s.thresholds() == s.thresholds(1.0) == pooled_thresholds(s.thresholds(), 0.5)
+    assert pool_area((6144, 8192), (768, 1024)) == 64.0
+    assert pool_area((100, 100), (200, 50)) == 2.0  # an upscaled axis pools nothing
+    for sens in (0.0, 0.5, 1.0):
+        base = PeakingSettings(True, sens).thresholds()
+        last = base
+        for area in (2.25, 4.0, 9.0, 64.0, 400.0):
+            t = PeakingSettings(True, sens).thresholds(area)
+            assert t == pooled_thresholds(base, area)  # what the tiled GPU pass computes
+            assert all(a > b for a, b in zip(t, last, strict=True)) and t[0] < t[1] < t[2]
+            last = t
+    # sensitivity 0.5 at 8192x6144 in a 1024x768 view: level 1 at about 6.85 sigmas, not 5
+    k = (s.thresholds(64.0)[0] - NOISE_SCORE_MEAN) / NOISE_SCORE_STD
+    assert 6.7 < k < 7.0
+
+
+@pytest.mark.parametrize("dst", [512, 341, 256, 128])
+def test_pooled_false_alarm_rate_per_view_pixel_matches_the_site_rate(dst):
+    """CFAR per view pixel: on unit white noise (a flat field after stabilisation), a view
+    pixel pooling A sites (2x2, 3x3 non-integer: 1024 -> 341, 4x4, 8x8) is marked about as
+    often as one site at 1:1 with the pooled thresholds; with the 1:1 ones, several times as
+    often. Sensitivity 0.75 (2.5 sigmas: a rate of ~2 % that a small sample measures)."""
+    rng = np.random.default_rng(12)
+    s = PeakingSettings(True, 0.75)
+    score = np.concatenate(
+        [sharpness_reference(rng.standard_normal((1024, 1024)))[4:-4, 4:-4] for _ in range(2)]
+    )
+    site_rate = (score > s.thresholds()[0]).mean()
+    assert 0.015 < site_rate < 0.025
+    n = score.shape[1]
+    ys, _ = pool_ranges(score.shape[0], score.shape[0] * dst // n)
+    xs, _ = pool_ranges(n, dst)
+    pooled = np.maximum.reduceat(np.maximum.reduceat(score, ys, axis=0), xs, axis=1)
+    area = pool_area(score.shape, pooled.shape)
+    rate = (pooled > s.thresholds(area)[0]).mean()
+    assert 0.8 < rate / site_rate < 1.25, (area, rate, site_rate)
+    assert (pooled > s.thresholds()[0]).mean() > 1.8 * site_rate  # what the 1:1 one gives
 
 
 @pytest.mark.parametrize("value", [0, BLACK, WHITE, 500])
@@ -358,7 +403,8 @@ def test_cupy_peaking_equals_numpy(dxp):
         PeakingSettings(True),
         raw_white=WHITE,
     )
-    assert (cp.asnumpy(pooled) & 3 != maxpool_reference(host, (100, 128))).mean() < 1e-2
+    want = maxpool_reference(peaking(frame, view_shape=(100, 128)), (100, 128))
+    assert (cp.asnumpy(pooled) & 3 != want).mean() < 1e-2
 
 
 def test_simulated_camera_marks_follow_the_depth_ground_truth():

@@ -19,6 +19,11 @@ Method (per photosite of the raw mosaic, then max-pooled to the view):
 4. Three levels: the score above ``T``, ``2 T``, ``4 T``, where ``T`` is a number of noise
    standard deviations of the score (calibrated on unit white noise), set by ``sensitivity``.
    The 2 sites next to the frame border stay unmarked (their distance-2 taps are mirrored).
+5. Max-pooling onto the view. A view pixel shows the highest level of its block of ``A``
+   sites, so each threshold is raised with ``ln A`` (``pooled_thresholds``, calibrated on
+   pooled unit white noise): a noise-only view pixel fires about as often as one site at 1:1,
+   whatever the sensor size and window (a constant false-alarm rate per view pixel).
+   :func:`peaking` (sensor resolution, no view) uses the 1:1 thresholds.
 
 Because the threshold is in units of the frame's own noise, the defaults suit every ISO.
 
@@ -75,6 +80,8 @@ from .peaking_settings import (
     PEAKING_COLOURS,
     PEAKING_MODES,
     PeakingSettings,
+    pool_area,
+    pooled_thresholds,
 )
 
 __all__ = [
@@ -95,14 +102,20 @@ __all__ = [
     "noise_model_for",
     "peaking",
     "peaking_reference",
+    "pool_area",
     "pool_ranges",
+    "pooled_thresholds",
     "score_reference",
     "sharpness_reference",
     "stabilise_lut",
 ]
 
 
-def peaking(frame: Frame, settings: PeakingSettings | None = None) -> np.ndarray:
+def peaking(
+    frame: Frame,
+    settings: PeakingSettings | None = None,
+    view_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Focus-peaking levels of ``frame`` at sensor resolution.
 
     Parameters
@@ -111,6 +124,10 @@ def peaking(frame: Frame, settings: PeakingSettings | None = None) -> np.ndarray
         Raw frame; ``meta["noise"]`` gives the noise model when known.
     settings : PeakingSettings, optional
         Default: sensitivity 0.5, which suits every ISO (the threshold follows the noise).
+    view_shape : (h, w), optional
+        The view these levels are to be max-pooled onto: the thresholds are then those of
+        its pooling (:func:`pool_area`), as the viewer's stage uses them. Default: the
+        frame's own shape (1:1 thresholds).
 
     Returns
     -------
@@ -120,6 +137,8 @@ def peaking(frame: Frame, settings: PeakingSettings | None = None) -> np.ndarray
         raise ValueError(f"peaking() takes a viewfinder.Frame, got {type(frame).__name__}")
     engine = PeakingEngine()
     engine.configure(array_module(frame.data), frame.shape, frame.shape, frame.bits)
+    if view_shape is not None:  # levels at sensor size, thresholds of the view's pooling
+        engine.pool_area = pool_area(frame.shape, tuple(view_shape))
     return engine.run(frame, settings or PeakingSettings(enabled=True), full_res=True)
 
 
@@ -156,6 +175,8 @@ class PeakingEngine:
         h, w = frame_shape
         self.xp, self.bits = xp, int(bits)
         self.frame_shape, self.view_shape = tuple(frame_shape), tuple(view_shape)
+        #: sites pooled into a view pixel: the thresholds rise with it (``pooled_thresholds``)
+        self.pool_area = pool_area(self.frame_shape, self.view_shape)
         self.on_gpu = xp is not np
         self.lum = xp.empty((h, w), xp.float32)
         self.score = xp.empty((h, w), xp.float32)
@@ -244,7 +265,8 @@ class PeakingEngine:
     ) -> Any:
         """Pooled flags at view size: bits 0-1 the peaking level (``settings`` None: 0), bit 2
         set where a photosite of the view pixel's block reaches ``raw_white`` (None: never).
-        ``full_res`` (host only): return the sensor-size levels instead, unpooled. ``model``
+        ``full_res`` (host only): return the sensor-size levels instead, unpooled (with the
+        thresholds of the configured view's pooling, :attr:`pool_area`). ``model``
         overrides the frame's noise model (the magnifier passes the whole frame's).
 
         ``raw_hist`` (host, (4, 2**bits) int64): also count the RAW histogram into it
@@ -294,7 +316,7 @@ class PeakingEngine:
             )
             mx, my = self._mx, self._my
             _score_rows(self.lum, mx, my, np.float32(FAR_WEIGHT), self.score)
-            t1, t2, t3 = (np.float32(t) for t in settings.thresholds())
+            t1, t2, t3 = (np.float32(t) for t in settings.thresholds(self.pool_area))
             fg = settings.floor_gain()
             _box_levels_rows(self.score, self.lum, mx, my, t1, t2, t3, fg, self.levels)
             _clear_border(self.levels)
@@ -317,7 +339,7 @@ class PeakingEngine:
         f32 = np.float32
         t1 = t2 = t3 = fg = f32(0.0)
         if settings is not None:
-            t1, t2, t3 = (f32(t) for t in settings.thresholds())
+            t1, t2, t3 = (f32(t) for t in settings.thresholds(self.pool_area))
             fg = f32(settings.floor_gain())
         white = raw.dtype.type(0)
         if raw_white is not None:
@@ -374,7 +396,7 @@ class PeakingEngine:
             get_kernel("assists", "vf_peak_score", xp=self.xp)(
                 grid, block, (self.lum, i32(W), i32(H), f32(FAR_WEIGHT), self.score)
             )
-            thresholds, fg = settings.thresholds(), settings.floor_gain()
+            thresholds, fg = settings.thresholds(self.pool_area), settings.floor_gain()
         get_kernel("assists", "vf_peak_pool", xp=self.xp)(
             ((w + 31) // 32, (h + 7) // 8, 1),
             block,

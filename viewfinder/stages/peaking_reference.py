@@ -74,13 +74,22 @@ def _clear_border(levels: np.ndarray) -> None:
 
 
 def peaking_reference(
-    raw: np.ndarray, bits: int, black: float, model: NoiseModel, settings: PeakingSettings
+    raw: np.ndarray,
+    bits: int,
+    black: float,
+    model: NoiseModel,
+    settings: PeakingSettings,
+    pool_area: float = 1.0,
 ) -> np.ndarray:
-    """Peaking levels of a raw mosaic, the plain NumPy definition, (H, W) uint8 in 0..3."""
+    """Peaking levels of a raw mosaic, the plain NumPy definition, (H, W) uint8 in 0..3, with
+    the thresholds of a view that pools ``pool_area`` sites per pixel (1: sensor resolution)."""
     lut = stabilise_lut(bits, black, model)
     t = lut[np.minimum(np.asarray(raw), lut.size - 1)]
     return levels_from_score(
-        sharpness_reference(t), settings.thresholds(), _binomial_ref(t), settings.floor_gain()
+        sharpness_reference(t),
+        settings.thresholds(pool_area),
+        _binomial_ref(t),
+        settings.floor_gain(),
     )
 
 
