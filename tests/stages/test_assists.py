@@ -89,7 +89,7 @@ def test_every_output_equals_its_reference(kw):
     s = all_on(**kw)
     clean = view_image(np.random.default_rng(2))
     _, out, view = run(frame, s, clean)
-    levels = maxpool_reference(peaking(frame, s.peaking), VIEW)
+    levels = maxpool_reference(peaking(frame, s.peaking, view_shape=VIEW), VIEW)
     clip = maxpool_reference((frame.data >= WHITE).astype(np.uint8), VIEW)
     np.testing.assert_array_equal(out.peaking, levels)
     pooled = levels | (clip << 2)
@@ -170,7 +170,7 @@ def test_pipeline_outputs_carry_the_assists():
     res = Pipeline(s, backend="numpy").process(frame)
     a = res.assists
     assert a is not None and a.peaking.shape == (64, 80) and a.waveform.shape == (256, 80)
-    pooled = maxpool_reference(peaking(frame, s.peaking), (64, 80))
+    pooled = maxpool_reference(peaking(frame, s.peaking, view_shape=(64, 80)), (64, 80))
     clip = maxpool_reference((frame.data >= WHITE).astype(np.uint8), (64, 80))
     shown, _, _ = composite_reference(res.image, pooled | (clip << 2), s, frame.seq)
     np.testing.assert_array_equal(res.view, shown)
