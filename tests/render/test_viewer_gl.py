@@ -157,7 +157,15 @@ def test_peaking_marks_the_in_focus_plane_not_the_defocused_one(viewer):
     viewer.set_focus(3.0)
     viewer.set_aperture(8.0)
     viewer.overlays.peaking = True
-    _until(viewer, lambda m: m.get("aperture") == 8.0 and m.get("focus_m") == 3.0)
+    # auto exposure settled first: f/8 takes 5 stops less light, and a frame brightened
+    # between the two screenshots differs everywhere (seen under load in the full suite)
+    _until(
+        viewer,
+        lambda m: (
+            m.get("aperture") == 8.0 and m.get("focus_m") == 3.0 and viewer.auto_exposure.settled
+        ),
+        limit=120,
+    )
     _steps(viewer, 2)
     on = viewer.ctx.read_pixels().astype(int)
     coc = cam.truth()["coc_px"]
