@@ -9,7 +9,7 @@ import pytest
 
 from tests.kernels.shim import build_shim, ptr
 from viewfinder.sources import sensor as sensor_module
-from viewfinder.sources.sensor import IMX989, Sensor, expose_reference
+from viewfinder.sources.sensor import IMX989, FrameRing, Sensor, expose_reference
 
 
 def flat(shape: tuple[int, int], rate: float) -> np.ndarray:
@@ -260,3 +260,57 @@ def test_cuda_kernel_body_matches_the_numpy_sensor(rng):
     assert signal == pytest.approx(p.gain_dn_per_e * 2e5, rel=0.01)
     assert a.astype(np.float64).var() == pytest.approx(p.variance_dn2(signal), rel=0.05)
     assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.02
+
+
+def test_frame_ring_rewrites_a_buffer_only_once_nothing_holds_it():
+    """FrameRing (the host frame buffers of a sensor): a buffer comes back only once no
+    array, view or buffer export of it is held; one more is made while all are held, kept
+    up to max_buffers; beyond that frames are fresh allocations the ring does not keep."""
+    from numpy.lib.stride_tricks import as_strided
+
+    ring = FrameRing((4, 6), np.uint16, max_buffers=4)
+    a = ring.take()
+    assert a.shape == (4, 6) and a.dtype == np.uint16 and len(ring) == 1
+    a_ptr = a.ctypes.data
+    del a
+    assert ring.take().ctypes.data == a_ptr and len(ring) == 1  # free: the same buffer
+    holders = [
+        lambda b: b,  # the frame itself
+        lambda b: b[1:3, ::2],  # a view
+        lambda b: as_strided(b, (2, 2), (4, 2)),  # a view through another object
+        lambda b: memoryview(b),  # a buffer export
+    ]
+    held = []
+    for hold in holders:
+        b = ring.take()
+        b[...] = len(held) + 1
+        held.append(hold(b))
+        del b
+    assert len(ring) == 4 and ring.grown == 4 and ring.unkept == 0
+    extra = [ring.take() for _ in range(3)]  # every kept buffer is held: unkept frames
+    assert len(ring) == 4 and ring.unkept == 3
+    for e in extra:
+        e[...] = 99
+    for i, h in enumerate(held):
+        assert np.all(np.asarray(h) == i + 1)  # never handed out again while held
+    del held[1]  # the view's buffer is free again, the others are not
+    b = ring.take()
+    assert len(ring) == 4 and ring.unkept == 3
+    b[...] = 7
+    assert [int(np.asarray(h).ravel()[0]) for h in held] == [1, 3, 4]
+    ring.clear()
+    assert len(ring) == 0 and np.all(b == 7)  # a held frame outlives the ring
+    with pytest.raises(ValueError, match="max_buffers"):
+        FrameRing((4, 4), max_buffers=0)
+
+
+def test_sensor_frame_buffers_are_per_sensor_and_released():
+    sensor = Sensor(IMX989, (64, 48))
+    rate = np.full((48, 64), 1e4, np.float32)
+    f = sensor.expose(rate, 0.01, 100, out=sensor.frame_buffer())
+    g = sensor.expose(rate, 0.01, 100, out=sensor.frame_buffer())
+    assert f.shape == (48, 64) and not np.shares_memory(f, g) and len(sensor._frames) == 2
+    other = Sensor(IMX989, (64, 48), seed=1)
+    assert not np.shares_memory(other.frame_buffer(), f)
+    sensor.release_frames()
+    assert sensor._frames is None and f.shape == (48, 64)

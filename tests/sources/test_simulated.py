@@ -556,3 +556,65 @@ def test_noise_bank_drawn_in_the_background_gives_the_same_frames(monkeypatch):
     for a, b in zip(with_bank, frames(False), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(with_bank[0], with_bank[1])  # the noise is on
+
+
+def test_host_frames_reuse_buffers_and_never_rewrite_held_ones():
+    """On the NumPy backend frames are exposed into a small ring of host buffers per sensor
+    (resident memory: no page faults per frame); a buffer is rewritten only once nothing
+    holds its frame or a view of it, so a held frame (the pipeline ring, a capture, a result
+    slot) never changes, and the ring grows while consumers hold every buffer."""
+    cam = camera(seed=3, motion=True)
+    ptrs = set()
+    for _ in range(8):  # each frame dropped at once: one buffer serves them all
+        ptrs.add(cam.read().data.ctypes.data)
+    assert len(ptrs) == 1
+    held = [cam.read() for _ in range(3)]  # whole frames
+    view = cam.read().data[8:40, 16:64]  # only a view of a frame's data
+    sub = np.asarray(cam.read().data)[::2, ::2]  # a strided view of another
+    want = [f.data.copy() for f in held] + [view.copy(), sub.copy()]
+    ring = cam.sensors[cam.mode]._frames
+    assert len(ring) == 5 and ring.unkept == 0  # one per held frame: all are held now
+    later = [cam.read().data for _ in range(4)]  # held too: the ring is full, then unkept
+    assert len(ring) == cam.sensors[cam.mode].FRAME_BUFFERS and ring.unkept == 3
+    for _ in range(6):
+        cam.read()
+    got = [f.data for f in held] + [view, sub]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a in later:
+        for b in got:
+            assert not np.shares_memory(a, b)
+    assert len({a.ctypes.data for a in later}) == 4
+    del held, view, sub, got, later
+    kept = {b.ctypes.data for b in ring._bufs}
+    ptrs = {cam.read().data.ctypes.data for _ in range(8)}
+    assert ptrs <= kept and len(ring) == 6  # freed buffers are reused, none made
+
+
+def test_host_frame_ring_gives_the_frames_of_fresh_allocations(monkeypatch):
+    """The frames exposed into reused buffers are bit for bit those of a camera that
+    allocates every frame (same seed: the noise offsets do not depend on the buffer), on
+    both sensors, with focus changes between them."""
+    from viewfinder.sources.sensor import Sensor
+
+    def frames(reuse: bool) -> list[np.ndarray]:
+        if not reuse:
+            monkeypatch.setattr(
+                Sensor, "frame_buffer", lambda self: np.empty((self.height, self.width), np.uint16)
+            )
+        cam = camera(seed=9, motion=True)
+        out = []
+        for mode in ("builtin", "m", "builtin"):
+            cam.set_mode(mode)
+            if mode == "m" and cam.lens is None:
+                cam.attach_lens("summilux-35")
+            for i in range(4):
+                if i == 2:
+                    cam.set_focus(1.5 + i)
+                out.append(cam.read().data.copy())  # the frame itself is dropped
+        return out
+
+    reused = frames(True)
+    for a, b in zip(reused, frames(False), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(reused[0], reused[1])  # the noise is on

@@ -27,7 +27,8 @@ area with larger pixels: photon counts and full well scale with the pixel area `
 pixels), the read noise in electrons with ``sqrt(a)`` (the charge of ``a`` pixels summed).
 
 Modules: ``sensor_exposure`` (photon-transfer parameters, the NumPy reference and the Numba
-kernels of the exposure), ``sensor_gpu`` (the CuPy glue of ``kernels/sim.cu``); this one holds
+kernels of the exposure, and :class:`FrameRing`, the host frame buffers a sensor reuses once
+no consumer holds them), ``sensor_gpu`` (the CuPy glue of ``kernels/sim.cu``); this one holds
 the sensor model (:class:`SensorSpec`, :class:`Sensor`) and re-exports the others' public names.
 """
 
@@ -41,6 +42,7 @@ import numpy as np
 from ..settings import check_range
 from .sensor_exposure import (
     SERIAL_BELOW,
+    FrameRing,
     NoiseParams,
     _expose_mean_par,
     _expose_mean_ser,
@@ -54,6 +56,7 @@ __all__ = [
     "IMX989",
     "PHOTONS_PER_LUX_S_M2",
     "SERIAL_BELOW",
+    "FrameRing",
     "GpuExposer",
     "NoiseParams",
     "Sensor",
@@ -170,6 +173,7 @@ class Sensor:
         self.full_well_e = spec.full_well_e * self.area
         self._rng = np.random.default_rng(seed)
         self._bank: tuple[np.ndarray, float, float] | None = None
+        self._frames: FrameRing | None = None
 
     @property
     def width_mm(self) -> float:
@@ -179,6 +183,24 @@ class Sensor:
     @property
     def height_mm(self) -> float:
         return self.height * self.pixel_um / 1000.0
+
+    #: Host frame buffers kept per sensor (:meth:`frame_buffer`).
+    FRAME_BUFFERS = 6
+
+    def frame_buffer(self) -> np.ndarray:
+        """A free (H, W) uint16 output frame from this sensor's ring of host buffers, for
+        ``expose(out=...)``: rewritten only once nothing holds it or a view of it (see
+        :class:`~viewfinder.sources.sensor_exposure.FrameRing`; the caller serialises this
+        with the exposure that writes it)."""
+        ring = self._frames
+        if ring is None:
+            ring = FrameRing((self.height, self.width), np.uint16, self.FRAME_BUFFERS)
+            self._frames = ring
+        return ring.take()
+
+    def release_frames(self) -> None:
+        """Drop the kept frame buffers (frames still held stay valid)."""
+        self._frames = None
 
     def check_exposure(self, time_s: float, iso: float) -> tuple[float, float]:
         """Validated (time_s, iso); ``ValueError`` gives the range."""

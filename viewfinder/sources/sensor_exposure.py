@@ -1,9 +1,11 @@
 """Per-pixel exposure of the simulated sensor: the photon-transfer parameters of one output
 pixel, the NumPy reference of the exposure, and its Numba kernels (the model and why the shot
-noise is Gaussian: :mod:`viewfinder.sources.sensor`)."""
+noise is Gaussian: :mod:`viewfinder.sources.sensor`), and the ring of host frame buffers the
+frames are exposed into."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numba
@@ -100,3 +102,59 @@ _expose_mean_par = numba.njit(parallel=True, fastmath=True, cache=True)(_expose_
 _expose_mean_ser = numba.njit(fastmath=True, cache=True)(_expose_mean_py)
 #: Windows below this many pixels run the serial kernels.
 SERIAL_BELOW = 1 << 18
+
+
+class FrameRing:
+    """Host frame buffers of one sensor, reused once free (the host counterpart of
+    :class:`~viewfinder.sources.sensor_gpu.GpuExposer`'s device ring).
+
+    A fresh 100 MB frame (8192 x 6144 uint16) costs its page faults on first touch, about
+    150 ms after a pause on a VM that hands freed memory back to its host; a kept buffer is
+    resident. Contract with the consumers, as on the device: a buffer is free, and handed out
+    again to be rewritten, only once nothing holds the array :meth:`take` returned or a view
+    of it (the pipeline ring, captures and the burst writer, result slots: a NumPy view keeps
+    a reference to the buffer, which owns its memory). The check is a CPython reference
+    count, no wait. When every buffer is held one more is made, kept up to ``max_buffers``;
+    beyond that a frame is a fresh, unkept allocation (as without the ring), so a consumer
+    that holds many frames (a burst) does not leave them all resident afterwards.
+    ``take`` is not thread-safe: callers serialise it with the write that follows.
+    """
+
+    def __init__(self, shape: tuple[int, int], dtype: object = np.uint16, max_buffers: int = 6):
+        if max_buffers < 1:
+            raise ValueError(f"max_buffers must be at least 1, got {max_buffers}")
+        self.shape = tuple(int(v) for v in shape)
+        self.dtype = np.dtype(dtype)
+        self.max_buffers = int(max_buffers)
+        self._bufs: list[np.ndarray] = []
+        self._baseline: list[int] = []
+        self._i = 0
+        self.grown = 0  # buffers made because consumers held all of them (the first too)
+        self.unkept = 0  # frames allocated outside the ring (all max_buffers held)
+
+    def __len__(self) -> int:
+        return len(self._bufs)
+
+    def _refs(self, i: int) -> int:
+        return sys.getrefcount(self._bufs[i])
+
+    def take(self) -> np.ndarray:
+        """A buffer nothing else holds (contents undefined), to be written and handed out."""
+        n = len(self._bufs)
+        for k in range(n):
+            i = (self._i + k) % n
+            if self._refs(i) <= self._baseline[i]:
+                self._i = (i + 1) % n
+                return self._bufs[i]
+        if n >= self.max_buffers:  # every kept buffer is held: a frame of its own
+            self.unkept += 1
+            return np.empty(self.shape, self.dtype)
+        self._bufs.append(np.empty(self.shape, self.dtype))
+        self._baseline.append(self._refs(n))  # the ring's own references only
+        self.grown += 1
+        self._i = 0
+        return self._bufs[n]
+
+    def clear(self) -> None:
+        """Forget the buffers (frames still held stay valid: they are only no longer kept)."""
+        self._bufs, self._baseline, self._i = [], [], 0

@@ -552,7 +552,10 @@ class SimulatedCamera(ContrastAutofocus):
                 data = owner._gpu.expose(offset, time_s, sensor.noise_params(iso), seed, self.noise)
                 sync = owner._gpu.last_sync
             else:
-                data = sensor.expose(cache["rate"], time_s, iso, offset, self.noise)
+                # into a free buffer of the sensor's ring (resident memory, no page faults;
+                # a frame a consumer still holds is never rewritten), under the lock
+                out = sensor.frame_buffer()
+                data = sensor.expose(cache["rate"], time_s, iso, offset, self.noise, out=out)
             owner._last = (cache, offset)
             meta = self._meta(cache, sensor, time_s, iso)
         s = sensor.spec
@@ -647,6 +650,8 @@ class SimulatedCamera(ContrastAutofocus):
         self._closed = True
         self._gpu = None
         self._caches = {}
+        for sensor in self.sensors.values():
+            sensor.release_frames()
         self._device_layers = {}
 
     def __enter__(self) -> SimulatedCamera:
