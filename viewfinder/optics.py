@@ -210,7 +210,9 @@ def blur_kernel(diameter_px: float, airy_px: float = 0.0) -> np.ndarray:
     half = int(math.ceil(r + 3 * sigma)) + 1
     ss = 5  # 5x5 samples per kernel pixel for the pillbox coverage
     g = (np.arange(-half * ss, (half + 1) * ss) - (ss - 1) / 2) / ss
-    xx, yy = np.meshgrid(g, g)
+    # sparse: a row and a column broadcast, not two (k*ss)^2 copies (50 MB each for the
+    # 500 px blur of a photo's grain tile at near focus)
+    xx, yy = np.meshgrid(g, g, sparse=True)
     disk = (np.hypot(xx, yy) <= max(r, 0.5 / ss)).astype(np.float64)
     k = 2 * half + 1
     disk = disk[: k * ss, : k * ss].reshape(k, ss, k, ss).sum(axis=(1, 3))
