@@ -521,14 +521,11 @@ def test_cli_scene_option(tmp_path, capsys):
     assert len(list(tmp_path.glob("*.png"))) == 1
 
 
-def test_mosaic_pass_matches_the_sensor_pass():
-    """The mosaic pass (planes, each row's two channels) writes exactly the per-pixel
-    sensor pass's mosaic, from odd and even windows, with a tile wrap inside the row."""
-    rng = np.random.default_rng(5)
-    src = rng.random((9, 40, 5), dtype=np.float32)
-    src[:, :, 3] *= 6.0  # blur circles of 0-6 work px
-    tiles, periods, offsets, lut = sd.detail_octaves(0.02, 1.5, 3)
-    # work px per sensor px: 0.3, and 0.99 (a block's 8 rows reach 11 work rows)
+def _pass_cases(rng, offsets, periods):
+    """Inputs of the sensor passes: (y0, x0, h, w, work grid, column taps, row taps,
+    vignetting rows and columns, tile offsets) for odd and even windows, at 0.3 and 0.99
+    work px per sensor px (a block's 8 rows reach 11 work rows), every octave's tile row
+    wrapping inside the row."""
     for y0, x0, w, sy in ((0, 0, 301, 0.3), (6, 2, 300, 0.3), (3, 1, 77, 0.3), (2, 3, 45, 0.99)):
         h = 23
         src = rng.random((9 if sy < 0.5 else 26, 40, 5), dtype=np.float32)
@@ -539,6 +536,15 @@ def test_mosaic_pass_matches_the_sensor_pass():
         vx = rng.random(w, dtype=np.float32) + 0.5
         offs = offsets.copy()
         offs[:, 1] = periods - 100  # every octave's tile row wraps inside the row
+        yield y0, x0, h, w, src, (xi, xw), (yi, yw), (vy, vx), offs
+
+
+def test_mosaic_pass_matches_the_sensor_pass():
+    """The mosaic pass (planes, each row's two channels) writes exactly the per-pixel
+    sensor pass's mosaic, from odd and even windows, with a tile wrap inside the row."""
+    rng = np.random.default_rng(5)
+    tiles, periods, offsets, lut = sd.detail_octaves(0.02, 1.5, 3)
+    for y0, x0, h, w, src, (xi, xw), (yi, yw), (vy, vx), offs in _pass_cases(rng, offsets, periods):
         want = np.empty((h, w, 1), np.float32)
         planes = np.empty((5, src.shape[0], w), np.float32)
         sd._rows_pass_planar(src, xi, xw, planes)
@@ -564,17 +570,7 @@ def test_scene_kernel_matches_the_mosaic_pass():
     rng = np.random.default_rng(5)
     tiles, periods, offsets, lut = sd.detail_octaves(0.02, 1.5, 3)
     assert tiles.shape[0] == 6
-    # work px per sensor px: 0.3, and 0.99 (a block's 8 rows reach 11 work rows)
-    for y0, x0, w, sy in ((0, 0, 301, 0.3), (6, 2, 300, 0.3), (3, 1, 77, 0.3), (2, 3, 45, 0.99)):
-        h = 23
-        src = rng.random((9 if sy < 0.5 else 26, 40, 5), dtype=np.float32)
-        src[:, :, 3] *= 6.0  # blur circles of 0-6 work px: LUT indices 0-120
-        xi, xw = sd._cubic_taps(0.12 * np.arange(w) + 0.7, src.shape[1])
-        yi, yw = sd._cubic_taps(sy * np.arange(h) + 0.4, src.shape[0])
-        vy = rng.random(h, dtype=np.float32) + 0.5
-        vx = rng.random(w, dtype=np.float32) + 0.5
-        offs = offsets.copy()
-        offs[:, 1] = periods - 100  # every octave's tile row wraps inside the row
+    for y0, x0, h, w, src, (xi, xw), (yi, yw), (vy, vx), offs in _pass_cases(rng, offsets, periods):
         offs[:, 0] = periods - 10 - y0  # and the tile's rows wrap inside the window
         planes = np.empty((5, src.shape[0], w), np.float32)
         sd._rows_pass_planar(src, xi, xw, planes)

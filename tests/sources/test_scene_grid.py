@@ -525,7 +525,6 @@ def test_renders_from_the_warm_pool_match_fresh_ones(monkeypatch):
     lenses = (sc.Optics(35.0, 1.4, 1.0), sc.Optics(35.0, 8.0, 2.0))
     first = [scene.render_rate(canvas, lens, window, eye, vig).copy() for lens in lenses]
     scene._grids.clear()
-    scene._grid_bytes = 0
     assert sg.warm_pool(scene).spare() > 0
     for lens, ref in zip(lenses, first, strict=True):
         got = scene.render_rate(canvas, lens, window, eye, vig)

@@ -111,6 +111,45 @@ class Plane:
         return cx - hw, cy - hh, cx + hw, cy + hh
 
 
+def check_mosaic_window(window: tuple[int, int, int, int]) -> None:
+    """Refuse a mosaic ``window`` (y0, x0, y1, x1) that does not start on even pixels (the
+    RGGB sites of the window are those of the canvas)."""
+    if window[0] % 2 or window[1] % 2:
+        raise ValueError(f"a mosaic window must start on even pixels, got {window}")
+
+
+class ByteLRU(OrderedDict):
+    """A least-recently-used cache of arrays bounded by their bytes (``nbytes``): the
+    scene's sharp layers, scene_grid's sharp grids and their blurred copies on the device.
+    Not locked: the scene's lock guards it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nbytes = 0
+
+    def hit(self, key: Any) -> Any:
+        """The value kept for ``key`` (now the most recently used), or None."""
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def keep(self, key: Any, value: Any, limit: int) -> None:
+        """Keep ``value`` unless it alone passes ``limit`` bytes (or ``key`` is kept
+        already), then drop the least recently used until the rest fit."""
+        if value.nbytes > limit or key in self:
+            return
+        self[key] = value
+        self.nbytes += value.nbytes
+        while self.nbytes > limit:
+            _, old = self.popitem(last=False)
+            self.nbytes -= old.nbytes
+
+    def clear(self) -> None:
+        super().clear()
+        self.nbytes = 0
+
+
 class Scene:
     """The seeded test scene: :attr:`planes` far to near, ``white_luminance`` in cd/m^2."""
 
@@ -121,15 +160,12 @@ class Scene:
     def __init__(self, seed: int = 0, white_luminance: float = 500.0) -> None:
         self.seed = seed
         self.white_luminance = float(white_luminance)
-        self._sharp: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._sharp_bytes = 0
+        self._sharp = ByteLRU()
         self._lock = threading.Lock()
         self._depth: dict[tuple, np.ndarray] = {}  # render() keeps the depth of full frames
-        self._grids: OrderedDict[tuple, np.ndarray] = OrderedDict()  # scene_grid's sharp grids
-        self._grid_bytes = 0
+        self._grids = ByteLRU()  # scene_grid's sharp grids
         #: scene_grid's blurred grids on the device, by device, grid and blur
-        self._device_grids: OrderedDict[tuple, Any] = OrderedDict()
-        self._device_grid_bytes = 0
+        self._device_grids = ByteLRU()
         rng = np.random.default_rng(seed)
         jitter = rng.uniform(-0.02, 0.02, size=(8, 2))  # the seed moves the planes a little
         self.planes: list[Plane] = [
@@ -176,18 +212,12 @@ class Scene:
         cached: a focus or aperture change only blurs again. Do not modify the result."""
         key = (id(plane), canvas, region)
         with self._lock:  # the camera's reader and its autofocus sweep share the scene
-            layer = self._sharp.get(key)
-            if layer is not None:
-                self._sharp.move_to_end(key)
-                return layer
+            layer = self._sharp.hit(key)
+        if layer is not None:
+            return layer
         layer = _render_plane(plane, canvas, *region)
         with self._lock:
-            if layer.nbytes <= self.SHARP_CACHE_BYTES and key not in self._sharp:
-                self._sharp[key] = layer
-                self._sharp_bytes += layer.nbytes
-                while self._sharp_bytes > self.SHARP_CACHE_BYTES:
-                    _, old = self._sharp.popitem(last=False)
-                    self._sharp_bytes -= old.nbytes
+            self._sharp.keep(key, layer, self.SHARP_CACHE_BYTES)
         return layer
 
     def render_rate(
@@ -205,8 +235,7 @@ class Scene:
         the sensor's size, no full-size RGB (:mod:`viewfinder.sources.scene_grid`)."""
         from .scene_grid import render_planes
 
-        if window[0] % 2 or window[1] % 2:
-            raise ValueError(f"a mosaic window must start on even pixels, got {window}")
+        check_mosaic_window(window)
         return render_planes(self, canvas, lens, window, matrix, vig, True, progress)
 
     def render_rate_device(
@@ -227,8 +256,7 @@ class Scene:
         float32 rounding (:func:`viewfinder.sources.scene_grid.render_planes_device`)."""
         from .scene_grid import render_planes_device
 
-        if window[0] % 2 or window[1] % 2:
-            raise ValueError(f"a mosaic window must start on even pixels, got {window}")
+        check_mosaic_window(window)
         return render_planes_device(self, canvas, lens, window, matrix, vig, xp, progress)
 
     def depth_window(

@@ -82,6 +82,7 @@ import numba
 import numpy as np
 
 from .. import optics
+from .scene import check_mosaic_window
 
 __all__ = [
     "MAX_SLICES",
@@ -1379,8 +1380,7 @@ class DepthPhotoScene:
         octaves are uploaded once per lens, aperture and size (kept on the device). No host
         sync; no full-size host array. The CPU path's mosaic within float32 rounding (a
         pixel whose blur circle falls on a LUT step may take the next step's grain)."""
-        if window[0] % 2 or window[1] % 2:
-            raise ValueError(f"a mosaic window must start on even pixels, got {window}")
+        check_mosaic_window(window)
         inp = self._sensor_inputs(canvas, lens, window, matrix, vig)
         return _device_mosaic(xp, inp, window, self._device_detail(xp, inp))
 
@@ -1427,6 +1427,5 @@ class DepthPhotoScene:
         ``vig = (rows, columns)`` over canvas ``window`` (even y0 and x0): the sensor's
         photo-electron rates with ``matrix`` the crosstalk times each channel's electrons per
         second of a white reflector (:func:`viewfinder.sources.rate_map.rate_factors`)."""
-        if window[0] % 2 or window[1] % 2:
-            raise ValueError(f"a mosaic window must start on even pixels, got {window}")
+        check_mosaic_window(window)
         return self._resample(canvas, lens, window, matrix, vig, mosaic=True)

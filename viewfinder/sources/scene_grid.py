@@ -503,10 +503,9 @@ def sharp_grid(scene: Any, canvas: Any, spec: dict[str, Any]) -> np.ndarray:
     key = (id(plane), canvas, g, mode, ch, cells)
     cache = scene._grids
     with scene._lock:
-        hit = cache.get(key)
-        if hit is not None:
-            cache.move_to_end(key)
-            return hit
+        hit = cache.hit(key)
+    if hit is not None:
+        return hit
     from .scene import _render_box
 
     cy0, cx0, cy1, cx1 = cells
@@ -528,12 +527,7 @@ def sharp_grid(scene: Any, canvas: Any, spec: dict[str, Any]) -> np.ndarray:
             np.copyto(grid, done.reshape(gh, gw, ch))
     del drawn
     with scene._lock:
-        if grid.nbytes <= GRID_CACHE_BYTES and key not in cache:
-            cache[key] = grid
-            scene._grid_bytes += grid.nbytes
-            while scene._grid_bytes > GRID_CACHE_BYTES:
-                _, old = cache.popitem(last=False)
-                scene._grid_bytes -= old.nbytes
+        cache.keep(key, grid, GRID_CACHE_BYTES)
     return grid
 
 
@@ -851,22 +845,16 @@ def device_grid(scene: Any, canvas: Any, spec: dict[str, Any], xp: Any) -> Any:
     key = (xp.__name__, id(plane), canvas, g, mode, spec.get("ch", 4), cells, _grid_blur(spec))
     cache = scene._device_grids
     with scene._lock:
-        hit = cache.get(key)
-        if hit is not None:
-            cache.move_to_end(key)
-            return hit
+        hit = cache.hit(key)
+    if hit is not None:
+        return hit
     grid = sharp_grid(scene, canvas, spec)
     if _grid_blur(spec) is not None:
         grid = _blur_grid(grid, spec, warm_pool(scene).empty(grid.shape))
     on_device = xp.asarray(grid.reshape(-1))
     del grid
     with scene._lock:
-        if on_device.nbytes <= DEVICE_GRID_BYTES and key not in cache:
-            cache[key] = on_device
-            scene._device_grid_bytes += on_device.nbytes
-            while scene._device_grid_bytes > DEVICE_GRID_BYTES:
-                _, old = cache.popitem(last=False)
-                scene._device_grid_bytes -= old.nbytes
+        cache.keep(key, on_device, DEVICE_GRID_BYTES)
     return on_device
 
 
