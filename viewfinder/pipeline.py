@@ -428,7 +428,9 @@ class Pipeline:
             model = a.engine.model(frame)  # None until a first estimate is ready: no marks
             if model is not None:
                 a.engine.commit(frame, model)
-                peaking = (a.engine.lut_dev, FAR_WEIGHT, p.thresholds(), p.floor_gain())
+                # the thresholds of the view's pooling, as the engine's own paths use them
+                thresholds = p.thresholds(a.engine.pool_area)
+                peaking = (a.engine.lut_dev, FAR_WEIGHT, thresholds, p.floor_gain())
         hist = None
         if hs.raw:
             a.raw_hist.fill(0)

@@ -277,7 +277,7 @@ def test_pooled_thresholds_rise_with_the_pool_area_and_stay_nested():
         last = base
         for area in (2.25, 4.0, 9.0, 64.0, 400.0):
             t = PeakingSettings(True, sens).thresholds(area)
-            assert t == pooled_thresholds(base, area)  # what the tiled GPU pass computes
+            assert t == pooled_thresholds(base, area)  # what the pipeline hands the tiled pass
             assert all(a > b for a, b in zip(t, last, strict=True)) and t[0] < t[1] < t[2]
             last = t
     # sensitivity 0.5 at 8192x6144 in a 1024x768 view: level 1 at about 6.85 sigmas, not 5

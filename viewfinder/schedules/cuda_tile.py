@@ -200,13 +200,7 @@ class TilePass:
                 f"covers more than {TILE_MAX} sites"
             )
         self.xp = xp
-        # here, not at the top: the stage's settings import the settings package, which
-        # imports the stages (a cycle when this module is imported first, as the pipeline does)
-        from ..stages.peaking_settings import pool_area
-
         self.frame_shape, self.view_shape, self.tile_v = frame_shape, view_shape, tile_v
-        #: sites pooled into a view pixel: the peaking thresholds rise with it
-        self.pool_area = pool_area(frame_shape, view_shape)
         h, w = view_shape
         tiles = ((w + tile_v - 1) // tile_v) * ((h + tile_v - 1) // tile_v)
         self.grid = (min(tiles, BLOCKS_PER_SM * _sm_count(xp)), 1, 1)
@@ -307,18 +301,14 @@ class TilePass:
         """One frame: ``raw`` (H, W) uint16 on the device into ``outputs`` (linear, display,
         rgba; the first two may be None), ``pooled`` (h, w) uint8 and ``hist`` (4, 2**bits)
         int64, which the caller zeroes (or None: no histogram). ``peaking``: (LUT, far weight,
-        thresholds, floor gain) or None, the thresholds at 1:1 (``PeakingSettings.thresholds()``
-        with no argument): the pass raises them for its pooling (``pooled_thresholds`` of
-        :attr:`pool_area`), as the host's ``PeakingEngine`` does; ``taps``: (iy, wy, ix, wx,
-        ccm) device arrays."""
-        from ..stages.peaking_settings import pooled_thresholds
-
+        thresholds, floor gain) or None, the thresholds those of this pass's pooling
+        (``PeakingSettings.thresholds(pool_area)``, as the host's ``PeakingEngine`` uses
+        them); ``taps``: (iy, wy, ix, wx, ccm) device arrays."""
         i32, f32 = np.int32, np.float32
         (H, W), (h, w) = self.frame_shape, self.view_shape
         iy, wy, ix, wx, ccm = taps
         no_peaking = (None, 0.0, (0.0, 0.0, 0.0), 0.0)
-        lut, far, thresholds, fg = peaking if peaking is not None else no_peaking
-        t1, t2, t3 = pooled_thresholds(thresholds, self.pool_area)
+        lut, far, (t1, t2, t3), fg = peaking if peaking is not None else no_peaking
         # the thresholds stand for the curve where they hold and no display float is asked
         # for (the table is passed either way: the launch's buffers do not change with it)
         table = self.commit_tone(tone[0], tone[1])
